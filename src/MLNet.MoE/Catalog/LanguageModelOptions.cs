@@ -1,0 +1,127 @@
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
+
+namespace MLNet.MoE.Catalog;
+
+/// <summary>Options of the Mixture-of-Experts language-model trainer. Defaults train a small model on a CPU in minutes.</summary>
+public sealed class LanguageModelOptions
+{
+    /// <summary>The token-id column (a vector of Int32, from <c>TokenizeForMoe</c>). Default "Tokens".</summary>
+    public string TokenColumnName { get; set; } = "Tokens";
+
+    /// <summary>A text column of prompts; when set, the transformer adds a <c>GeneratedText</c> column. Default null.</summary>
+    public string? PromptColumnName { get; set; }
+
+    /// <summary>The architecture; null picks <see cref="MoeModelConfig.Tiny"/>. Its <c>vocab_size</c> is raised to the tokenizer's when smaller.</summary>
+    public MoeModelConfig? Model { get; set; }
+
+    /// <summary>Start from these weights instead of random ones (fine-tuning); its config replaces <see cref="Model"/>.</summary>
+    public MoeCausalLM? InitialModel { get; set; }
+
+    /// <summary>The tokenizer; null takes the one attached to the token column by <c>TokenizeForMoe</c>.</summary>
+    public MoeTokenizer? Tokenizer { get; set; }
+
+    /// <summary>Tokens per training window (2 to max_position_embeddings). Default 128.</summary>
+    public int ContextLength { get; set; } = 128;
+
+    /// <summary>Windows per optimizer step (micro-batch × accumulation). Default 16.</summary>
+    public int BatchSize { get; set; } = 16;
+
+    /// <summary>Micro-batches whose gradients are summed before each step. Default 1.</summary>
+    public int GradientAccumulationSteps { get; set; } = 1;
+
+    /// <summary>Optimizer steps; 0 derives them from <see cref="Epochs"/>. Default 300.</summary>
+    public int MaxSteps { get; set; } = 300;
+
+    /// <summary>Passes over the training tokens, used when <see cref="MaxSteps"/> is 0. Default 1.</summary>
+    public double Epochs { get; set; } = 1;
+
+    /// <summary>Peak learning rate of AdamW. Default 3e-3.</summary>
+    public double LearningRate { get; set; } = 3e-3;
+
+    /// <summary>Final learning rate of the cosine decay as a fraction of the peak (0 to 1). Default 0.1.</summary>
+    public double MinLearningRateRatio { get; set; } = 0.1;
+
+    /// <summary>Linear warm-up steps. Default 30.</summary>
+    public int WarmupSteps { get; set; } = 30;
+
+    /// <summary>Decoupled weight decay of matrices and embeddings (not norms, biases or the routing bias). Default 0.1.</summary>
+    public double WeightDecay { get; set; } = 0.1;
+
+    /// <summary>AdamW β1. Default 0.9.</summary>
+    public double Beta1 { get; set; } = 0.9;
+
+    /// <summary>AdamW β2. Default 0.95.</summary>
+    public double Beta2 { get; set; } = 0.95;
+
+    /// <summary>Clip the global gradient norm to this; 0 turns clipping off. Default 1.</summary>
+    public double GradientClipNorm { get; set; } = 1.0;
+
+    /// <summary>Seed of weights, batches and the validation split; null takes the MLContext seed, else 1.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Fraction of the rows (documents) held out for validation (0 to 0.5). Default 0.05.</summary>
+    public double ValidationFraction { get; set; } = 0.05;
+
+    /// <summary>Where to train. Default <see cref="ComputeDevice.Auto"/>.</summary>
+    public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
+
+    /// <summary>CUDA device id; null takes <c>MLContext.GpuDeviceId</c>, else 0.</summary>
+    public int? DeviceId { get; set; }
+
+    /// <summary>Expert capacity during training as a multiple of the mean load; assignments over it are dropped and counted. Default 2.</summary>
+    public double CapacityFactor { get; set; } = 2.0;
+
+    /// <summary>γ of DeepSeek-V3's auxiliary-loss-free balancing: after each step every expert's routing bias moves by γ towards the mean load. Default 0.001.</summary>
+    public double BiasUpdateRate { get; set; } = 0.001;
+
+    /// <summary>α of the sequence-wise balance loss (sigmoid routing) or of the expert-level auxiliary loss (softmax routing). Default 0.0001.</summary>
+    public double BalanceLossWeight { get; set; } = 0.0001;
+
+    /// <summary>λ of the multi-token-prediction loss (when the model has MTP modules). Default 0.3.</summary>
+    public double MultiTokenPredictionWeight { get; set; } = 0.3;
+
+    /// <summary>Log progress every this many steps. Default 10.</summary>
+    public int LogEverySteps { get; set; } = 10;
+
+    /// <summary>Receives a report every <see cref="LogEverySteps"/> steps and at the end. Default null.</summary>
+    public IProgress<TrainingProgress>? Progress { get; set; }
+
+    /// <summary>How the transformer generates text for the prompt column.</summary>
+    public GenerationOptions Generation { get; set; } = new();
+
+    /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, object value, string rule)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"LanguageModelOptions.{name} {rule}, got {value}.");
+        }
+        Check(!string.IsNullOrWhiteSpace(TokenColumnName), nameof(TokenColumnName), TokenColumnName ?? "null", "must name a column");
+        Check(ContextLength >= 2, nameof(ContextLength), ContextLength, "must be at least 2");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
+        Check(GradientAccumulationSteps >= 1 && BatchSize % GradientAccumulationSteps == 0, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1 and divide BatchSize");
+        Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
+        Check(MaxSteps > 0 || Epochs > 0, nameof(Epochs), Epochs, "must be positive when MaxSteps is 0");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive");
+        Check(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1, nameof(MinLearningRateRatio), MinLearningRateRatio, "must be between 0 and 1");
+        Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
+        Check(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must not be negative");
+        Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "must be in [0, 1)");
+        Check(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), Beta2, "must be in [0, 1)");
+        Check(GradientClipNorm >= 0, nameof(GradientClipNorm), GradientClipNorm, "must not be negative");
+        Check(ValidationFraction >= 0 && ValidationFraction <= 0.5, nameof(ValidationFraction), ValidationFraction, "must be between 0 and 0.5");
+        Check(CapacityFactor >= 1, nameof(CapacityFactor), CapacityFactor, "must be at least 1");
+        Check(BiasUpdateRate >= 0, nameof(BiasUpdateRate), BiasUpdateRate, "must not be negative");
+        Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");
+        Check(MultiTokenPredictionWeight >= 0, nameof(MultiTokenPredictionWeight), MultiTokenPredictionWeight, "must not be negative");
+        Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
+        Check(DeviceId is null or >= 0, nameof(DeviceId), DeviceId ?? -1, "must not be negative");
+        Check(Generation != null, nameof(Generation), "null", "must be set");
+        Generation!.Validate();
+        var model = InitialModel?.Config ?? Model;
+        if (model != null) Check(ContextLength <= model.MaxPositionEmbeddings, nameof(ContextLength), ContextLength, $"must not exceed the model's max_position_embeddings ({model.MaxPositionEmbeddings})");
+    }
+}

@@ -1,0 +1,52 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// One pre-norm transformer block (<c>model.layers.{i}</c>): <c>h = x + self_attn(input_layernorm(x))</c>, then
+/// <c>h + mlp(post_attention_layernorm(h))</c>, where <c>mlp</c> is a dense SwiGLU in the first
+/// <c>first_k_dense_replace</c> blocks and a <see cref="MoeFeedForward"/> after them.
+/// </summary>
+public sealed class DecoderLayer : nn.Module
+{
+    private readonly RmsNorm inputLayerNorm;
+    private readonly MultiHeadLatentAttention selfAttention;
+    private readonly RmsNorm postAttentionLayerNorm;
+    private readonly SwiGluMlp? denseMlp;
+    private readonly MoeFeedForward? moeMlp;
+
+    /// <summary>Creates block <paramref name="layerIndex"/>; <paramref name="useExperts"/> picks the MoE feed-forward.</summary>
+    public DecoderLayer(MoeModelConfig config, int layerIndex, bool useExperts) : base(nameof(DecoderLayer))
+    {
+        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        selfAttention = new MultiHeadLatentAttention(config, layerIndex);
+        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        register_module("input_layernorm", inputLayerNorm);
+        register_module("self_attn", selfAttention);
+        register_module("post_attention_layernorm", postAttentionLayerNorm);
+        if (useExperts)
+        {
+            moeMlp = new MoeFeedForward(config, layerIndex);
+            register_module("mlp", moeMlp);
+        }
+        else
+        {
+            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize);
+            register_module("mlp", denseMlp);
+        }
+    }
+
+    /// <summary>The MoE feed-forward, or null in a dense block.</summary>
+    public MoeFeedForward? Moe => moeMlp;
+
+    /// <summary>x [B, T, H] → [B, T, H].</summary>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
+        var normed = postAttentionLayerNorm.forward(h);
+        var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed);
+        return (h + mlpOut).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,77 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// Chooses the routed experts of each token (Hugging Face's <c>mlp.gate</c>: <c>weight</c> [E, H] and the
+/// <c>e_score_correction_bias</c> buffer [E]). Logits are computed in float32.
+/// <list type="bullet">
+/// <item>DeepSeek-V3 (<c>scoring_func = sigmoid</c>, <c>topk_method = noaux_tc</c>): scores s = sigmoid(logits); the
+/// choice uses s + bias, limited to the <c>topk_group</c> groups whose top-2 biased scores sum highest (dropped groups
+/// are masked with 0, as Hugging Face does); weights are the unbiased s of the chosen experts, normalised when
+/// <c>norm_topk_prob</c>, times <c>routed_scaling_factor</c>.</item>
+/// <item>DeepSeek-V2 / DeepSeekMoE (<c>scoring_func = softmax</c>): scores = softmax(logits); <c>greedy</c> top-k, or
+/// <c>group_limited_greedy</c> (group score = its max; dropped groups masked with 0); weights = the chosen scores
+/// (normalised only when <c>norm_topk_prob</c>) times <c>routed_scaling_factor</c>.</item>
+/// </list>
+/// </summary>
+public sealed class ExpertRouter : nn.Module
+{
+    private readonly MoeModelConfig config;
+    private readonly Parameter weight;
+    private readonly Tensor correctionBias;
+
+    /// <summary>Creates the router of a MoE layer.</summary>
+    public ExpertRouter(MoeModelConfig config) : base(nameof(ExpertRouter))
+    {
+        this.config = config;
+        weight = new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize));
+        correctionBias = torch.zeros(config.NRoutedExperts, dtype: ScalarType.Float32);
+        register_parameter("weight", weight);
+        register_buffer("e_score_correction_bias", correctionBias, persistent: true);
+    }
+
+    /// <summary>The router matrix [E, H].</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>The selection bias [E] (DeepSeek-V3's auxiliary-loss-free balancing moves it between steps; no gradient).</summary>
+    public Tensor CorrectionBias => correctionBias;
+
+    /// <summary>
+    /// Routes x [N, H]: returns the chosen experts [N, K] (int64), their gate weights [N, K] (float32) and the
+    /// per-token scores [N, E] (float32; sigmoid or softmax, before bias) for balance losses.
+    /// </summary>
+    public (Tensor Indices, Tensor Weights, Tensor Scores) Route(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        int experts = config.NRoutedExperts;
+        int k = config.NumExpertsPerTok;
+        int groups = config.NGroup;
+        var logits = nn.functional.linear(x.to(ScalarType.Float32), weight.to(ScalarType.Float32));
+        bool sigmoid = config.ScoringFunc == "sigmoid";
+        var scores = sigmoid ? logits.sigmoid() : logits.softmax(-1);
+        var choice = config.TopkMethod == "noaux_tc" ? scores + correctionBias.to(scores.device) : scores;
+        bool grouped = config.TopkMethod != "greedy" && groups > 1;
+        if (grouped)
+        {
+            var byGroup = choice.view(-1, groups, experts / groups);
+            var groupScores = config.TopkMethod == "noaux_tc"
+                ? byGroup.topk(2, dim: -1).values.sum(-1)
+                : byGroup.max(-1).values;
+            var groupIndex = groupScores.topk(config.TopkGroup, dim: -1, largest: true, sorted: false).indexes;
+            var groupMask = torch.zeros_like(groupScores).scatter_(1, groupIndex, torch.ones_like(groupIndex, dtype: groupScores.dtype));
+            var scoreMask = groupMask.unsqueeze(-1).expand(-1, groups, experts / groups).reshape(-1, experts);
+            choice = choice.masked_fill(scoreMask.logical_not(), 0.0);
+        }
+        var indices = choice.topk(k, dim: -1, largest: true, sorted: false).indexes;
+        var weights = scores.gather(1, indices);
+        if (config.NormTopkProb)
+        {
+            weights = weights / (weights.sum(-1, keepdim: true) + 1e-20);
+        }
+        weights = weights * config.RoutedScalingFactor;
+        return (indices.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,35 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset),
+/// and what the MoE layers report back during training (balance losses, per-expert load, dropped tokens).
+/// </summary>
+public sealed class ForwardContext
+{
+    /// <summary>True while training: experts run with a token capacity and routing statistics are collected.</summary>
+    public bool Training { get; init; }
+
+    /// <summary>Expert capacity during training, as a multiple of the mean tokens per expert; tokens over it are dropped.</summary>
+    public double CapacityFactor { get; init; } = 2.0;
+
+    /// <summary>Weight α of the sequence-wise balance loss (sigmoid routing) or of the expert-level auxiliary loss (softmax routing).</summary>
+    public double BalanceLossWeight { get; init; }
+
+    /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
+    public KeyValueCache? Cache { get; init; }
+
+    /// <summary>Balance-loss terms added by the MoE layers (training only).</summary>
+    public List<Tensor> BalanceLosses { get; } = new();
+
+    /// <summary>Per MoE layer (by block index): tokens routed to each expert in this pass, [E] int64 (training only).</summary>
+    public Dictionary<int, Tensor> ExpertLoad { get; } = new();
+
+    /// <summary>Per MoE layer: token-expert assignments dropped for capacity in this pass, a scalar int64 (training only).</summary>
+    public Dictionary<int, Tensor> DroppedAssignments { get; } = new();
+
+    /// <summary>Token-expert assignments made per MoE layer in this pass (tokens × experts per token).</summary>
+    public long AssignmentsPerLayer { get; internal set; }
+}

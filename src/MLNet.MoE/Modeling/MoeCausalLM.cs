@@ -1,0 +1,186 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// A DeepSeek-V3-style causal language model (Hugging Face <c>DeepseekV3ForCausalLM</c>): token embedding,
+/// <c>num_hidden_layers</c> blocks of multi-head latent attention and dense or MoE feed-forward, a final RMSNorm and
+/// the output head, plus optional multi-token-prediction modules for training. Parameter names equal Hugging Face's
+/// in-memory names (<c>model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight</c>, <c>model.layers.{i}.mlp.experts.gate_up_proj</c>…).
+/// Parameters are float32; pass inputs on the model's device.
+/// </summary>
+public sealed class MoeCausalLM : nn.Module
+{
+    private readonly Backbone backbone;
+    private readonly Linear lmHead;
+
+    /// <summary>Creates a model with random weights drawn as Hugging Face does: N(0, initializer_range) matrices, unit norms, zero routing bias.</summary>
+    public MoeCausalLM(MoeModelConfig config, long seed = 1) : base(nameof(MoeCausalLM))
+    {
+        config.Validate();
+        Config = config;
+        backbone = new Backbone(config);
+        lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        register_module("model", backbone);
+        register_module("lm_head", lmHead);
+        InitializeWeights(seed);
+    }
+
+    /// <summary>The architecture.</summary>
+    public MoeModelConfig Config { get; }
+
+    /// <summary>The main blocks, in order.</summary>
+    public IReadOnlyList<DecoderLayer> Layers => backbone.Blocks;
+
+    /// <summary>The multi-token-prediction modules (empty when <c>num_nextn_predict_layers</c> is 0).</summary>
+    public IReadOnlyList<MultiTokenPredictionLayer> PredictionLayers => backbone.PredictionLayers;
+
+    /// <summary>Every MoE feed-forward with its block index (main blocks, then MTP blocks).</summary>
+    public IEnumerable<(int Layer, MoeFeedForward Moe)> MoeLayers()
+    {
+        for (int i = 0; i < backbone.Blocks.Count; i++)
+        {
+            if (backbone.Blocks[i].Moe is { } moe) yield return (i, moe);
+        }
+        for (int k = 0; k < backbone.PredictionLayers.Count; k++)
+        {
+            if (backbone.PredictionLayers[k].Moe is { } moe) yield return (Config.NumHiddenLayers + k, moe);
+        }
+    }
+
+    /// <summary>The device of the parameters.</summary>
+    public Device Device => lmHead.weight!.device;
+
+    /// <summary>Logits [B, T, V] (float32) for ids [B, T]; with a cache in <paramref name="context"/>, positions continue after it and it is extended.</summary>
+    public Tensor Forward(Tensor ids, ForwardContext context) => ForwardWithHidden(ids, context).Logits;
+
+    /// <summary>
+    /// The training loss for ids [B, T] and next-token targets [B, T]: mean cross-entropy, plus
+    /// <paramref name="mtpWeight"/>/D · Σ_k (cross-entropy of MTP depth k), plus the balance losses the MoE layers add.
+    /// Returns the total and the main cross-entropy (both scalars).
+    /// </summary>
+    public (Tensor Total, Tensor CrossEntropy) Loss(Tensor ids, Tensor targets, ForwardContext context, double mtpWeight)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (logits, hidden) = ForwardWithHidden(ids, context);
+        long t = ids.shape[1];
+        var crossEntropy = nn.functional.cross_entropy(logits.reshape(-1, Config.VocabSize), targets.reshape(-1));
+        var total = crossEntropy;
+        int depth = backbone.PredictionLayers.Count;
+        if (depth > 0 && mtpWeight > 0 && t > depth)
+        {
+            Tensor? mtpSum = null;
+            var previous = hidden;
+            for (int k = 1; k <= depth; k++)
+            {
+                long length = t - k;
+                var positions = torch.arange(length, dtype: ScalarType.Int64, device: ids.device);
+                var (cos, sin) = backbone.Rope.CosSin(positions);
+                var nextEmbeddings = backbone.Embed(targets.narrow(1, k - 1, length));
+                var (h, mtpLogits) = backbone.PredictionLayers[k - 1].Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
+                var ce = nn.functional.cross_entropy(mtpLogits.reshape(-1, Config.VocabSize), targets.narrow(1, k, length).reshape(-1));
+                mtpSum = mtpSum is null ? ce : mtpSum + ce;
+                previous = h;
+            }
+            total = total + mtpSum! * (mtpWeight / depth);
+        }
+        foreach (var balance in context.BalanceLosses) total = total + balance;
+        return (total.MoveToOuterDisposeScope(), crossEntropy.MoveToOuterDisposeScope());
+    }
+
+    private (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor ids, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        long past = context.Cache?.Length ?? 0;
+        var positions = torch.arange(past, past + ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
+        var hidden = backbone.Forward(ids, positions, context);
+        var logits = lmHead.forward(hidden).to(ScalarType.Float32);
+        return (logits.MoveToOuterDisposeScope(), hidden.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Parameters that take weight decay (matrices and embeddings) and those that do not (norm scales, biases).</summary>
+    public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForWeightDecay()
+    {
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            bool isNormOrBias = parameter.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal);
+            (isNormOrBias ? noDecay : decay).Add(parameter);
+        }
+        return (decay, noDecay);
+    }
+
+    private void InitializeWeights(long seed)
+    {
+        using var noGrad = torch.no_grad();
+        using var generator = new Generator((ulong)seed);
+        double std = Config.InitializerRange;
+        foreach (var (name, parameter) in named_parameters())
+        {
+            if (parameter.dim() >= 2)
+            {
+                parameter.normal_(0, std, generator);
+            }
+            else if (name.EndsWith(".bias", StringComparison.Ordinal))
+            {
+                parameter.zero_();
+            }
+            else
+            {
+                parameter.fill_(1.0);
+            }
+        }
+    }
+
+    /// <summary>Hugging Face's <c>model</c>: <c>embed_tokens</c>, <c>layers</c> (main blocks then MTP modules) and <c>norm</c>.</summary>
+    private sealed class Backbone : nn.Module
+    {
+        private readonly Embedding embedTokens;
+        private readonly RmsNorm norm;
+
+        public Backbone(MoeModelConfig config) : base(nameof(Backbone))
+        {
+            embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+            var layers = new ModuleList<nn.Module>();
+            for (int i = 0; i < config.NumHiddenLayers; i++)
+            {
+                var block = new DecoderLayer(config, i, config.IsMoeLayer(i));
+                Blocks.Add(block);
+                layers.Add(block);
+            }
+            for (int k = 0; k < config.NumNextnPredictLayers; k++)
+            {
+                var mtp = new MultiTokenPredictionLayer(config, config.NumHiddenLayers + k);
+                PredictionLayers.Add(mtp);
+                layers.Add(mtp);
+            }
+            norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+            Rope = new RotaryEmbedding(config);
+            register_module("embed_tokens", embedTokens);
+            register_module("layers", layers);
+            register_module("norm", norm);
+            register_module("rotary_emb", Rope);
+        }
+
+        public List<DecoderLayer> Blocks { get; } = new();
+
+        public List<MultiTokenPredictionLayer> PredictionLayers { get; } = new();
+
+        public RotaryEmbedding Rope { get; }
+
+        public Tensor Embed(Tensor ids) => embedTokens.forward(ids);
+
+        /// <summary>ids [B, T] → final-normed hidden states [B, T, H].</summary>
+        public Tensor Forward(Tensor ids, Tensor positions, ForwardContext context)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (cos, sin) = Rope.CosSin(positions);
+            var h = embedTokens.forward(ids);
+            foreach (var block in Blocks) h = block.Forward(h, cos, sin, Rope, context);
+            return norm.forward(h).MoveToOuterDisposeScope();
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// DeepSeekMoE feed-forward: routed experts chosen by <see cref="ExpertRouter"/> (<c>mlp.gate</c>,
+/// <c>mlp.experts</c>) plus always-active shared experts (<c>mlp.shared_experts</c>, one SwiGLU of width
+/// <c>moe_intermediate_size × n_shared_experts</c>).
+/// </summary>
+public sealed class MoeFeedForward : nn.Module
+{
+    private readonly MoeModelConfig config;
+    private readonly int layerIndex;
+    private readonly ExpertRouter gate;
+    private readonly RoutedExperts routedExperts;
+    private readonly SwiGluMlp? sharedExperts;
+
+    /// <summary>Creates the MoE feed-forward of block <paramref name="layerIndex"/>.</summary>
+    public MoeFeedForward(MoeModelConfig config, int layerIndex) : base(nameof(MoeFeedForward))
+    {
+        this.config = config;
+        this.layerIndex = layerIndex;
+        gate = new ExpertRouter(config);
+        routedExperts = new RoutedExperts(config);
+        register_module("gate", gate);
+        register_module("experts", routedExperts);
+        if (config.NSharedExperts > 0)
+        {
+            sharedExperts = new SwiGluMlp(config.HiddenSize, (long)config.MoeIntermediateSize * config.NSharedExperts);
+            register_module("shared_experts", sharedExperts);
+        }
+    }
+
+    /// <summary>The router.</summary>
+    public ExpertRouter Router => gate;
+
+    /// <summary>The routed experts.</summary>
+    public RoutedExperts Experts => routedExperts;
+
+    /// <summary>x [B, T, H] → [B, T, H]; in training records load, dropped assignments and the balance loss in <paramref name="context"/>.</summary>
+    public Tensor Forward(Tensor x, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        var shape = x.shape;
+        var flat = x.reshape(-1, shape[^1]);
+        var (indices, weights, scores) = gate.Route(flat);
+        var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor);
+        var output = routed.view(shape);
+        if (sharedExperts != null) output = output + sharedExperts.forward(x);
+        if (context.Training)
+        {
+            context.ExpertLoad[layerIndex] = load.MoveToOuterDisposeScope();
+            context.DroppedAssignments[layerIndex] = dropped.MoveToOuterDisposeScope();
+            context.AssignmentsPerLayer = indices.numel();
+            if (context.BalanceLossWeight > 0)
+            {
+                context.BalanceLosses.Add(BalanceLoss(scores, indices, shape[0], context.BalanceLossWeight).MoveToOuterDisposeScope());
+            }
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sigmoid routing: DeepSeek-V3's sequence-wise balance loss α Σ_i f_i P_i per sequence, averaged over sequences,
+    /// with f_i = E/(K·T) · (tokens of the sequence choosing i) and P_i the mean of the normalised scores s/Σs.
+    /// Softmax routing: DeepSeek-V2's expert-level loss, the same formula over the whole batch with softmax scores.
+    /// </summary>
+    private Tensor BalanceLoss(Tensor scores, Tensor indices, long batch, double alpha)
+    {
+        int experts = config.NRoutedExperts;
+        int k = config.NumExpertsPerTok;
+        bool perSequence = config.ScoringFunc == "sigmoid";
+        long groups = perSequence ? batch : 1;
+        var normalised = perSequence ? scores / (scores.sum(-1, keepdim: true) + 1e-20) : scores;
+        var byGroup = normalised.view(groups, -1, experts);
+        long tokens = byGroup.shape[1];
+        var chosen = torch.zeros(scores.shape[0], experts, dtype: ScalarType.Float32, device: scores.device)
+            .scatter_(1, indices, torch.ones(indices.shape, dtype: ScalarType.Float32, device: scores.device))
+            .view(groups, tokens, experts);
+        var f = chosen.sum(1) * ((double)experts / (k * tokens));
+        var p = byGroup.mean(new long[] { 1 });
+        return (f * p).sum(-1).mean() * alpha;
+    }
+}

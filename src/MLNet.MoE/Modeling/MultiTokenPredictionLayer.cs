@@ -1,0 +1,84 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// One DeepSeek-V3 multi-token-prediction module (<c>model.layers.{num_hidden_layers + k}</c>): from the previous
+/// depth's hidden state at position i and the embedding of token i+k it predicts token i+k+1:
+/// <c>h' = eh_proj([enorm(emb(t_{i+k})); hnorm(h_i)])</c>, one transformer block, then the shared output head after
+/// <c>shared_head.norm</c>. The concatenation order and the use of the main model's final-normed hidden states follow
+/// the inference engines that load DeepSeek-V3's released MTP weights. Used for the training loss only.
+/// </summary>
+public sealed class MultiTokenPredictionLayer : nn.Module
+{
+    private readonly RmsNorm enorm;
+    private readonly RmsNorm hnorm;
+    private readonly Linear ehProj;
+    private readonly RmsNorm inputLayerNorm;
+    private readonly MultiHeadLatentAttention selfAttention;
+    private readonly RmsNorm postAttentionLayerNorm;
+    private readonly SwiGluMlp? denseMlp;
+    private readonly MoeFeedForward? moeMlp;
+    private readonly SharedHead sharedHead;
+
+    /// <summary>Creates the module at checkpoint index <paramref name="layerIndex"/> (= num_hidden_layers + k).</summary>
+    public MultiTokenPredictionLayer(MoeModelConfig config, int layerIndex) : base(nameof(MultiTokenPredictionLayer))
+    {
+        enorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        hnorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        ehProj = nn.Linear(2L * config.HiddenSize, config.HiddenSize, hasBias: false);
+        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        selfAttention = new MultiHeadLatentAttention(config, layerIndex);
+        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        sharedHead = new SharedHead(config);
+        register_module("enorm", enorm);
+        register_module("hnorm", hnorm);
+        register_module("eh_proj", ehProj);
+        register_module("input_layernorm", inputLayerNorm);
+        register_module("self_attn", selfAttention);
+        register_module("post_attention_layernorm", postAttentionLayerNorm);
+        if (config.IsMoeLayer(layerIndex))
+        {
+            moeMlp = new MoeFeedForward(config, layerIndex);
+            register_module("mlp", moeMlp);
+        }
+        else
+        {
+            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize);
+            register_module("mlp", denseMlp);
+        }
+        register_module("shared_head", sharedHead);
+    }
+
+    /// <summary>The MoE feed-forward of the module's block, or null when it is dense.</summary>
+    public MoeFeedForward? Moe => moeMlp;
+
+    /// <summary>
+    /// hidden [B, T, H] (previous depth) and the embeddings [B, T, H] of the tokens k ahead → the new hidden state
+    /// [B, T, H] and, through <paramref name="head"/>, its logits.
+    /// </summary>
+    public (Tensor Hidden, Tensor Logits) Forward(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, Linear head, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = ehProj.forward(torch.cat(new[] { enorm.forward(nextEmbeddings), hnorm.forward(hidden) }, dim: -1));
+        var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
+        var normed = postAttentionLayerNorm.forward(h);
+        h = h + (moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed));
+        var logits = head.forward(sharedHead.Norm.forward(h));
+        return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The <c>shared_head</c> of an MTP module: its own norm; the head matrix is the model's <c>lm_head</c>.</summary>
+    private sealed class SharedHead : nn.Module
+    {
+        public SharedHead(MoeModelConfig config) : base(nameof(SharedHead))
+        {
+            Norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+            register_module("norm", Norm);
+        }
+
+        public RmsNorm Norm { get; }
+    }
+}

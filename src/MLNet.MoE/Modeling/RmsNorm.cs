@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>Root-mean-square normalisation with a learned scale, computed in float32 (TorchSharp has no RMSNorm module).</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly double eps;
+
+    /// <summary>Creates the norm over the last dimension of width <paramref name="size"/>.</summary>
+    public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
+    {
+        this.eps = eps;
+        weight = new Parameter(torch.ones(size));
+        register_parameter("weight", weight);
+    }
+
+    /// <summary>The learned scale, shape [size].</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        var h = x.to(ScalarType.Float32);
+        var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true);
+        h = h * torch.rsqrt(variance + eps);
+        return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}

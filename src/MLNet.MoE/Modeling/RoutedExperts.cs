@@ -1,0 +1,79 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// The routed SwiGLU experts of one MoE layer, stacked as Hugging Face holds them in memory:
+/// <c>gate_up_proj</c> [E, 2·I, H] (gate rows, then up rows) and <c>down_proj</c> [E, H, I].
+/// Tokens are sorted by expert into a capacity-padded buffer [E, C, H] and the experts run as two batched matrix
+/// products: no loop over experts or tokens. During training C = ⌈capacity factor · N·K / E⌉ and assignments over
+/// capacity are dropped (and counted) with no host synchronisation; at inference C is the largest expert load, so
+/// nothing is dropped.
+/// </summary>
+public sealed class RoutedExperts : nn.Module
+{
+    private readonly Parameter gateUpProj;
+    private readonly Parameter downProj;
+    private readonly int experts;
+    private readonly int intermediate;
+
+    /// <summary>Creates <c>n_routed_experts</c> experts of width <c>moe_intermediate_size</c>.</summary>
+    public RoutedExperts(MoeModelConfig config) : base(nameof(RoutedExperts))
+    {
+        experts = config.NRoutedExperts;
+        intermediate = config.MoeIntermediateSize;
+        gateUpProj = new Parameter(torch.empty(experts, 2L * intermediate, config.HiddenSize));
+        downProj = new Parameter(torch.empty(experts, config.HiddenSize, intermediate));
+        register_parameter("gate_up_proj", gateUpProj);
+        register_parameter("down_proj", downProj);
+    }
+
+    /// <summary>Stacked gate and up projections [E, 2·I, H].</summary>
+    public Parameter GateUpProj => gateUpProj;
+
+    /// <summary>Stacked down projections [E, H, I].</summary>
+    public Parameter DownProj => downProj;
+
+    /// <summary>
+    /// Σ_k w[n,k] · expert_{idx[n,k]}(x[n]) for x [N, H], indices/weights [N, K]. Returns the output [N, H], the
+    /// per-expert assignment counts [E] and the dropped assignments (scalar), both int64.
+    /// </summary>
+    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor)
+    {
+        using var scope = torch.NewDisposeScope();
+        long n = x.shape[0];
+        long hidden = x.shape[1];
+        long k = indices.shape[1];
+        long assignments = n * k;
+        var device = x.device;
+        var flatExpert = indices.reshape(-1);
+        var flatToken = torch.arange(n, dtype: ScalarType.Int64, device: device).repeat_interleave(k);
+        var flatWeight = weights.reshape(-1);
+        var order = flatExpert.sort(dim: 0, descending: false, stable: true).Indices;
+        var sortedExpert = flatExpert.index_select(0, order);
+        var sortedToken = flatToken.index_select(0, order);
+        var sortedWeight = flatWeight.index_select(0, order);
+        var load = torch.bincount(flatExpert, minlength: experts);
+        var starts = load.cumsum(0) - load;
+        var position = torch.arange(assignments, dtype: ScalarType.Int64, device: device) - starts.index_select(0, sortedExpert);
+        long capacity = training
+            ? Math.Max(1, (long)Math.Ceiling(capacityFactor * assignments / experts))
+            : Math.Max(1, load.max().item<long>());
+        var keep = position < capacity;
+        long trashSlot = experts * capacity;
+        var slot = torch.where(keep, sortedExpert * capacity + position, torch.full_like(position, trashSlot));
+        var gathered = x.index_select(0, sortedToken);
+        var buffer = torch.zeros(trashSlot + 1, hidden, dtype: x.dtype, device: device).index_copy(0, slot, gathered);
+        var batched = buffer.narrow(0, 0, trashSlot).view(experts, capacity, hidden);
+        var gateUp = torch.bmm(batched, gateUpProj.to(x.dtype).transpose(1, 2));
+        var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
+        var expertOut = torch.bmm(activated, downProj.to(x.dtype).transpose(1, 2)).reshape(trashSlot, hidden);
+        var padded = torch.cat(new[] { expertOut, torch.zeros(1, hidden, dtype: x.dtype, device: device) }, dim: 0);
+        var perAssignment = padded.index_select(0, slot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
+        var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add(0, sortedToken, perAssignment, 1.0);
+        var dropped = keep.logical_not().sum();
+        return (output.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), dropped.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,19 @@
+using Microsoft.ML;
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// The version headers MLNet.MoE transformers write into a model zip. The loader assembly is recorded by its short
+/// name so that a model saved with one package version loads with a later one.
+/// </summary>
+internal static class ModelVersions
+{
+    private static readonly string AssemblyName = typeof(ModelVersions).Assembly.GetName().Name!;
+
+    /// <summary>A version header; <paramref name="modelSignature"/> has exactly 8 characters.</summary>
+    public static VersionInfo Create(string modelSignature, uint version, string loaderSignature)
+    {
+        if (modelSignature.Length != 8) throw new ArgumentException("A model signature has 8 characters.", nameof(modelSignature));
+        return new VersionInfo(modelSignature, version, version, version, AssemblyName, loaderSignature, null);
+    }
+}

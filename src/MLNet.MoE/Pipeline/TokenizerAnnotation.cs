@@ -1,0 +1,33 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// The token-id column made by <see cref="TokenizingTransformer"/> carries its tokenizer as an annotation
+/// (serialized bytes), so a language-model trainer further down the pipeline finds the tokenizer without being told twice.
+/// </summary>
+public static class TokenizerAnnotation
+{
+    /// <summary>The annotation kind on token-id columns.</summary>
+    public const string Kind = "MLNet.MoE.TokenizerState";
+
+    internal static DataViewSchema.Annotations Create(MoeTokenizer tokenizer)
+    {
+        byte[] state = tokenizer.Serialize();
+        var builder = new DataViewSchema.Annotations.Builder();
+        builder.Add(Kind, new VectorDataViewType(NumberDataViewType.Byte, state.Length), (ref VBuffer<byte> value) => value = new VBuffer<byte>(state.Length, state));
+        return builder.ToAnnotations();
+    }
+
+    /// <summary>The tokenizer attached to <paramref name="column"/>, or null when it carries none.</summary>
+    public static MoeTokenizer? TryGet(DataViewSchema.Column column)
+    {
+        var annotation = column.Annotations.Schema.GetColumnOrNull(Kind);
+        if (annotation == null) return null;
+        VBuffer<byte> state = default;
+        column.Annotations.GetValue(Kind, ref state);
+        return MoeTokenizer.Deserialize(state.DenseValues().ToArray());
+    }
+}

@@ -1,0 +1,38 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>Draws training windows of <c>length + 1</c> tokens at seeded random offsets of a token stream and cuts them into inputs and next-token targets.</summary>
+public sealed class WindowSampler
+{
+    private readonly int[] stream;
+    private readonly int length;
+    private readonly Random random;
+
+    /// <summary>Creates a sampler of windows of <paramref name="length"/> inputs over <paramref name="stream"/> (at least length + 1 tokens).</summary>
+    public WindowSampler(int[] stream, int length, int seed)
+    {
+        if (stream.Length < length + 1) throw new ArgumentException($"The token stream has {stream.Length} tokens, fewer than the window length + 1 ({length + 1}).", nameof(stream));
+        this.stream = stream;
+        this.length = length;
+        random = new Random(seed);
+    }
+
+    /// <summary>The next batch: inputs and targets, each [batch, length] int64 on <paramref name="device"/>.</summary>
+    public (Tensor Inputs, Tensor Targets) Next(int batch, Device device)
+    {
+        var inputs = new long[batch * length];
+        var targets = new long[batch * length];
+        for (int b = 0; b < batch; b++)
+        {
+            int start = random.Next(0, stream.Length - length);
+            for (int i = 0; i < length; i++)
+            {
+                inputs[b * length + i] = stream[start + i];
+                targets[b * length + i] = stream[start + i + 1];
+            }
+        }
+        return (torch.tensor(inputs, new long[] { batch, length }).to(device), torch.tensor(targets, new long[] { batch, length }).to(device));
+    }
+}
