@@ -36,7 +36,7 @@ public sealed partial class CheckpointTensorSource : IDisposable
     public IReadOnlyCollection<string> Names { get; }
 
     /// <summary>The weights files opened: one, or one per shard.</summary>
-    public IReadOnlyList<SafeTensorsFile> Files => _files;
+    public IReadOnlyList<SafeTensorsFile> Files => _files.AsReadOnly();
 
     /// <summary>
     /// Opens the weights of a checkpoint folder: <c>model.safetensors</c> when present, else the shards that
@@ -97,8 +97,9 @@ public sealed partial class CheckpointTensorSource : IDisposable
     /// Writes tensors as a Hugging Face checkpoint's weights in <paramref name="directory"/>: one <c>model.safetensors</c>
     /// when their bytes fit in <paramref name="maxShardBytes"/>, else shards <c>model-00001-of-0000N.safetensors</c>
     /// filled in order up to that size (a tensor larger than the limit gets a shard of its own) plus
-    /// <c>model.safetensors.index.json</c>. Every file is first written under a temporary name; only when all are
-    /// written are they renamed into place, so a failure leaves the folder as it was. Weights files of an earlier save
+    /// <c>model.safetensors.index.json</c>. Every file is first written under a temporary name and flushed; only when all
+    /// are written are they renamed into place (the index last), so a failure while writing leaves the folder as it was
+    /// and no temporary files behind. Each rename is atomic; the set of renames is not one transaction. Weights files of an earlier save
     /// that the new layout does not use (a single file, an index, other shards) are then deleted, so a reader cannot
     /// pick up stale weights.
     /// </summary>
