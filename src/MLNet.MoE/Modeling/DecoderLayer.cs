@@ -49,4 +49,9 @@ public sealed class DecoderLayer : nn.Module
         var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed);
         return (h + mlpOut).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

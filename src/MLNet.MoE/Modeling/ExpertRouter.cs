@@ -74,4 +74,9 @@ public sealed class ExpertRouter : nn.Module
         weights = weights * config.RoutedScalingFactor;
         return (indices.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

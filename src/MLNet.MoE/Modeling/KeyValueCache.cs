@@ -20,7 +20,10 @@ public sealed class KeyValueCache : IDisposable
     }
 
     /// <summary>Number of positions cached (the same in every layer once a forward pass completed).</summary>
-    public long Length => keys[0]?.shape[2] ?? 0;
+    public long Length => LengthOf(0);
+
+    /// <summary>Number of positions cached for layer <paramref name="layer"/>.</summary>
+    public long LengthOf(int layer) => keys[layer]?.shape[2] ?? 0;
 
     /// <summary>Appends key/value [B, heads, T, d] of layer <paramref name="layer"/> and returns the full cached key/value.</summary>
     public (Tensor Key, Tensor Value) Append(int layer, Tensor key, Tensor value)

@@ -182,5 +182,15 @@ public sealed class MoeCausalLM : nn.Module
             foreach (var block in Blocks) h = block.Forward(h, cos, sin, Rope, context);
             return norm.forward(h).MoveToOuterDisposeScope();
         }
+
+        /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+        protected override void RegisterComponents()
+        {
+        }
+    }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
     }
 }

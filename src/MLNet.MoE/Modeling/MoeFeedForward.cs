@@ -82,4 +82,9 @@ public sealed class MoeFeedForward : nn.Module
         var p = byGroup.mean(new long[] { 1 });
         return (f * p).sum(-1).mean() * alpha;
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

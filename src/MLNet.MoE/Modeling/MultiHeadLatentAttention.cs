@@ -84,7 +84,7 @@ public sealed class MultiHeadLatentAttention : nn.Module
         long past = 0;
         if (context.Cache != null)
         {
-            past = context.Cache.Length;
+            past = context.Cache.LengthOf(layerIndex);
             (key, value) = context.Cache.Append(layerIndex, key, value.contiguous());
         }
         if (queryPreScale != 1.0) query = query * queryPreScale;
@@ -106,5 +106,10 @@ public sealed class MultiHeadLatentAttention : nn.Module
         }
         var merged = attention.transpose(1, 2).reshape(b, t, (long)heads * config.VHeadDim);
         return oProj.forward(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
     }
 }

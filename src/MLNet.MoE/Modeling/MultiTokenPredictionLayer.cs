@@ -80,5 +80,15 @@ public sealed class MultiTokenPredictionLayer : nn.Module
         }
 
         public RmsNorm Norm { get; }
+
+        /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+        protected override void RegisterComponents()
+        {
+        }
+    }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
     }
 }

@@ -30,4 +30,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         h = h * torch.rsqrt(variance + eps);
         return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

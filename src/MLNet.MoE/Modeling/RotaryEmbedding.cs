@@ -67,4 +67,9 @@ public sealed class RotaryEmbedding : nn.Module
         var result = x * cos.to(x.dtype) + rotated * sin.to(x.dtype);
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

@@ -76,4 +76,9 @@ public sealed class RoutedExperts : nn.Module
         var dropped = keep.logical_not().sum();
         return (output.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), dropped.MoveToOuterDisposeScope());
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

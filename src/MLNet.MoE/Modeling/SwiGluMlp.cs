@@ -28,4 +28,9 @@ public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         return downProj.forward(nn.functional.silu(gateProj.forward(x)) * upProj.forward(x)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
 }

@@ -1,8 +1,8 @@
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Tests.Checkpoints;
+namespace MLNet.MoE.Tests;
 
-/// <summary>Exact tensor comparisons for the checkpoint tests.</summary>
+/// <summary>Exact tensor comparisons for the tests.</summary>
 internal static class TensorAssert
 {
     /// <summary>True when both tensors have the same type and shape and equal elements.</summary>

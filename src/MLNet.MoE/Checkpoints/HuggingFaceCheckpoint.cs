@@ -1,0 +1,301 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using MLNet.MoE.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Checkpoints;
+
+/// <summary>
+/// Reads and writes Hugging Face <c>DeepseekV3ForCausalLM</c> checkpoint folders (<c>config.json</c>,
+/// <c>generation_config.json</c>, <c>model.safetensors</c> or sharded files with an index).
+/// <para>Import accepts experts stored per expert (<c>mlp.experts.{j}.{gate,up,down}_proj.weight</c>, as files on
+/// disk hold them) or fused (<c>mlp.experts.gate_up_proj</c> [E, 2I, H], <c>mlp.experts.down_proj</c> [E, H, I]),
+/// tensors in F32, BF16 or F16. Multi-token-prediction modules (<c>model.layers.{num_hidden_layers + k}.*</c>) are
+/// optional: Hugging Face's own model neither reads nor writes them, so a checkpoint without them keeps freshly
+/// initialised ones; a checkpoint with only some of their tensors is refused.</para>
+/// <para>Export writes per-expert keys, as <c>save_pretrained</c> does, plus DeepSeek's MTP keys (each with its
+/// copies of <c>embed_tokens</c> and <c>shared_head.head</c>) when the model has MTP modules.</para>
+/// </summary>
+public static partial class HuggingFaceCheckpoint
+{
+    /// <summary>The name of the model config file.</summary>
+    public const string ConfigFileName = "config.json";
+
+    /// <summary>The name of the generation config file.</summary>
+    public const string GenerationConfigFileName = "generation_config.json";
+
+    /// <summary>Loads the checkpoint in <paramref name="directory"/> as a float32 model on the CPU.</summary>
+    /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
+    /// <exception cref="InvalidDataException">A tensor is missing, unexpected, of the wrong shape or unreadable; the message names it and its file.</exception>
+    public static MoeCausalLM Load(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string full = Path.GetFullPath(directory);
+        var config = MoeModelConfig.Load(Path.Combine(full, ConfigFileName));
+        using var source = CheckpointTensorSource.Open(full);
+        var targets = ExpectedTensors(config);
+        // Check names and shapes of everything before allocating the model.
+        var consumed = new HashSet<string>(StringComparer.Ordinal);
+        var plan = new List<(string Target, Func<Tensor> Read)>();
+        int mtpStart = config.NumHiddenLayers;
+        bool hasMtpInFile = config.NumNextnPredictLayers > 0 && source.Names.Any(n => LayerIndex(n) is int l && l >= mtpStart);
+        foreach (var (name, shape) in targets)
+        {
+            bool isMtp = LayerIndex(name) is int layer && layer >= mtpStart;
+            if (isMtp && !hasMtpInFile) continue;
+            if (ExpertTensor().Match(name) is { Success: true } fused)
+            {
+                plan.Add((name, PlanExperts(source, fused.Groups["prefix"].Value, fused.Groups["kind"].Value, shape, consumed)));
+                continue;
+            }
+            RequireShape(source, name, shape);
+            consumed.Add(name);
+            plan.Add((name, () => source.Read(name)));
+        }
+        // DeepSeek's MTP layers repeat the shared embedding and head; accept and ignore those copies.
+        foreach (string name in source.Names)
+        {
+            if (LayerIndex(name) is int l && l >= mtpStart && (name.EndsWith(".embed_tokens.weight", StringComparison.Ordinal) || name.EndsWith(".shared_head.head.weight", StringComparison.Ordinal)))
+                consumed.Add(name);
+        }
+        var unexpected = source.Names.Where(n => !consumed.Contains(n)).ToList();
+        if (unexpected.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{full}' holds tensors the config does not describe: {string.Join(", ", unexpected.Take(10))}{(unexpected.Count > 10 ? $" and {unexpected.Count - 10} more" : "")}.");
+        var model = new MoeCausalLM(config);
+        try
+        {
+            var state = model.state_dict();
+            using var noGrad = torch.no_grad();
+            foreach (var (target, read) in plan)
+            {
+                using var scope = torch.NewDisposeScope();
+                state[target].copy_(read());
+            }
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="model"/> to <paramref name="directory"/> as a Hugging Face checkpoint: config.json,
+    /// generation_config.json and safetensors (one file, or shards of at most <paramref name="maxShardBytes"/> with an
+    /// index), in <paramref name="storeAs"/> (float32 by default; BF16 and F16 halve the size). Every file is written
+    /// atomically.
+    /// </summary>
+    public static void Save(MoeCausalLM model, string directory, ScalarType storeAs = ScalarType.Float32, long maxShardBytes = 5L << 30)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (storeAs is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "Checkpoints are written in Float32, BFloat16 or Float16.");
+        string full = Path.GetFullPath(directory);
+        System.IO.Directory.CreateDirectory(full);
+        using var scope = torch.NewDisposeScope();
+        var tensors = ExportTensors(model).ToList();
+        CheckpointTensorSource.WriteSharded(full, tensors, maxShardBytes, storeAs);
+        var config = model.Config with
+        {
+            ExtraFields = new Dictionary<string, JsonNode?>(model.Config.ExtraFields) { ["dtype"] = storeAs switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" } },
+        };
+        config.Save(Path.Combine(full, ConfigFileName));
+        var generation = new JsonObject
+        {
+            ["bos_token_id"] = model.Config.BosTokenId,
+            ["eos_token_id"] = model.Config.EosTokenId,
+            ["do_sample"] = false,
+        };
+        AtomicFile.WriteAllText(Path.Combine(full, GenerationConfigFileName), generation.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>The file key names and shapes of a model with this config, in the order <see cref="Save"/> writes them.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> FileTensorShapes(MoeModelConfig config)
+    {
+        var result = new List<(string, long[])>();
+        foreach (var (name, shape) in ExpectedTensors(config))
+        {
+            if (ExpertTensor().Match(name) is { Success: true } m)
+            {
+                string prefix = m.Groups["prefix"].Value;
+                long e = shape[0];
+                for (int j = 0; j < e; j++)
+                {
+                    if (m.Groups["kind"].Value == "gate_up_proj")
+                    {
+                        result.Add(($"{prefix}.{j}.gate_proj.weight", new[] { shape[1] / 2, shape[2] }));
+                        result.Add(($"{prefix}.{j}.up_proj.weight", new[] { shape[1] / 2, shape[2] }));
+                    }
+                    else
+                    {
+                        result.Add(($"{prefix}.{j}.down_proj.weight", new[] { shape[1], shape[2] }));
+                    }
+                }
+            }
+            else
+            {
+                result.Add((name, shape));
+            }
+        }
+        return result;
+    }
+
+    private static IEnumerable<KeyValuePair<string, Tensor>> ExportTensors(MoeCausalLM model)
+    {
+        var state = model.state_dict();
+        int mtpStart = model.Config.NumHiddenLayers;
+        foreach (var (name, tensor) in state)
+        {
+            if (name.Contains("rotary_emb", StringComparison.Ordinal)) continue;
+            var value = tensor.detach().cpu();
+            if (ExpertTensor().Match(name) is { Success: true } m)
+            {
+                string prefix = m.Groups["prefix"].Value;
+                long experts = value.shape[0];
+                for (int j = 0; j < experts; j++)
+                {
+                    var expert = value[j];
+                    if (m.Groups["kind"].Value == "gate_up_proj")
+                    {
+                        long half = expert.shape[0] / 2;
+                        yield return new($"{prefix}.{j}.gate_proj.weight", expert.narrow(0, 0, half).contiguous());
+                        yield return new($"{prefix}.{j}.up_proj.weight", expert.narrow(0, half, half).contiguous());
+                    }
+                    else
+                    {
+                        yield return new($"{prefix}.{j}.down_proj.weight", expert.contiguous());
+                    }
+                }
+                continue;
+            }
+            yield return new(name, value);
+        }
+        for (int k = 0; k < model.Config.NumNextnPredictLayers; k++)
+        {
+            yield return new($"model.layers.{mtpStart + k}.embed_tokens.weight", state["model.embed_tokens.weight"].detach().cpu());
+            yield return new($"model.layers.{mtpStart + k}.shared_head.head.weight", state["lm_head.weight"].detach().cpu());
+        }
+    }
+
+    /// <summary>The model's own tensor names (fused experts) and shapes for a config, without building the model.</summary>
+    private static List<(string Name, long[] Shape)> ExpectedTensors(MoeModelConfig config)
+    {
+        config.Validate();
+        long h = config.HiddenSize;
+        int heads = config.NumAttentionHeads;
+        var list = new List<(string, long[])> { ("model.embed_tokens.weight", new[] { (long)config.VocabSize, h }) };
+        void Block(int i, bool mtp)
+        {
+            string p = $"model.layers.{i}";
+            if (mtp)
+            {
+                list.Add(($"{p}.enorm.weight", new[] { h }));
+                list.Add(($"{p}.hnorm.weight", new[] { h }));
+                list.Add(($"{p}.eh_proj.weight", new[] { h, 2 * h }));
+            }
+            list.Add(($"{p}.input_layernorm.weight", new[] { h }));
+            if (config.QLoraRank is int q)
+            {
+                list.Add(($"{p}.self_attn.q_a_proj.weight", new[] { (long)q, h }));
+                if (config.AttentionBias) list.Add(($"{p}.self_attn.q_a_proj.bias", new[] { (long)q }));
+                list.Add(($"{p}.self_attn.q_a_layernorm.weight", new[] { (long)q }));
+                list.Add(($"{p}.self_attn.q_b_proj.weight", new[] { (long)heads * config.QkHeadDim, q }));
+            }
+            else
+            {
+                list.Add(($"{p}.self_attn.q_proj.weight", new[] { (long)heads * config.QkHeadDim, h }));
+            }
+            list.Add(($"{p}.self_attn.kv_a_proj_with_mqa.weight", new[] { (long)config.KvLoraRank + config.QkRopeHeadDim, h }));
+            if (config.AttentionBias) list.Add(($"{p}.self_attn.kv_a_proj_with_mqa.bias", new[] { (long)config.KvLoraRank + config.QkRopeHeadDim }));
+            list.Add(($"{p}.self_attn.kv_a_layernorm.weight", new[] { (long)config.KvLoraRank }));
+            list.Add(($"{p}.self_attn.kv_b_proj.weight", new[] { (long)heads * (config.QkNopeHeadDim + config.VHeadDim), config.KvLoraRank }));
+            list.Add(($"{p}.self_attn.o_proj.weight", new[] { h, (long)heads * config.VHeadDim }));
+            if (config.AttentionBias) list.Add(($"{p}.self_attn.o_proj.bias", new[] { h }));
+            list.Add(($"{p}.post_attention_layernorm.weight", new[] { h }));
+            if (config.IsMoeLayer(i))
+            {
+                long e = config.NRoutedExperts;
+                long im = config.MoeIntermediateSize;
+                list.Add(($"{p}.mlp.gate.weight", new[] { e, h }));
+                list.Add(($"{p}.mlp.gate.e_score_correction_bias", new[] { e }));
+                list.Add(($"{p}.mlp.experts.gate_up_proj", new[] { e, 2 * im, h }));
+                list.Add(($"{p}.mlp.experts.down_proj", new[] { e, h, im }));
+                if (config.NSharedExperts > 0)
+                {
+                    long s = im * config.NSharedExperts;
+                    list.Add(($"{p}.mlp.shared_experts.gate_proj.weight", new[] { s, h }));
+                    list.Add(($"{p}.mlp.shared_experts.up_proj.weight", new[] { s, h }));
+                    list.Add(($"{p}.mlp.shared_experts.down_proj.weight", new[] { h, s }));
+                }
+            }
+            else
+            {
+                list.Add(($"{p}.mlp.gate_proj.weight", new[] { (long)config.IntermediateSize, h }));
+                list.Add(($"{p}.mlp.up_proj.weight", new[] { (long)config.IntermediateSize, h }));
+                list.Add(($"{p}.mlp.down_proj.weight", new[] { h, (long)config.IntermediateSize }));
+            }
+            if (mtp) list.Add(($"{p}.shared_head.norm.weight", new[] { h }));
+        }
+        for (int i = 0; i < config.NumHiddenLayers; i++) Block(i, mtp: false);
+        for (int k = 0; k < config.NumNextnPredictLayers; k++) Block(config.NumHiddenLayers + k, mtp: true);
+        list.Add(("model.norm.weight", new[] { h }));
+        list.Add(("lm_head.weight", new[] { (long)config.VocabSize, h }));
+        return list;
+    }
+
+    private static Func<Tensor> PlanExperts(CheckpointTensorSource source, string prefix, string kind, long[] shape, HashSet<string> consumed)
+    {
+        string fusedName = $"{prefix}.{kind}";
+        if (source.Contains(fusedName))
+        {
+            RequireShape(source, fusedName, shape);
+            consumed.Add(fusedName);
+            return () => source.Read(fusedName);
+        }
+        long experts = shape[0];
+        var names = new List<string[]>();
+        for (int j = 0; j < experts; j++)
+        {
+            if (kind == "gate_up_proj")
+            {
+                string gate = $"{prefix}.{j}.gate_proj.weight";
+                string up = $"{prefix}.{j}.up_proj.weight";
+                RequireShape(source, gate, new[] { shape[1] / 2, shape[2] });
+                RequireShape(source, up, new[] { shape[1] / 2, shape[2] });
+                names.Add(new[] { gate, up });
+            }
+            else
+            {
+                string down = $"{prefix}.{j}.down_proj.weight";
+                RequireShape(source, down, new[] { shape[1], shape[2] });
+                names.Add(new[] { down });
+            }
+        }
+        foreach (var n in names.SelectMany(x => x)) consumed.Add(n);
+        return () => torch.stack(names.Select(parts => parts.Length == 1 ? source.Read(parts[0]) : torch.cat(parts.Select(p => source.Read(p)).ToArray(), 0)).ToArray());
+    }
+
+    private static void RequireShape(CheckpointTensorSource source, string name, long[] shape)
+    {
+        if (!source.Contains(name))
+            throw new InvalidDataException($"Checkpoint '{source.Directory}' is missing tensor '{name}' (shape [{string.Join(", ", shape)}]).");
+        var info = source.Info(name);
+        if (!info.Shape.SequenceEqual(shape))
+            throw new InvalidDataException($"Tensor '{name}' in checkpoint '{source.Directory}' has shape [{string.Join(", ", info.Shape)}]; the config needs [{string.Join(", ", shape)}].");
+    }
+
+    private static int? LayerIndex(string name)
+    {
+        var m = LayerPrefix().Match(name);
+        return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
+    private static partial Regex LayerPrefix();
+
+    [GeneratedRegex(@"^(?<prefix>model\.layers\.\d+\.mlp\.experts)\.(?<kind>gate_up_proj|down_proj)$")]
+    private static partial Regex ExpertTensor();
+}
