@@ -7,7 +7,7 @@ namespace MLNet.MoE.Modeling;
 /// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset),
 /// and what the MoE layers report back during training (balance losses, per-expert load, dropped tokens).
 /// </summary>
-public sealed class ForwardContext
+public sealed class ForwardContext : IDisposable
 {
     /// <summary>True while training: experts run with a token capacity and routing statistics are collected.</summary>
     public bool Training { get; init; }
@@ -32,4 +32,15 @@ public sealed class ForwardContext
 
     /// <summary>Token-expert assignments made per MoE layer in this pass (tokens × experts per token).</summary>
     public long AssignmentsPerLayer { get; internal set; }
+
+    /// <summary>Frees the statistics tensors the MoE layers recorded (they live outside any dispose scope).</summary>
+    public void Dispose()
+    {
+        foreach (var tensor in BalanceLosses) tensor.Dispose();
+        foreach (var tensor in ExpertLoad.Values) tensor.Dispose();
+        foreach (var tensor in DroppedAssignments.Values) tensor.Dispose();
+        BalanceLosses.Clear();
+        ExpertLoad.Clear();
+        DroppedAssignments.Clear();
+    }
 }

@@ -50,12 +50,13 @@ public sealed class MoeFeedForward : nn.Module
         if (sharedExperts != null) output = output + sharedExperts.forward(x);
         if (context.Training)
         {
-            context.ExpertLoad[layerIndex] = load.MoveToOuterDisposeScope();
-            context.DroppedAssignments[layerIndex] = dropped.MoveToOuterDisposeScope();
+            // The context owns these until it is disposed (they outlive the scopes of the enclosing blocks).
+            context.ExpertLoad[layerIndex] = load.DetachFromDisposeScope();
+            context.DroppedAssignments[layerIndex] = dropped.DetachFromDisposeScope();
             context.AssignmentsPerLayer = indices.numel();
             if (context.BalanceLossWeight > 0)
             {
-                context.BalanceLosses.Add(BalanceLoss(scores, indices, shape[0], context.BalanceLossWeight).MoveToOuterDisposeScope());
+                context.BalanceLosses.Add(BalanceLoss(scores, indices, shape[0], context.BalanceLossWeight).DetachFromDisposeScope());
             }
         }
         return output.MoveToOuterDisposeScope();

@@ -21,7 +21,7 @@ internal static class ModelWeightsFormat
         {
             using var cpu = tensor.detach().to(ScalarType.Float32).cpu().contiguous();
             writer.Write(name);
-            writer.Write(cpu.dim());
+            writer.Write((int)cpu.dim());
             foreach (long d in cpu.shape) writer.Write(d);
             var values = cpu.data<float>();
             byte[] bytes = new byte[values.Count * sizeof(float)];

@@ -2,6 +2,7 @@
 // non-public members of the named assembly. MLNet.MoE uses it for ML.NET's model persistence API, which ML.NET
 // keeps internal; see the publicizing step in MLNet.MoE.csproj.
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Core")]
+[assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Data")]
 
 namespace System.Runtime.CompilerServices;
 

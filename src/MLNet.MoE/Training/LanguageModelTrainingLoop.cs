@@ -125,7 +125,7 @@ public sealed class LanguageModelTrainingLoop
                 for (int micro = 0; micro < settings.GradientAccumulationSteps; micro++)
                 {
                     var (inputs, targets) = sampler.Next(microBatch, device);
-                    var context = new ForwardContext
+                    using var context = new ForwardContext
                     {
                         Training = true,
                         CapacityFactor = settings.CapacityFactor,

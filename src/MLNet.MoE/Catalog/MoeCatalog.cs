@@ -1,0 +1,131 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Pipeline;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Catalog;
+
+/// <summary>The MLNet.MoE entry point of an <see cref="MLContext"/>: <c>mlContext.MoE()</c>.</summary>
+public sealed class MoeCatalog
+{
+    private readonly MLContext mlContext;
+    private readonly IHostEnvironment env;
+
+    internal MoeCatalog(MLContext mlContext)
+    {
+        this.mlContext = mlContext;
+        env = mlContext;
+        Trainers = new MoeTrainers(env);
+    }
+
+    /// <summary>The trainers.</summary>
+    public MoeTrainers Trainers { get; }
+
+    /// <summary>
+    /// Aggregates the columns a <see cref="LanguageModelTransformer"/> adds (Score, TokenCount, TokenAccuracy) over all rows,
+    /// weighting each row by its tokens. With <paramref name="textColumnName"/>, also bits per UTF-8 byte of that text.
+    /// </summary>
+    public LanguageModelMetrics Evaluate(IDataView scoredData, string? textColumnName = null,
+        string scoreColumnName = LanguageModelTransformer.ScoreColumnName,
+        string tokenCountColumnName = LanguageModelTransformer.TokenCountColumnName,
+        string tokenAccuracyColumnName = LanguageModelTransformer.TokenAccuracyColumnName)
+    {
+        ArgumentNullException.ThrowIfNull(scoredData);
+        var schema = scoredData.Schema;
+        DataViewSchema.Column RequireSingle(string name)
+        {
+            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(scoredData), $"Score column '{name}' was not found: score the data with the language model first.");
+            if (column.Type != NumberDataViewType.Single) throw new ArgumentOutOfRangeException(nameof(scoredData), $"Column '{name}' must be Single, but is {column.Type}.");
+            return column;
+        }
+        var score = RequireSingle(scoreColumnName);
+        var count = RequireSingle(tokenCountColumnName);
+        var accuracy = RequireSingle(tokenAccuracyColumnName);
+        DataViewSchema.Column? text = textColumnName == null ? null : SchemaChecks.RequireText(schema, textColumnName, "Text");
+        var needed = new List<DataViewSchema.Column> { score, count, accuracy };
+        if (text is { } t) needed.Add(t);
+        using var cursor = scoredData.GetRowCursor(needed);
+        var scoreGetter = cursor.GetGetter<float>(score);
+        var countGetter = cursor.GetGetter<float>(count);
+        var accuracyGetter = cursor.GetGetter<float>(accuracy);
+        var textGetter = text is { } tc ? cursor.GetGetter<ReadOnlyMemory<char>>(tc) : null;
+        double nats = 0, correct = 0;
+        long tokens = 0, rows = 0, bytes = 0;
+        float s = 0, n = 0, a = 0;
+        ReadOnlyMemory<char> value = default;
+        while (cursor.MoveNext())
+        {
+            countGetter(ref n);
+            if (n <= 0) continue;
+            scoreGetter(ref s);
+            accuracyGetter(ref a);
+            nats += (double)s * n;
+            correct += (double)a * n;
+            tokens += (long)n;
+            rows++;
+            if (textGetter != null)
+            {
+                textGetter(ref value);
+                bytes += System.Text.Encoding.UTF8.GetByteCount(value.Span);
+            }
+        }
+        double crossEntropy = tokens > 0 ? nats / tokens : double.NaN;
+        return new LanguageModelMetrics
+        {
+            CrossEntropy = crossEntropy,
+            Perplexity = Math.Exp(crossEntropy),
+            BitsPerByte = textGetter != null && bytes > 0 ? nats / Math.Log(2) / bytes : double.NaN,
+            NextTokenAccuracy = tokens > 0 ? correct / tokens : double.NaN,
+            TokenCount = tokens,
+            RowCount = rows,
+        };
+    }
+
+    /// <summary>
+    /// A language-model transformer from a Hugging Face DeepseekV3 checkpoint folder (config.json + safetensors) and a
+    /// tokenizer, ready for pipelines and <c>mlContext.Model.Save</c>.
+    /// </summary>
+    public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer tokenizer, string tokenColumnName = "Tokens",
+        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var model = HuggingFaceCheckpoint.Load(checkpointDirectory);
+        if (model.Config.VocabSize < tokenizer.VocabularySize)
+        {
+            model.Dispose();
+            throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the checkpoint's vocab_size ({model.Config.VocabSize}).");
+        }
+        int context = contextLength ?? model.Config.MaxPositionEmbeddings;
+        if (context < 2 || context > model.Config.MaxPositionEmbeddings)
+        {
+            model.Dispose();
+            throw new ArgumentOutOfRangeException(nameof(contextLength), context, $"contextLength must be between 2 and the checkpoint's max_position_embeddings ({model.Config.MaxPositionEmbeddings}).");
+        }
+        var target = DeviceSelector.Select(env, device, null);
+        model.to(target);
+        return new LanguageModelTransformer(env, model, tokenizer, tokenColumnName, promptColumnName, context, generation ?? new GenerationOptions(), target, null);
+    }
+
+    /// <summary>
+    /// Saves a model (any ML.NET transformer, MLNet.MoE's included) to a <c>.zip</c> like <c>mlContext.Model.Save</c>, but
+    /// atomically: the zip is written to a temporary file beside <paramref name="path"/> and renamed over it only when
+    /// complete, so an interrupted or failed save never leaves a partial file.
+    /// </summary>
+    public void SaveModel(ITransformer model, DataViewSchema inputSchema, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        AtomicFile.Write(path, stream => mlContext.Model.Save(model, inputSchema, stream));
+    }
+
+    /// <summary>Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by <c>DeepseekV3ForCausalLM.from_pretrained</c>.</summary>
+    public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ScalarType storeAs = ScalarType.Float32)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
+    }
+}

@@ -1,0 +1,165 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
+using TorchSharp;
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// Trains a DeepSeek-style Mixture-of-Experts language model on a token-id column and returns a
+/// <see cref="LanguageModelTransformer"/>. Rows are documents: empty or missing ones are skipped (and counted in the
+/// log), the rest are packed into one stream with the end-of-text token before each, and training windows of
+/// <see cref="LanguageModelOptions.ContextLength"/> tokens are drawn from it, so rows longer than the context are split
+/// across windows. Created by <c>mlContext.MoE().Trainers.LanguageModel(...)</c>.
+/// </summary>
+public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
+{
+    private readonly IHostEnvironment env;
+    private readonly LanguageModelOptions options;
+
+    internal LanguageModelTrainer(IHostEnvironment env, LanguageModelOptions options)
+    {
+        this.env = env ?? throw new ArgumentNullException(nameof(env));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>The options the trainer was created with.</summary>
+    public LanguageModelOptions Options => options;
+
+    /// <summary>Checks the columns and options, trains, and returns the transformer.</summary>
+    public LanguageModelTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        options.Validate();
+        var tokenColumn = SchemaChecks.RequireTokenIds(input.Schema, options.TokenColumnName, "Token");
+        if (options.PromptColumnName != null) SchemaChecks.RequireText(input.Schema, options.PromptColumnName, "Prompt");
+        MoeTokenizer tokenizer = options.Tokenizer ?? TokenizerAnnotation.TryGet(tokenColumn)
+            ?? throw new InvalidOperationException($"Token column '{options.TokenColumnName}' carries no tokenizer: produce it with TokenizeForMoe, or set LanguageModelOptions.Tokenizer.");
+        var host = env.Register(nameof(LanguageModelTrainer));
+        using var channel = host.Start("Training");
+        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
+        MoeModelConfig config = ResolveConfig(tokenizer);
+        var (documents, skipped) = ReadDocuments(input, tokenColumn, config.VocabSize);
+        if (skipped > 0) channel.Info($"Skipped {skipped} rows with empty or missing text in column '{options.TokenColumnName}'.");
+        var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
+        if (corpus.Training.Length < 2)
+            throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no training tokens ({documents.Count} non-empty rows).");
+        int steps = options.MaxSteps > 0
+            ? options.MaxSteps
+            : Math.Max(1, (int)Math.Ceiling(options.Epochs * corpus.Training.Length / ((double)options.BatchSize * options.ContextLength)));
+        var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
+        torch.manual_seed(seed);
+        MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed);
+        model.to(device);
+        channel.Info(string.Format(CultureInfo.InvariantCulture,
+            "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens, {6} steps of {7}×{8} tokens.",
+            config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, corpus.TrainingDocuments,
+            corpus.Training.Length, corpus.Validation.Length, steps, options.BatchSize, options.ContextLength));
+        var settings = new TrainingLoopSettings
+        {
+            ContextLength = options.ContextLength,
+            BatchSize = options.BatchSize,
+            GradientAccumulationSteps = options.GradientAccumulationSteps,
+            Steps = steps,
+            LearningRate = options.LearningRate,
+            MinLearningRateRatio = options.MinLearningRateRatio,
+            WarmupSteps = options.WarmupSteps,
+            WeightDecay = options.WeightDecay,
+            Beta1 = options.Beta1,
+            Beta2 = options.Beta2,
+            GradientClipNorm = options.GradientClipNorm,
+            Seed = seed,
+            CapacityFactor = options.CapacityFactor,
+            BiasUpdateRate = options.BiasUpdateRate,
+            BalanceLossWeight = options.BalanceLossWeight,
+            MultiTokenPredictionWeight = options.MultiTokenPredictionWeight,
+            LogEverySteps = options.LogEverySteps,
+        };
+        var loop = new LanguageModelTrainingLoop(model, settings, device);
+        TrainingSummary summary;
+        try
+        {
+            summary = loop.Run(corpus.Training, corpus.Validation, progress =>
+            {
+                channel.Info(ProgressText.Format(progress));
+                options.Progress?.Report(progress);
+            });
+        }
+        catch
+        {
+            if (options.InitialModel == null) model.Dispose();
+            throw;
+        }
+        summary = summary with { SkippedEmptyRows = skipped };
+        if (!double.IsNaN(summary.ValidationLoss))
+            channel.Info(string.Format(CultureInfo.InvariantCulture, "Validation: cross-entropy {0:F4} nats/token, perplexity {1:F3}.", summary.ValidationLoss, summary.ValidationPerplexity));
+        return new LanguageModelTransformer(env, model, tokenizer, options.TokenColumnName, options.PromptColumnName, options.ContextLength, options.Generation, device, summary);
+    }
+
+    /// <summary>The input schema plus Score, Perplexity, TokenCount, TokenAccuracy (all Single) and, with a prompt column, GeneratedText.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        SchemaChecks.RequireTokenIds(inputSchema, options.TokenColumnName, "Token");
+        if (options.PromptColumnName != null) SchemaChecks.RequireText(inputSchema, options.PromptColumnName, "Prompt");
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        foreach (string name in new[] { LanguageModelTransformer.ScoreColumnName, LanguageModelTransformer.PerplexityColumnName, LanguageModelTransformer.TokenCountColumnName, LanguageModelTransformer.TokenAccuracyColumnName })
+            columns[name] = new SchemaShape.Column(name, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+        if (options.PromptColumnName != null)
+            columns[LanguageModelTransformer.GeneratedTextColumnName] = new SchemaShape.Column(LanguageModelTransformer.GeneratedTextColumnName, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false);
+        return new SchemaShape(columns.Values);
+    }
+
+    private MoeModelConfig ResolveConfig(MoeTokenizer tokenizer)
+    {
+        if (options.InitialModel is { } initial)
+        {
+            if (initial.Config.VocabSize < tokenizer.VocabularySize)
+                throw new ArgumentOutOfRangeException(nameof(LanguageModelOptions.InitialModel), $"LanguageModelOptions.InitialModel has vocab_size {initial.Config.VocabSize}, smaller than the tokenizer's {tokenizer.VocabularySize} ids.");
+            return initial.Config;
+        }
+        var config = options.Model ?? MoeModelConfig.Tiny;
+        return config with
+        {
+            VocabSize = Math.Max(config.VocabSize, tokenizer.VocabularySize),
+            MaxPositionEmbeddings = Math.Max(config.MaxPositionEmbeddings, options.ContextLength),
+            BosTokenId = config.BosTokenId ?? tokenizer.EndOfTextId,
+            EosTokenId = config.EosTokenId ?? tokenizer.EndOfTextId,
+        };
+    }
+
+    private (List<int[]> Documents, long Skipped) ReadDocuments(IDataView input, DataViewSchema.Column tokenColumn, int vocabSize)
+    {
+        var documents = new List<int[]>();
+        long skipped = 0;
+        using var cursor = input.GetRowCursor(new[] { tokenColumn });
+        var getter = cursor.GetGetter<VBuffer<int>>(tokenColumn);
+        VBuffer<int> buffer = default;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            getter(ref buffer);
+            int[] ids = buffer.DenseValues().ToArray();
+            if (ids.Length == 0)
+            {
+                skipped++;
+            }
+            else
+            {
+                foreach (int id in ids)
+                {
+                    if ((uint)id >= (uint)vocabSize)
+                        throw new InvalidOperationException($"Row {row} of column '{tokenColumn.Name}' holds token id {id}, outside the model's vocabulary (0..{vocabSize - 1}).");
+                }
+                documents.Add(ids);
+            }
+            row++;
+        }
+        return (documents, skipped);
+    }
+}
