@@ -53,11 +53,14 @@ public static partial class HuggingFaceCheckpoint
             consumed.Add(name);
             plan.Add((name, () => source.Read(name)));
         }
-        // DeepSeek's MTP layers repeat the shared embedding and head; accept and ignore those copies.
+        // DeepSeek's MTP layers repeat the shared embedding and head; accept and ignore those copies (their shape is checked).
         foreach (string name in source.Names)
         {
             if (LayerIndex(name) is int l && l >= mtpStart && (name.EndsWith(".embed_tokens.weight", StringComparison.Ordinal) || name.EndsWith(".shared_head.head.weight", StringComparison.Ordinal)))
+            {
+                RequireShape(source, name, new[] { (long)config.VocabSize, config.HiddenSize });
                 consumed.Add(name);
+            }
         }
         var unexpected = source.Names.Where(n => !consumed.Contains(n)).ToList();
         if (unexpected.Count > 0)
@@ -96,7 +99,9 @@ public static partial class HuggingFaceCheckpoint
         string full = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(full);
         using var scope = torch.NewDisposeScope();
-        var tensors = ExportTensors(model).ToList();
+        // state_dict lists buffers (e_score_correction_bias) after parameters; write in FileTensorShapes' order instead.
+        var order = FileTensorShapes(model.Config).Select((t, i) => (t.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+        var tensors = ExportTensors(model).OrderBy(t => order[t.Key]).ToList();
         CheckpointTensorSource.WriteSharded(full, tensors, maxShardBytes, storeAs);
         var config = model.Config with
         {
@@ -112,7 +117,8 @@ public static partial class HuggingFaceCheckpoint
         AtomicFile.WriteAllText(Path.Combine(full, GenerationConfigFileName), generation.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>The file key names and shapes of a model with this config, in the order <see cref="Save"/> writes them.</summary>
+    /// <summary>The file key names and shapes of a model with this config, in the order <see cref="Save"/> writes them
+    /// (per-expert keys; for MTP modules also their copies of <c>embed_tokens</c> and <c>shared_head.head</c>, last).</summary>
     public static IReadOnlyList<(string Name, long[] Shape)> FileTensorShapes(MoeModelConfig config)
     {
         var result = new List<(string, long[])>();
@@ -139,6 +145,11 @@ public static partial class HuggingFaceCheckpoint
             {
                 result.Add((name, shape));
             }
+        }
+        for (int k = 0; k < config.NumNextnPredictLayers; k++)
+        {
+            result.Add(($"model.layers.{config.NumHiddenLayers + k}.embed_tokens.weight", new[] { (long)config.VocabSize, config.HiddenSize }));
+            result.Add(($"model.layers.{config.NumHiddenLayers + k}.shared_head.head.weight", new[] { (long)config.VocabSize, config.HiddenSize }));
         }
         return result;
     }
@@ -285,6 +296,9 @@ public static partial class HuggingFaceCheckpoint
         var info = source.Info(name);
         if (!info.Shape.SequenceEqual(shape))
             throw new InvalidDataException($"Tensor '{name}' in checkpoint '{source.Directory}' has shape [{string.Join(", ", info.Shape)}]; the config needs [{string.Join(", ", shape)}].");
+        // Weights are floating point; an integer, boolean or FP8 tensor here means a wrong or quantised file, not one to convert silently.
+        if (info.DType is not ("F32" or "BF16" or "F16"))
+            throw new InvalidDataException($"Tensor '{name}' in checkpoint '{source.Directory}' is stored as {info.DType}; model weights are read from F32, BF16 or F16.");
     }
 
     private static int? LayerIndex(string name)

@@ -190,7 +190,10 @@ public sealed record MoeModelConfig
         if (TopkGroup <= 0 || TopkGroup > NGroup)
             throw new ArgumentException($"Model config field 'topk_group' ({TopkGroup}) must be between 1 and 'n_group' ({NGroup}).", "topk_group");
         int perGroup = NRoutedExperts / NGroup;
-        if (NumExpertsPerTok > TopkGroup * perGroup)
+        if (NumExpertsPerTok > NRoutedExperts)
+            throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds 'n_routed_experts' ({NRoutedExperts}).", "num_experts_per_tok");
+        // 'greedy' ignores the groups, so only the group-limited methods are bound by the kept groups' experts.
+        if (TopkMethod != "greedy" && NumExpertsPerTok > TopkGroup * perGroup)
             throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds the experts in the kept groups ({TopkGroup} × {perGroup}).", "num_experts_per_tok");
         if (ScoringFunc is not ("sigmoid" or "softmax"))
             throw new ArgumentException($"Model config field 'scoring_func' must be 'sigmoid' or 'softmax', got '{ScoringFunc}'.", "scoring_func");
@@ -348,7 +351,6 @@ public sealed record MoeModelConfig
             ["rope_theta"] = RopeTheta,
             ["rope_interleave"] = RopeInterleave,
             ["attention_bias"] = AttentionBias,
-            ["attention_dropout"] = 0.0,
             ["tie_word_embeddings"] = TieWordEmbeddings,
             ["bos_token_id"] = BosTokenId,
             ["eos_token_id"] = EosTokenId,
@@ -378,6 +380,8 @@ public sealed record MoeModelConfig
         {
             if (!root.ContainsKey(key)) root[key] = value?.DeepClone();
         }
+        // Hugging Face requires the field; a value read from a config (kept in ExtraFields) wins over this default.
+        if (!root.ContainsKey("attention_dropout")) root["attention_dropout"] = 0.0;
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
