@@ -6,6 +6,9 @@ namespace MLNet.MoE.Pipeline;
 /// <summary>Input-column checks with messages that name the column, the expected type and the type found.</summary>
 internal static class SchemaChecks
 {
+    /// <summary>The shape of a schema (ML.NET keeps <c>SchemaShape.Create</c> internal; the tests use this).</summary>
+    public static SchemaShape ShapeOf(DataViewSchema schema) => SchemaShape.Create(schema);
+
     public static DataViewSchema.Column RequireText(DataViewSchema schema, string columnName, string role)
     {
         var column = schema.GetColumnOrNull(columnName)
