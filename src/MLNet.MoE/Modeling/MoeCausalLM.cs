@@ -56,6 +56,15 @@ public sealed class MoeCausalLM : nn.Module
     /// <summary>Logits [B, T, V] (float32) for ids [B, T]; with a cache in <paramref name="context"/>, positions continue after it and it is extended.</summary>
     public Tensor Forward(Tensor ids, ForwardContext context) => ForwardWithHidden(ids, context).Logits;
 
+    /// <summary>The final-normed hidden states [B, T, H] for ids [B, T] (what the output head reads): the backbone's features for other heads, such as a classifier.</summary>
+    public Tensor HiddenStates(Tensor ids, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        long past = context.Cache?.Length ?? 0;
+        var positions = torch.arange(past, past + ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
+        return backbone.Forward(ids, positions, context).MoveToOuterDisposeScope();
+    }
+
     /// <summary>
     /// The training loss for ids [B, T] and next-token targets [B, T]: mean cross-entropy, plus
     /// <paramref name="mtpWeight"/>/D · Σ_k (cross-entropy of MTP depth k), plus the balance losses the MoE layers add.
