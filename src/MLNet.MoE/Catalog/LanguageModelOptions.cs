@@ -83,6 +83,26 @@ public sealed class LanguageModelOptions
     /// <summary>λ of the multi-token-prediction loss (when the model has MTP modules). Default 0.3.</summary>
     public double MultiTokenPredictionWeight { get; set; } = 0.3;
 
+    /// <summary>The dtype of activations during training. Default <see cref="TrainingPrecision.Auto"/> (bfloat16 on CUDA, float32 on CPU).</summary>
+    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Auto;
+
+    /// <summary>Folder for training checkpoints (weights, optimizer state, schedule position, sampler state, balance biases); null for none. Default null.</summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>Write a checkpoint every this many steps (and at the last step) when <see cref="CheckpointDirectory"/> is set; 0 never. Default 100.</summary>
+    public int CheckpointEverySteps { get; set; } = 100;
+
+    /// <summary>How many of the newest checkpoints to keep (at least 1). Default 3.</summary>
+    public int KeepCheckpoints { get; set; } = 3;
+
+    /// <summary>Continue from a training checkpoint: a checkpoint file, or a folder whose newest checkpoint is used (a folder with
+    /// none starts fresh). The data, seed and options must be those of the interrupted run. Default null.</summary>
+    public string? ResumeFrom { get; set; }
+
+    /// <summary>Steps are skipped when the loss or a gradient is not finite; after this many in a row training stops with an
+    /// exception naming the last good checkpoint (at least 1). Default 5.</summary>
+    public int MaxConsecutiveSkippedSteps { get; set; } = 5;
+
     /// <summary>Log progress every this many steps. Default 10.</summary>
     public int LogEverySteps { get; set; } = 10;
 
@@ -118,6 +138,10 @@ public sealed class LanguageModelOptions
         Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");
         Check(MultiTokenPredictionWeight >= 0, nameof(MultiTokenPredictionWeight), MultiTokenPredictionWeight, "must not be negative");
         Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
+        Check(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "must not be negative");
+        Check(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "must be at least 1");
+        Check(MaxConsecutiveSkippedSteps >= 1, nameof(MaxConsecutiveSkippedSteps), MaxConsecutiveSkippedSteps, "must be at least 1");
+        Check(ResumeFrom == null || File.Exists(ResumeFrom) || Directory.Exists(ResumeFrom), nameof(ResumeFrom), ResumeFrom ?? "", "must name an existing checkpoint file or folder");
         Check(DeviceId is null or >= 0, nameof(DeviceId), DeviceId ?? -1, "must not be negative");
         Check(Generation != null, nameof(Generation), "null", "must be set");
         Generation!.Validate();

@@ -18,6 +18,9 @@ public sealed class ForwardContext : IDisposable
     /// <summary>Weight α of the sequence-wise balance loss (sigmoid routing) or of the expert-level auxiliary loss (softmax routing).</summary>
     public double BalanceLossWeight { get; init; }
 
+    /// <summary>The dtype activations are computed in: float32 (default), or bfloat16 on GPUs. Parameters stay float32.</summary>
+    public ScalarType ComputeType { get; init; } = ScalarType.Float32;
+
     /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
     public KeyValueCache? Cache { get; init; }
 

@@ -87,7 +87,7 @@ public sealed class MoeCausalLM : nn.Module
                 long length = t - k;
                 var positions = torch.arange(length, dtype: ScalarType.Int64, device: ids.device);
                 var (cos, sin) = backbone.Rope.CosSin(positions);
-                var nextEmbeddings = backbone.Embed(targets.narrow(1, k - 1, length));
+                var nextEmbeddings = backbone.Embed(targets.narrow(1, k - 1, length), context.ComputeType);
                 var (h, mtpLogits) = backbone.PredictionLayers[k - 1].Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
                 var ce = nn.functional.cross_entropy(mtpLogits.reshape(-1, Config.VocabSize), targets.narrow(1, k, length).reshape(-1));
                 mtpSum = mtpSum is null ? ce : mtpSum + ce;
@@ -105,7 +105,7 @@ public sealed class MoeCausalLM : nn.Module
         long past = context.Cache?.Length ?? 0;
         var positions = torch.arange(past, past + ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
         var hidden = backbone.Forward(ids, positions, context);
-        var logits = lmHead.forward(hidden).to(ScalarType.Float32);
+        var logits = lmHead.Project(hidden).to(ScalarType.Float32);
         return (logits.MoveToOuterDisposeScope(), hidden.MoveToOuterDisposeScope());
     }
 
@@ -180,14 +180,14 @@ public sealed class MoeCausalLM : nn.Module
 
         public RotaryEmbedding Rope { get; }
 
-        public Tensor Embed(Tensor ids) => embedTokens.forward(ids);
+        public Tensor Embed(Tensor ids, ScalarType computeType) => embedTokens.forward(ids).to(computeType);
 
         /// <summary>ids [B, T] → final-normed hidden states [B, T, H].</summary>
         public Tensor Forward(Tensor ids, Tensor positions, ForwardContext context)
         {
             using var scope = torch.NewDisposeScope();
             var (cos, sin) = Rope.CosSin(positions);
-            var h = embedTokens.forward(ids);
+            var h = embedTokens.forward(ids).to(context.ComputeType);
             foreach (var block in Blocks) h = block.Forward(h, cos, sin, Rope, context);
             return norm.forward(h).MoveToOuterDisposeScope();
         }

@@ -66,14 +66,14 @@ public sealed class MultiHeadLatentAttention : nn.Module
         int heads = config.NumAttentionHeads;
         int nope = config.QkNopeHeadDim;
         int ropeDim = config.QkRopeHeadDim;
-        var q = qProj != null ? qProj.forward(x) : qBProj!.forward(qALayerNorm!.forward(qAProj!.forward(x)));
+        var q = qProj != null ? qProj.Project(x) : qBProj!.Project(qALayerNorm!.forward(qAProj!.Project(x)));
         q = q.view(b, t, heads, config.QkHeadDim).transpose(1, 2);
         var qPass = q.narrow(-1, 0, nope);
         var qRot = q.narrow(-1, nope, ropeDim);
-        var compressed = kvAProjWithMqa.forward(x);
+        var compressed = kvAProjWithMqa.Project(x);
         var kPass = compressed.narrow(-1, 0, config.KvLoraRank);
         var kRot = compressed.narrow(-1, config.KvLoraRank, ropeDim);
-        var kv = kvBProj.forward(kvALayerNorm.forward(kPass)).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
+        var kv = kvBProj.Project(kvALayerNorm.forward(kPass)).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
         kPass = kv.narrow(-1, 0, nope);
         var value = kv.narrow(-1, nope, config.VHeadDim);
         kRot = kRot.view(b, 1, t, ropeDim);
@@ -105,7 +105,7 @@ public sealed class MultiHeadLatentAttention : nn.Module
             attention = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask: cols <= rows);
         }
         var merged = attention.transpose(1, 2).reshape(b, t, (long)heads * config.VHeadDim);
-        return oProj.forward(merged).MoveToOuterDisposeScope();
+        return oProj.Project(merged).MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

@@ -62,11 +62,11 @@ public sealed class MultiTokenPredictionLayer : nn.Module
     public (Tensor Hidden, Tensor Logits) Forward(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, Linear head, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var x = ehProj.forward(torch.cat(new[] { enorm.forward(nextEmbeddings), hnorm.forward(hidden) }, dim: -1));
+        var x = ehProj.Project(torch.cat(new[] { enorm.forward(nextEmbeddings), hnorm.forward(hidden) }, dim: -1));
         var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
         var normed = postAttentionLayerNorm.forward(h);
         h = h + (moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed));
-        var logits = head.forward(sharedHead.Norm.forward(h));
+        var logits = head.Project(sharedHead.Norm.forward(h));
         return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
     }
 

@@ -28,7 +28,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var h = x.to(ScalarType.Float32);
         var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true);
         h = h * torch.rsqrt(variance + eps);
-        return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();
+        return ((weight.dtype == x.dtype ? weight : weight.to(x.dtype)) * h.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

@@ -26,7 +26,7 @@ public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        return downProj.forward(nn.functional.silu(gateProj.forward(x)) * upProj.forward(x)).MoveToOuterDisposeScope();
+        return downProj.Project(nn.functional.silu(gateProj.Project(x)) * upProj.Project(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

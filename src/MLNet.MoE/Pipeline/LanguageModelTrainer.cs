@@ -8,6 +8,7 @@ using MLNet.MoE.Runtime;
 using MLNet.MoE.Tokenization;
 using MLNet.MoE.Training;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace MLNet.MoE.Pipeline;
 
@@ -80,6 +81,14 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             BalanceLossWeight = options.BalanceLossWeight,
             MultiTokenPredictionWeight = options.MultiTokenPredictionWeight,
             LogEverySteps = options.LogEverySteps,
+            ComputeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA
+                ? ScalarType.BFloat16
+                : ScalarType.Float32,
+            CheckpointDirectory = options.CheckpointDirectory,
+            CheckpointEverySteps = options.CheckpointEverySteps,
+            KeepCheckpoints = options.KeepCheckpoints,
+            ResumeFrom = ResolveResume(channel),
+            MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps,
         };
         var loop = new LanguageModelTrainingLoop(model, settings, device);
         TrainingSummary summary;
@@ -113,6 +122,15 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         if (options.PromptColumnName != null)
             columns[LanguageModelTransformer.GeneratedTextColumnName] = new SchemaShape.Column(LanguageModelTransformer.GeneratedTextColumnName, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false);
         return new SchemaShape(columns.Values);
+    }
+
+    private string? ResolveResume(IChannel channel)
+    {
+        if (options.ResumeFrom is not { } resume) return null;
+        if (File.Exists(resume)) return resume;
+        string? latest = LanguageModelTrainingLoop.LatestCheckpoint(resume);
+        channel.Info(latest != null ? $"Resuming from {latest}." : $"No checkpoint in '{resume}': training starts fresh.");
+        return latest;
     }
 
     private MoeModelConfig ResolveConfig(MoeTokenizer tokenizer)

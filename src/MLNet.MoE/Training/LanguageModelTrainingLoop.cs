@@ -59,16 +59,38 @@ public sealed record TrainingLoopSettings
 
     /// <summary>Report every this many steps.</summary>
     public int LogEverySteps { get; init; } = 10;
+
+    /// <summary>Dtype of activations: Float32, or BFloat16 (parameters and optimizer state stay float32).</summary>
+    public ScalarType ComputeType { get; init; } = ScalarType.Float32;
+
+    /// <summary>Folder of training checkpoints, or null for none.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Write a checkpoint every this many steps (0: never).</summary>
+    public int CheckpointEverySteps { get; init; }
+
+    /// <summary>Checkpoints to keep; older ones are deleted.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
+
+    /// <summary>A checkpoint file to continue from, or null to start fresh.</summary>
+    public string? ResumeFrom { get; init; }
+
+    /// <summary>Skipped (non-finite) steps in a row after which training stops with an exception.</summary>
+    public int MaxConsecutiveSkippedSteps { get; init; } = 5;
 }
 
 /// <summary>
 /// Trains a <see cref="MoeCausalLM"/> on a packed token stream: AdamW with decoupled weight decay (none on norms and
-/// biases), warm-up + cosine decay, gradient accumulation, global-norm clipping computed on the device (no host
-/// synchronisation), DeepSeek-V3's routing-bias update after every step, and progress reports. Every step runs in
-/// its own TorchSharp dispose scope, so the number of live tensors stays flat.
+/// biases), warm-up + cosine decay, gradient accumulation, global-norm clipping computed on the device, DeepSeek-V3's
+/// routing-bias update after every step, optional bfloat16 activations over float32 weights, progress reports,
+/// periodic atomic checkpoints that a later run resumes exactly, and a guard that skips steps whose loss or gradient
+/// is not finite. Every step runs in its own TorchSharp dispose scope, so the number of live tensors stays flat.
 /// </summary>
 public sealed class LanguageModelTrainingLoop
 {
+    private const string CheckpointPrefix = "checkpoint-step";
+    private const string CheckpointExtension = ".moeckpt";
+
     private readonly MoeCausalLM model;
     private readonly TrainingLoopSettings settings;
     private readonly Device device;
@@ -80,6 +102,12 @@ public sealed class LanguageModelTrainingLoop
         this.settings = settings;
         this.device = device;
     }
+
+    /// <summary>The newest checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
+    public static string? LatestCheckpoint(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
+            : null;
 
     /// <summary>Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated at the end.</summary>
     public TrainingSummary Run(int[] trainingStream, int[] validation, Action<TrainingProgress> report, CancellationToken cancellation = default)
@@ -98,23 +126,49 @@ public sealed class LanguageModelTrainingLoop
         var parameters = model.parameters().ToList();
         var moeLayers = model.MoeLayers().ToList();
         int microBatch = settings.BatchSize / settings.GradientAccumulationSteps;
+        var fingerprint = DataFingerprint.Of(trainingStream);
 
         // Report-window accumulators live outside the step scopes and are updated in place on the device.
-        using var lossSum = torch.zeros(1, dtype: ScalarType.Float32, device: device);
+        using var lossSum = torch.zeros(1, dtype: ScalarType.Float64, device: device);
         var loadSums = moeLayers.ToDictionary(m => m.Layer, m => torch.zeros(model.Config.NRoutedExperts, dtype: ScalarType.Float32, device: device));
-        using var droppedSum = torch.zeros(1, dtype: ScalarType.Float32, device: device);
-        long assignmentsInWindow = 0;
-        int lossTerms = 0;
+        using var droppedSum = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        var counters = new TrainingCounters();
         var history = new List<TrainingProgress>();
+        int firstStep = 1;
+        string? lastCheckpoint = null;
+        if (settings.ResumeFrom is { } resume)
+        {
+            var checkpoint = TrainingCheckpoint.Read(resume, model, optimizer);
+            if (checkpoint.Data != fingerprint)
+                throw new InvalidOperationException($"Training checkpoint '{resume}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
+            if (checkpoint.Step >= settings.Steps)
+                throw new InvalidOperationException($"Training checkpoint '{resume}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps.");
+            sampler.State = checkpoint.SamplerState;
+            counters = checkpoint.Counters;
+            history.AddRange(checkpoint.History);
+            firstStep = checkpoint.Step + 1;
+            lastCheckpoint = resume;
+            lossSum.fill_(counters.LossSum);
+            droppedSum.fill_(counters.DroppedSum);
+            foreach (var (layer, sums) in counters.LoadSums)
+            {
+                if (loadSums.TryGetValue(layer, out var target)) target.copy_(torch.tensor(sums).to(device));
+            }
+        }
+        int lossTerms = counters.LossTerms;
+        long assignmentsInWindow = counters.AssignmentsInWindow;
+        long tokensInWindow = counters.TokensInWindow;
+        long tokensSeen = counters.TokensSeen;
+        int skippedSteps = counters.SkippedSteps;
+        int consecutiveSkipped = counters.ConsecutiveSkippedSteps;
         var clock = Stopwatch.StartNew();
         var windowClock = Stopwatch.StartNew();
-        long tokensInWindow = 0;
-        long tokensSeen = 0;
-        double lastLoss = double.NaN;
+        TimeSpan elapsedBefore = history.Count > 0 ? history[^1].Elapsed : TimeSpan.Zero;
+        double lastLoss = history.Count > 0 ? history[^1].Loss : double.NaN;
         model.train();
         try
         {
-            for (int step = 1; step <= settings.Steps; step++)
+            for (int step = firstStep; step <= settings.Steps; step++)
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
@@ -122,12 +176,16 @@ public sealed class LanguageModelTrainingLoop
                 foreach (var group in groups) group.LearningRate = lr;
                 optimizer.zero_grad();
                 var stepLoad = moeLayers.ToDictionary(m => m.Layer, m => torch.zeros(model.Config.NRoutedExperts, dtype: ScalarType.Float32, device: device));
+                var stepLoss = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+                var stepDropped = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+                long stepAssignments = 0;
                 for (int micro = 0; micro < settings.GradientAccumulationSteps; micro++)
                 {
                     var (inputs, targets) = sampler.Next(microBatch, device);
                     using var context = new ForwardContext
                     {
                         Training = true,
+                        ComputeType = settings.ComputeType,
                         CapacityFactor = settings.CapacityFactor,
                         BalanceLossWeight = settings.BalanceLossWeight,
                     };
@@ -135,34 +193,64 @@ public sealed class LanguageModelTrainingLoop
                     (total / settings.GradientAccumulationSteps).backward();
                     using (torch.no_grad())
                     {
-                        lossSum.add_(crossEntropy.detach());
-                        lossTerms++;
+                        stepLoss.add_(crossEntropy.detach().to(ScalarType.Float64));
                         foreach (var (layer, load) in context.ExpertLoad) stepLoad[layer].add_(load.to(ScalarType.Float32));
-                        foreach (var dropped in context.DroppedAssignments.Values) droppedSum.add_(dropped.to(ScalarType.Float32));
-                        assignmentsInWindow += context.AssignmentsPerLayer * context.DroppedAssignments.Count;
+                        foreach (var dropped in context.DroppedAssignments.Values) stepDropped.add_(dropped.to(ScalarType.Float64));
+                        stepAssignments += context.AssignmentsPerLayer * context.DroppedAssignments.Count;
                     }
-                    long tokens = (long)microBatch * window;
-                    tokensInWindow += tokens;
-                    tokensSeen += tokens;
                 }
-                if (settings.GradientClipNorm > 0) ClipGradientNorm(parameters, settings.GradientClipNorm);
-                optimizer.step();
+                // One host synchronisation per step: whether the loss and the gradient norm are finite. The clipping
+                // itself stays on the device.
+                var norm = GradientNorm(parameters);
+                bool finite;
                 using (torch.no_grad())
                 {
-                    foreach (var (layer, moe) in moeLayers)
+                    finite = (norm.isfinite().all().logical_and(stepLoss.isfinite().all())).item<bool>();
+                }
+                if (finite)
+                {
+                    consecutiveSkipped = 0;
+                    if (settings.GradientClipNorm > 0) ClipGradients(parameters, norm, settings.GradientClipNorm);
+                    optimizer.step();
+                    using (torch.no_grad())
                     {
-                        var load = stepLoad[layer];
-                        loadSums[layer].add_(load);
-                        if (settings.BiasUpdateRate > 0 && model.Config.TopkMethod == "noaux_tc")
+                        lossSum.add_(stepLoss);
+                        lossTerms += settings.GradientAccumulationSteps;
+                        droppedSum.add_(stepDropped);
+                        assignmentsInWindow += stepAssignments;
+                        foreach (var (layer, moe) in moeLayers)
                         {
-                            // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
-                            moe.Router.CorrectionBias.add_((load.mean() - load).sign() * settings.BiasUpdateRate);
+                            var load = stepLoad[layer];
+                            loadSums[layer].add_(load);
+                            if (settings.BiasUpdateRate > 0 && model.Config.TopkMethod == "noaux_tc")
+                            {
+                                // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
+                                moe.Router.CorrectionBias.add_((load.mean() - load).sign() * settings.BiasUpdateRate);
+                            }
                         }
                     }
                 }
-                if (step % settings.LogEverySteps == 0 || step == settings.Steps)
+                else
                 {
-                    lastLoss = lossSum.item<float>() / Math.Max(1, lossTerms);
+                    skippedSteps++;
+                    consecutiveSkipped++;
+                    optimizer.zero_grad();
+                    if (consecutiveSkipped >= settings.MaxConsecutiveSkippedSteps)
+                    {
+                        throw new InvalidOperationException(
+                            $"Training stopped at step {step}: {consecutiveSkipped} steps in a row had a non-finite loss or gradient ({skippedSteps} skipped in all). " +
+                            (lastCheckpoint != null ? $"The last good checkpoint is '{lastCheckpoint}'." : "No checkpoint was written (set CheckpointDirectory and CheckpointEverySteps).") +
+                            " Lower the learning rate or check the data.");
+                    }
+                }
+                long tokens = (long)settings.BatchSize * window;
+                tokensInWindow += tokens;
+                tokensSeen += tokens;
+                bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
+                TrainingProgress? progress = null;
+                if (reportNow)
+                {
+                    lastLoss = lossTerms > 0 ? lossSum.item<double>() / lossTerms : double.NaN;
                     var loadBalance = new Dictionary<int, double>();
                     foreach (var (layer, sum) in loadSums)
                     {
@@ -172,8 +260,8 @@ public sealed class LanguageModelTrainingLoop
                         loadBalance[layer] = meanValue > 0 ? max.item<float>() / meanValue : 0;
                         sum.zero_();
                     }
-                    double droppedFraction = assignmentsInWindow > 0 ? droppedSum.item<float>() / assignmentsInWindow : 0;
-                    var progress = new TrainingProgress
+                    double droppedFraction = assignmentsInWindow > 0 ? droppedSum.item<double>() / assignmentsInWindow : 0;
+                    progress = new TrainingProgress
                     {
                         Step = step,
                         TotalSteps = settings.Steps,
@@ -182,10 +270,10 @@ public sealed class LanguageModelTrainingLoop
                         TokensPerSecond = tokensInWindow / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds),
                         ExpertLoadMaxOverMean = loadBalance,
                         DroppedFraction = droppedFraction,
-                        Elapsed = clock.Elapsed,
+                        SkippedSteps = skippedSteps,
+                        Elapsed = elapsedBefore + clock.Elapsed,
                     };
                     history.Add(progress);
-                    report(progress);
                     lossSum.zero_();
                     droppedSum.zero_();
                     lossTerms = 0;
@@ -193,6 +281,28 @@ public sealed class LanguageModelTrainingLoop
                     tokensInWindow = 0;
                     windowClock.Restart();
                 }
+                if (settings.CheckpointDirectory != null && settings.CheckpointEverySteps > 0 && (step % settings.CheckpointEverySteps == 0 || step == settings.Steps))
+                {
+                    var checkpointCounters = new TrainingCounters
+                    {
+                        LossSum = lossSum.item<double>(),
+                        LossTerms = lossTerms,
+                        DroppedSum = droppedSum.item<double>(),
+                        AssignmentsInWindow = assignmentsInWindow,
+                        TokensInWindow = tokensInWindow,
+                        TokensSeen = tokensSeen,
+                        SkippedSteps = skippedSteps,
+                        ConsecutiveSkippedSteps = consecutiveSkipped,
+                        LoadSums = loadSums.ToDictionary(kv => kv.Key, kv => kv.Value.cpu().data<float>().ToArray()),
+                    };
+                    lastCheckpoint = WriteCheckpoint(step, sampler.State, checkpointCounters, history, optimizer, fingerprint);
+                    if (progress != null)
+                    {
+                        progress = progress with { CheckpointPath = lastCheckpoint };
+                        history[^1] = progress;
+                    }
+                }
+                if (progress != null) report(progress);
             }
         }
         finally
@@ -215,20 +325,50 @@ public sealed class LanguageModelTrainingLoop
             ValidationStreamTokens = validation.Length,
             FinalTrainingLoss = lastLoss,
             ValidationLoss = validationLoss,
+            SkippedSteps = skippedSteps,
             History = history,
         };
     }
 
-    /// <summary>Scales all gradients so their global L2 norm is at most <paramref name="maxNorm"/>; the norm stays on the device.</summary>
-    private static void ClipGradientNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
+    private string WriteCheckpoint(int step, ulong samplerState, TrainingCounters counters, List<TrainingProgress> history, AdamW optimizer, DataFingerprint fingerprint)
+    {
+        string directory = settings.CheckpointDirectory!;
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, $"{CheckpointPrefix}{step:D8}{CheckpointExtension}");
+        var checkpoint = new TrainingCheckpoint
+        {
+            ConfigJson = model.Config.ToJson(),
+            Data = fingerprint,
+            Step = step,
+            SamplerState = samplerState,
+            Counters = counters,
+            History = history.ToList(),
+        };
+        checkpoint.Write(path, model, optimizer);
+        var old = Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        foreach (string stale in old.Take(Math.Max(0, old.Count - settings.KeepCheckpoints))) File.Delete(stale);
+        return path;
+    }
+
+    /// <summary>The global L2 norm of all gradients, as a device scalar (no host synchronisation).</summary>
+    private static Tensor GradientNorm(IReadOnlyList<Parameter> parameters)
+    {
+        using var noGrad = torch.no_grad();
+        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+        if (grads.Count == 0) return torch.zeros(1);
+        var squares = torch.stack(grads.Select(g => g.to(ScalarType.Float32).pow(2).sum()).ToArray());
+        return squares.sum().sqrt();
+    }
+
+    /// <summary>Scales all gradients so their global L2 norm is at most <paramref name="maxNorm"/>, on the device.</summary>
+    private static void ClipGradients(IReadOnlyList<Parameter> parameters, Tensor norm, double maxNorm)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return;
-        var squares = torch.stack(grads.Select(g => g.to(ScalarType.Float32).pow(2).sum()).ToArray());
-        var norm = squares.sum().sqrt();
         var coefficient = (maxNorm / (norm + 1e-6)).clamp_max(1.0);
-        foreach (var g in grads) g.mul_(coefficient.to(g.dtype));
+        foreach (var p in parameters)
+        {
+            if (p.grad is { } g) g.mul_(coefficient.to(g.dtype));
+        }
     }
 }

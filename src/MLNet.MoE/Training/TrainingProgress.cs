@@ -27,6 +27,12 @@ public sealed record TrainingProgress
     /// <summary>Fraction of token-expert assignments dropped for capacity since the last report (all MoE layers).</summary>
     public double DroppedFraction { get; init; }
 
+    /// <summary>Steps skipped so far because the loss or a gradient was not finite.</summary>
+    public int SkippedSteps { get; init; }
+
+    /// <summary>The checkpoint written at this step, if any.</summary>
+    public string? CheckpointPath { get; init; }
+
     /// <summary>Time since training started.</summary>
     public TimeSpan Elapsed { get; init; }
 }

@@ -18,6 +18,9 @@ public sealed record TrainingSummary
     /// <summary>Rows skipped because their text was empty or missing.</summary>
     public long SkippedEmptyRows { get; init; }
 
+    /// <summary>Steps skipped because the loss or a gradient was not finite.</summary>
+    public int SkippedSteps { get; init; }
+
     /// <summary>Mean training cross-entropy of the last report window.</summary>
     public double FinalTrainingLoss { get; init; }
 

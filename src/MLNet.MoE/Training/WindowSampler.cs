@@ -8,7 +8,7 @@ public sealed class WindowSampler
 {
     private readonly int[] stream;
     private readonly int length;
-    private readonly Random random;
+    private readonly DeterministicRandom random;
 
     /// <summary>Creates a sampler of windows of <paramref name="length"/> inputs over <paramref name="stream"/> (at least length + 1 tokens).</summary>
     public WindowSampler(int[] stream, int length, int seed)
@@ -16,7 +16,14 @@ public sealed class WindowSampler
         if (stream.Length < length + 1) throw new ArgumentException($"The token stream has {stream.Length} tokens, fewer than the window length + 1 ({length + 1}).", nameof(stream));
         this.stream = stream;
         this.length = length;
-        random = new Random(seed);
+        random = new DeterministicRandom(seed);
+    }
+
+    /// <summary>The position in the random sequence of window offsets (saved in training checkpoints).</summary>
+    public ulong State
+    {
+        get => random.State;
+        set => random.State = value;
     }
 
     /// <summary>The next batch: inputs and targets, each [batch, length] int64 on <paramref name="device"/>.</summary>
@@ -26,7 +33,7 @@ public sealed class WindowSampler
         var targets = new long[batch * length];
         for (int b = 0; b < batch; b++)
         {
-            int start = random.Next(0, stream.Length - length);
+            int start = random.Next(stream.Length - length);
             for (int i = 0; i < length; i++)
             {
                 inputs[b * length + i] = stream[start + i];

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json;
 using Microsoft.ML;
@@ -105,21 +104,8 @@ public class ModelPersistenceTests : IClassFixture<LanguageModelTransformerTests
         Assert.Empty(Directory.GetFiles(directory));
     }
 
-    private static (int ExitCode, string Output, string Error) RunLoadCheck(string modelPath, string textsPath)
-    {
-        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        string tool = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.ModelLoadCheck", "bin", configuration, "net10.0", "MLNet.MoE.ModelLoadCheck.dll");
-        Assert.True(File.Exists(tool), $"{tool} was not built");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(tool);
-        start.ArgumentList.Add(modelPath);
-        start.ArgumentList.Add(textsPath);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "the load check did not finish");
-        return (process.ExitCode, output.Result, error.Result);
-    }
+    private static (int ExitCode, string Output, string Error) RunLoadCheck(string modelPath, string textsPath) =>
+        TestTools.Run("MLNet.MoE.ModelLoadCheck", modelPath, textsPath);
 
     /// <summary>A transformer whose save fails half-way, as a full disk or a crashing component would.</summary>
     private sealed class FailingTransformer : ITransformer, ICanSaveModel

@@ -1,8 +1,7 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE.Modeling;
 
 /// <summary>
 /// The weights entry of a model zip: a count, then per tensor its Hugging Face name, shape and float32 values, in the
