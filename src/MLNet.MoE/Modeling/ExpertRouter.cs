@@ -20,24 +20,20 @@ namespace MLNet.MoE.Modeling;
 public sealed class ExpertRouter : nn.Module
 {
     private readonly MoeModelConfig config;
-    private readonly Parameter weight;
-    private readonly Tensor correctionBias;
 
     /// <summary>Creates the router of a MoE layer.</summary>
     public ExpertRouter(MoeModelConfig config) : base(nameof(ExpertRouter))
     {
         this.config = config;
-        weight = new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize));
-        correctionBias = torch.zeros(config.NRoutedExperts, dtype: ScalarType.Float32);
-        register_parameter("weight", weight);
-        register_buffer("e_score_correction_bias", correctionBias, persistent: true);
+        register_parameter("weight", new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize)));
+        register_buffer("e_score_correction_bias", torch.zeros(config.NRoutedExperts, dtype: ScalarType.Float32), persistent: true);
     }
 
-    /// <summary>The router matrix [E, H].</summary>
-    public Parameter Weight => weight;
+    /// <summary>The router matrix [E, H] (looked up on each use: moving the module to a device replaces it).</summary>
+    public Parameter Weight => get_parameter("weight")!;
 
     /// <summary>The selection bias [E] (DeepSeek-V3's auxiliary-loss-free balancing moves it between steps; no gradient).</summary>
-    public Tensor CorrectionBias => correctionBias;
+    public Tensor CorrectionBias => get_buffer("e_score_correction_bias")!;
 
     /// <summary>
     /// Routes x [N, H]: returns the chosen experts [N, K] (int64), their gate weights [N, K] (float32) and the
@@ -49,10 +45,10 @@ public sealed class ExpertRouter : nn.Module
         int experts = config.NRoutedExperts;
         int k = config.NumExpertsPerTok;
         int groups = config.NGroup;
-        var logits = nn.functional.linear(x.to(ScalarType.Float32), weight.to(ScalarType.Float32));
+        var logits = nn.functional.linear(x.to(ScalarType.Float32), Weight.to(ScalarType.Float32));
         bool sigmoid = config.ScoringFunc == "sigmoid";
         var scores = sigmoid ? logits.sigmoid() : logits.softmax(-1);
-        var choice = config.TopkMethod == "noaux_tc" ? scores + correctionBias.to(scores.device) : scores;
+        var choice = config.TopkMethod == "noaux_tc" ? scores + CorrectionBias : scores;
         bool grouped = config.TopkMethod != "greedy" && groups > 1;
         if (grouped)
         {

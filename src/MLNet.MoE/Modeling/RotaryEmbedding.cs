@@ -10,7 +10,6 @@ namespace MLNet.MoE.Modeling;
 /// </summary>
 public sealed class RotaryEmbedding : nn.Module
 {
-    private readonly Tensor inverseFrequencies;
     private readonly double attentionFactor;
     private readonly bool interleaved;
 
@@ -21,7 +20,7 @@ public sealed class RotaryEmbedding : nn.Module
         interleaved = config.RopeInterleave;
         if (config.RopeScaling is { } yarn)
         {
-            inverseFrequencies = torch.tensor(yarn.InverseFrequencies(dim, config.RopeTheta)).to(ScalarType.Float32);
+            register_buffer("inv_freq", torch.tensor(yarn.InverseFrequencies(dim, config.RopeTheta)).to(ScalarType.Float32), persistent: false);
             attentionFactor = yarn.AttentionFactor;
         }
         else
@@ -29,17 +28,16 @@ public sealed class RotaryEmbedding : nn.Module
             // Same float32 arithmetic as Hugging Face: 1 / theta^(arange(0, d, 2) / d).
             using var exponents = torch.arange(0, dim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / dim;
             using var powers = torch.pow(torch.tensor((float)config.RopeTheta), exponents);
-            inverseFrequencies = 1.0f / powers;
+            register_buffer("inv_freq", 1.0f / powers, persistent: false);
             attentionFactor = 1.0;
         }
-        register_buffer("inv_freq", inverseFrequencies, persistent: false);
     }
 
     /// <summary>cos and sin for the given positions: each [T, d] in float32.</summary>
     public (Tensor Cos, Tensor Sin) CosSin(Tensor positions)
     {
         using var scope = torch.NewDisposeScope();
-        var freqs = positions.to(ScalarType.Float32).unsqueeze(1) * inverseFrequencies.to(positions.device).unsqueeze(0);
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(1) * get_buffer("inv_freq")!.to(positions.device).unsqueeze(0);
         var emb = torch.cat(new[] { freqs, freqs }, dim: -1);
         var cos = emb.cos();
         var sin = emb.sin();

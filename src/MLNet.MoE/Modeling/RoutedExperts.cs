@@ -14,8 +14,6 @@ namespace MLNet.MoE.Modeling;
 /// </summary>
 public sealed class RoutedExperts : nn.Module
 {
-    private readonly Parameter gateUpProj;
-    private readonly Parameter downProj;
     private readonly int experts;
     private readonly int intermediate;
 
@@ -24,17 +22,15 @@ public sealed class RoutedExperts : nn.Module
     {
         experts = config.NRoutedExperts;
         intermediate = config.MoeIntermediateSize;
-        gateUpProj = new Parameter(torch.empty(experts, 2L * intermediate, config.HiddenSize));
-        downProj = new Parameter(torch.empty(experts, config.HiddenSize, intermediate));
-        register_parameter("gate_up_proj", gateUpProj);
-        register_parameter("down_proj", downProj);
+        register_parameter("gate_up_proj", new Parameter(torch.empty(experts, 2L * intermediate, config.HiddenSize)));
+        register_parameter("down_proj", new Parameter(torch.empty(experts, config.HiddenSize, intermediate)));
     }
 
     /// <summary>Stacked gate and up projections [E, 2·I, H].</summary>
-    public Parameter GateUpProj => gateUpProj;
+    public Parameter GateUpProj => get_parameter("gate_up_proj")!;
 
     /// <summary>Stacked down projections [E, H, I].</summary>
-    public Parameter DownProj => downProj;
+    public Parameter DownProj => get_parameter("down_proj")!;
 
     /// <summary>
     /// Σ_k w[n,k] · expert_{idx[n,k]}(x[n]) for x [N, H], indices/weights [N, K]. Returns the output [N, H], the
@@ -67,9 +63,9 @@ public sealed class RoutedExperts : nn.Module
         var gathered = x.index_select(0, sortedToken);
         var buffer = torch.zeros(trashSlot + 1, hidden, dtype: x.dtype, device: device).index_copy(0, slot, gathered);
         var batched = buffer.narrow(0, 0, trashSlot).view(experts, capacity, hidden);
-        var gateUp = torch.bmm(batched, gateUpProj.to(x.dtype).transpose(1, 2));
+        var gateUp = torch.bmm(batched, GateUpProj.to(x.dtype).transpose(1, 2));
         var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
-        var expertOut = torch.bmm(activated, downProj.to(x.dtype).transpose(1, 2)).reshape(trashSlot, hidden);
+        var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(trashSlot, hidden);
         var padded = torch.cat(new[] { expertOut, torch.zeros(1, hidden, dtype: x.dtype, device: device) }, dim: 0);
         var perAssignment = padded.index_select(0, slot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
         var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add(0, sortedToken, perAssignment, 1.0);

@@ -1,0 +1,233 @@
+// Benchmarks for MLNet.MoE's training engine. See README.md.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+if (args.Length == 0)
+{
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] | parity <fixture-dir> [--device ...] | compare-cpu <config> [--steps N]");
+    return 2;
+}
+string Option(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+var positional = args.Skip(1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+string deviceName = Option("--device", "cpu");
+Device device = deviceName == "cuda" ? CudaDevice() : torch.CPU;
+var configs = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "configs.json")))!.AsObject();
+
+switch (args[0])
+{
+    case "train":
+        int steps = int.Parse(Option("--steps", "20"), CultureInfo.InvariantCulture);
+        int warmup = int.Parse(Option("--warmup", "5"), CultureInfo.InvariantCulture);
+        string precision = Option("--precision", device.type == DeviceType.CUDA ? "bf16" : "fp32");
+        foreach (string name in positional) Emit(TrainBenchmark(name, steps, warmup, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32));
+        return 0;
+    case "parity":
+        Emit(Parity(positional[0]));
+        return 0;
+    case "compare-cpu":
+        Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
+        return 0;
+    default:
+        Console.Error.WriteLine($"unknown command '{args[0]}'");
+        return 2;
+}
+
+Device CudaDevice()
+{
+    torch.InitializeDeviceType(DeviceType.CUDA);
+    if (!torch.cuda.is_available()) throw new InvalidOperationException("CUDA is not available to TorchSharp.");
+    return torch.CUDA;
+}
+
+void Emit(object value) => Console.WriteLine(JsonSerializer.Serialize(value));
+
+(MoeModelConfig Config, int Batch, int Sequence) Load(string name)
+{
+    var entry = configs[name] ?? throw new ArgumentException($"No config '{name}' in configs.json (has: {string.Join(", ", configs.Select(c => c.Key))}).");
+    var config = MoeModelConfig.FromJson(entry["model"]!.ToJsonString(), "configs.json: " + name);
+    return (config, entry["batch"]!.GetValue<int>(), entry["seq"]!.GetValue<int>());
+}
+
+object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType)
+{
+    var (config, batch, sequence) = Load(name);
+    torch.manual_seed(0);
+    using var model = new MoeCausalLM(config, seed: 0);
+    model.to(device);
+    // Random tokens, as the PyTorch reference trainers use.
+    var random = new Random(0);
+    var stream = new int[batch * (sequence + 1) * 8];
+    for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
+    var settings = new TrainingLoopSettings
+    {
+        ContextLength = sequence,
+        BatchSize = batch,
+        Steps = warmup + steps,
+        LearningRate = 3e-4,
+        WarmupSteps = 0,
+        MinLearningRateRatio = 1,
+        WeightDecay = 0.1,
+        GradientClipNorm = 1.0,
+        CapacityFactor = 1.25,
+        ComputeType = computeType,
+        LogEverySteps = warmup,
+        MultiTokenPredictionWeight = 0,
+    };
+    var reports = new List<TrainingProgress>();
+    using var memory = new GpuMemoryMonitor(device);
+    var loop = new LanguageModelTrainingLoop(model, settings, device);
+    loop.Run(stream, Array.Empty<int>(), reports.Add);
+    var timed = reports[^1];
+    double tokensPerSecond = timed.TokensPerSecond;
+    long total = config.ParameterCount();
+    long active = config.ParameterCount(activeOnly: true);
+    long embedding = (long)config.VocabSize * config.HiddenSize;
+    double attention = 6.0 * config.NumHiddenLayers * config.NumAttentionHeads * sequence * (config.QkHeadDim + config.VHeadDim) / 2;
+    double flopsPerToken = 6.0 * (active - embedding) + attention + 6.0 * config.VocabSize * config.HiddenSize;
+    return new
+    {
+        config = name,
+        impl = "mlnet-moe-torchsharp",
+        device = device.ToString(),
+        dtype = computeType == ScalarType.BFloat16 ? "bf16" : "fp32",
+        total_params_M = Math.Round(total / 1e6, 1),
+        active_params_M = Math.Round(active / 1e6, 1),
+        tokens_per_s = Math.Round(tokensPerSecond),
+        step_ms = Math.Round(batch * (double)sequence / tokensPerSecond * 1000, 1),
+        mfu_vs_790TF = Math.Round(flopsPerToken * tokensPerSecond / 790e12, 3),
+        peak_memory_gib = memory.PeakGiB,
+        loss = Math.Round(timed.Loss, 3),
+        dropped_fraction = Math.Round(timed.DroppedFraction, 4),
+        steps,
+        warmup,
+    };
+}
+
+object Parity(string fixture)
+{
+    using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixture, "expected.json")));
+    var root = expected.RootElement;
+    long[][] ids = root.GetProperty("input_ids").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
+    float[] reference = root.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+    int[] prompt = root.GetProperty("greedy_prompt").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+    int[] continuation = root.GetProperty("greedy_continuation").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+    using var model = HuggingFaceCheckpoint.Load(fixture);
+    model.to(device);
+    model.eval();
+    double maxDifference;
+    using (var scope = torch.NewDisposeScope())
+    using (torch.no_grad())
+    {
+        var input = torch.tensor(ids.SelectMany(r => r).ToArray(), new long[] { ids.Length, ids[0].Length }).to(device);
+        float[] logits = model.Forward(input, new ForwardContext()).cpu().contiguous().data<float>().ToArray();
+        maxDifference = logits.Zip(reference, (a, b) => (double)Math.Abs(a - b)).Max();
+    }
+    int[] cached = TokenGenerator.Generate(model, prompt, continuation.Length, new TokenSampler(0, 0, 1, 1), useCache: true);
+    int[] uncached = TokenGenerator.Generate(model, prompt, continuation.Length, new TokenSampler(0, 0, 1, 1), useCache: false);
+    return new
+    {
+        check = "hf-parity-float32",
+        device = device.ToString(),
+        max_abs_logit_difference = maxDifference,
+        within_1e4 = maxDifference < 1e-4,
+        greedy_cached_matches = cached.SequenceEqual(continuation),
+        greedy_uncached_matches = uncached.SequenceEqual(continuation),
+    };
+}
+
+object CompareWithCpu(string name, int steps)
+{
+    var (config, _, _) = Load(name);
+    double[] Run(Device target)
+    {
+        torch.manual_seed(0);
+        using var model = new MoeCausalLM(config, seed: 0);
+        model.to(target);
+        var random = new Random(1);
+        var stream = new int[64 * 129];
+        for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
+        var settings = new TrainingLoopSettings
+        {
+            ContextLength = 128, BatchSize = 4, Steps = steps, LearningRate = 1e-3, WarmupSteps = 0, MinLearningRateRatio = 1,
+            CapacityFactor = 8, ComputeType = ScalarType.BFloat16, LogEverySteps = 1, MultiTokenPredictionWeight = 0, Seed = 5,
+        };
+        var reports = new List<TrainingProgress>();
+        new LanguageModelTrainingLoop(model, settings, target).Run(stream, Array.Empty<int>(), reports.Add);
+        return reports.Select(r => Math.Round(r.Loss, 5)).ToArray();
+    }
+    var gpu = Run(device);
+    var cpu = Run(torch.CPU);
+    return new
+    {
+        check = "bf16-steps-cuda-vs-cpu",
+        config = name,
+        cuda_losses = gpu,
+        cpu_losses = cpu,
+        max_abs_difference = gpu.Zip(cpu, (a, b) => Math.Abs(a - b)).Max(),
+    };
+}
+
+/// <summary>Polls nvidia-smi for this process's GPU memory (TorchSharp exposes no CUDA memory statistics).</summary>
+internal sealed class GpuMemoryMonitor : IDisposable
+{
+    private readonly Timer? timer;
+    private long peakMiB;
+
+    public GpuMemoryMonitor(Device device)
+    {
+        if (device.type != DeviceType.CUDA) return;
+        timer = new Timer(_ => Poll(), null, 0, 500);
+    }
+
+    public double? PeakGiB
+    {
+        get
+        {
+            if (timer == null) return null;
+            Poll();
+            return Math.Round(Interlocked.Read(ref peakMiB) / 1024.0, 1);
+        }
+    }
+
+    private void Poll()
+    {
+        try
+        {
+            var start = new ProcessStartInfo("nvidia-smi", "--query-compute-apps=pid,used_memory --format=csv,noheader,nounits") { RedirectStandardOutput = true, UseShellExecute = false };
+            using var process = Process.Start(start)!;
+            string output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            int pid = Environment.ProcessId;
+            foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var parts = line.Split(',');
+                if (parts.Length == 2 && int.TryParse(parts[0].Trim(), out int p) && p == pid && long.TryParse(parts[1].Trim(), out long mib))
+                {
+                    long current;
+                    do
+                    {
+                        current = Interlocked.Read(ref peakMiB);
+                    }
+                    while (mib > current && Interlocked.CompareExchange(ref peakMiB, mib, current) != current);
+                }
+            }
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // nvidia-smi is not installed: no memory figure.
+        }
+    }
+
+    public void Dispose() => timer?.Dispose();
+}
