@@ -117,13 +117,7 @@ public sealed class LanguageModelTrainingLoop
         var sampler = new WindowSampler(trainingStream, window, settings.Seed);
         var schedule = new LearningRateSchedule(settings.LearningRate, settings.MinLearningRateRatio, settings.WarmupSteps, settings.Steps);
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decay, new AdamW.Options { LearningRate = settings.LearningRate, weight_decay = settings.WeightDecay, beta1 = settings.Beta1, beta2 = settings.Beta2 }),
-            new(noDecay, new AdamW.Options { LearningRate = settings.LearningRate, weight_decay = 0.0, beta1 = settings.Beta1, beta2 = settings.Beta2 }),
-        };
-        using var optimizer = torch.optim.AdamW(groups, settings.LearningRate, settings.Beta1, settings.Beta2, 1e-8, settings.WeightDecay);
-        var parameters = model.parameters().ToList();
+        using var optimizer = new FlatAdamW(decay, noDecay, settings.WeightDecay, settings.Beta1, settings.Beta2, 1e-8, device);
         var moeLayers = model.MoeLayers().ToList();
         int microBatch = settings.BatchSize / settings.GradientAccumulationSteps;
         var fingerprint = DataFingerprint.Of(trainingStream);
@@ -132,6 +126,11 @@ public sealed class LanguageModelTrainingLoop
         using var lossSum = torch.zeros(1, dtype: ScalarType.Float64, device: device);
         var loadSums = moeLayers.ToDictionary(m => m.Layer, m => torch.zeros(model.Config.NRoutedExperts, dtype: ScalarType.Float32, device: device));
         using var droppedSum = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        // Counted on the device too, so a skipped step needs no host synchronisation.
+        using var lossTermsT = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        using var assignmentsT = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        using var skippedT = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        using var consecutiveT = torch.zeros(1, dtype: ScalarType.Float64, device: device);
         var counters = new TrainingCounters();
         var history = new List<TrainingProgress>();
         int firstStep = 1;
@@ -150,17 +149,18 @@ public sealed class LanguageModelTrainingLoop
             lastCheckpoint = resume;
             lossSum.fill_(counters.LossSum);
             droppedSum.fill_(counters.DroppedSum);
+            lossTermsT.fill_(counters.LossTerms);
+            assignmentsT.fill_(counters.AssignmentsInWindow);
+            skippedT.fill_(counters.SkippedSteps);
+            consecutiveT.fill_(counters.ConsecutiveSkippedSteps);
             foreach (var (layer, sums) in counters.LoadSums)
             {
                 if (loadSums.TryGetValue(layer, out var target)) target.copy_(torch.tensor(sums).to(device));
             }
         }
-        int lossTerms = counters.LossTerms;
-        long assignmentsInWindow = counters.AssignmentsInWindow;
         long tokensInWindow = counters.TokensInWindow;
         long tokensSeen = counters.TokensSeen;
         int skippedSteps = counters.SkippedSteps;
-        int consecutiveSkipped = counters.ConsecutiveSkippedSteps;
         var clock = Stopwatch.StartNew();
         var windowClock = Stopwatch.StartNew();
         TimeSpan elapsedBefore = history.Count > 0 ? history[^1].Elapsed : TimeSpan.Zero;
@@ -173,8 +173,7 @@ public sealed class LanguageModelTrainingLoop
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
                 double lr = schedule.At(step);
-                foreach (var group in groups) group.LearningRate = lr;
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 var stepLoad = moeLayers.ToDictionary(m => m.Layer, m => torch.zeros(model.Config.NRoutedExperts, dtype: ScalarType.Float32, device: device));
                 var stepLoss = torch.zeros(1, dtype: ScalarType.Float64, device: device);
                 var stepDropped = torch.zeros(1, dtype: ScalarType.Float64, device: device);
@@ -199,46 +198,43 @@ public sealed class LanguageModelTrainingLoop
                         stepAssignments += context.AssignmentsPerLayer * context.DroppedAssignments.Count;
                     }
                 }
-                // One host synchronisation per step: whether the loss and the gradient norm are finite. The clipping
-                // itself stays on the device.
-                var norm = GradientNorm(parameters);
-                bool finite;
+                // No host synchronisation: a step whose loss or gradient norm is not finite is masked out on the device
+                // (no update of weights, moments, routing biases or statistics) and counted.
                 using (torch.no_grad())
                 {
-                    finite = (norm.isfinite().all().logical_and(stepLoss.isfinite().all())).item<bool>();
-                }
-                if (finite)
-                {
-                    consecutiveSkipped = 0;
-                    if (settings.GradientClipNorm > 0) ClipGradients(parameters, norm, settings.GradientClipNorm);
-                    optimizer.step();
-                    using (torch.no_grad())
+                    var norm = optimizer.GradientNorm();
+                    var good = norm.isfinite().logical_and(stepLoss.isfinite()).to(ScalarType.Float32).reshape(1);
+                    var goodD = good.to(ScalarType.Float64);
+                    var scale = settings.GradientClipNorm > 0
+                        ? (settings.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
+                        : torch.ones(1, device: device);
+                    optimizer.Step(lr, scale, good);
+                    lossSum.add_(stepLoss.nan_to_num(0, 0, 0) * goodD);
+                    lossTermsT.add_(goodD * settings.GradientAccumulationSteps);
+                    droppedSum.add_(stepDropped * goodD);
+                    assignmentsT.add_(goodD * stepAssignments);
+                    skippedT.add_(1 - goodD);
+                    consecutiveT.add_(1).mul_(1 - goodD);
+                    foreach (var (layer, moe) in moeLayers)
                     {
-                        lossSum.add_(stepLoss);
-                        lossTerms += settings.GradientAccumulationSteps;
-                        droppedSum.add_(stepDropped);
-                        assignmentsInWindow += stepAssignments;
-                        foreach (var (layer, moe) in moeLayers)
+                        var load = stepLoad[layer];
+                        loadSums[layer].add_(load * good);
+                        if (settings.BiasUpdateRate > 0 && model.Config.TopkMethod == "noaux_tc")
                         {
-                            var load = stepLoad[layer];
-                            loadSums[layer].add_(load);
-                            if (settings.BiasUpdateRate > 0 && model.Config.TopkMethod == "noaux_tc")
-                            {
-                                // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
-                                moe.Router.CorrectionBias.add_((load.mean() - load).sign() * settings.BiasUpdateRate);
-                            }
+                            // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
+                            moe.Router.CorrectionBias.add_((load.mean() - load).sign() * (good * (float)settings.BiasUpdateRate));
                         }
                     }
                 }
-                else
+                bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
+                if (reportNow || step % settings.MaxConsecutiveSkippedSteps == 0)
                 {
-                    skippedSteps++;
-                    consecutiveSkipped++;
-                    optimizer.zero_grad();
-                    if (consecutiveSkipped >= settings.MaxConsecutiveSkippedSteps)
+                    int consecutive = (int)consecutiveT.item<double>();
+                    skippedSteps = (int)skippedT.item<double>();
+                    if (consecutive >= settings.MaxConsecutiveSkippedSteps)
                     {
                         throw new InvalidOperationException(
-                            $"Training stopped at step {step}: {consecutiveSkipped} steps in a row had a non-finite loss or gradient ({skippedSteps} skipped in all). " +
+                            $"Training stopped at step {step}: the last {consecutive} steps in a row had a non-finite loss or gradient and were skipped ({skippedSteps} skipped in all). " +
                             (lastCheckpoint != null ? $"The last good checkpoint is '{lastCheckpoint}'." : "No checkpoint was written (set CheckpointDirectory and CheckpointEverySteps).") +
                             " Lower the learning rate or check the data.");
                     }
@@ -246,10 +242,11 @@ public sealed class LanguageModelTrainingLoop
                 long tokens = (long)settings.BatchSize * window;
                 tokensInWindow += tokens;
                 tokensSeen += tokens;
-                bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
                 TrainingProgress? progress = null;
                 if (reportNow)
                 {
+                    double lossTerms = lossTermsT.item<double>();
+                    long assignmentsInWindow = (long)assignmentsT.item<double>();
                     lastLoss = lossTerms > 0 ? lossSum.item<double>() / lossTerms : double.NaN;
                     var loadBalance = new Dictionary<int, double>();
                     foreach (var (layer, sum) in loadSums)
@@ -276,8 +273,8 @@ public sealed class LanguageModelTrainingLoop
                     history.Add(progress);
                     lossSum.zero_();
                     droppedSum.zero_();
-                    lossTerms = 0;
-                    assignmentsInWindow = 0;
+                    lossTermsT.zero_();
+                    assignmentsT.zero_();
                     tokensInWindow = 0;
                     windowClock.Restart();
                 }
@@ -286,13 +283,13 @@ public sealed class LanguageModelTrainingLoop
                     var checkpointCounters = new TrainingCounters
                     {
                         LossSum = lossSum.item<double>(),
-                        LossTerms = lossTerms,
+                        LossTerms = (int)lossTermsT.item<double>(),
                         DroppedSum = droppedSum.item<double>(),
-                        AssignmentsInWindow = assignmentsInWindow,
+                        AssignmentsInWindow = (long)assignmentsT.item<double>(),
                         TokensInWindow = tokensInWindow,
                         TokensSeen = tokensSeen,
-                        SkippedSteps = skippedSteps,
-                        ConsecutiveSkippedSteps = consecutiveSkipped,
+                        SkippedSteps = (int)skippedT.item<double>(),
+                        ConsecutiveSkippedSteps = (int)consecutiveT.item<double>(),
                         LoadSums = loadSums.ToDictionary(kv => kv.Key, kv => kv.Value.cpu().data<float>().ToArray()),
                     };
                     lastCheckpoint = WriteCheckpoint(step, sampler.State, checkpointCounters, history, optimizer, fingerprint);
@@ -330,7 +327,7 @@ public sealed class LanguageModelTrainingLoop
         };
     }
 
-    private string WriteCheckpoint(int step, ulong samplerState, TrainingCounters counters, List<TrainingProgress> history, AdamW optimizer, DataFingerprint fingerprint)
+    private string WriteCheckpoint(int step, ulong samplerState, TrainingCounters counters, List<TrainingProgress> history, FlatAdamW optimizer, DataFingerprint fingerprint)
     {
         string directory = settings.CheckpointDirectory!;
         Directory.CreateDirectory(directory);
@@ -348,27 +345,5 @@ public sealed class LanguageModelTrainingLoop
         var old = Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).ToList();
         foreach (string stale in old.Take(Math.Max(0, old.Count - settings.KeepCheckpoints))) File.Delete(stale);
         return path;
-    }
-
-    /// <summary>The global L2 norm of all gradients, as a device scalar (no host synchronisation).</summary>
-    private static Tensor GradientNorm(IReadOnlyList<Parameter> parameters)
-    {
-        using var noGrad = torch.no_grad();
-        var grads = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
-        if (grads.Count == 0) return torch.zeros(1);
-        var squares = torch.stack(grads.Select(g => g.to(ScalarType.Float32).pow(2).sum()).ToArray());
-        return squares.sum().sqrt();
-    }
-
-    /// <summary>Scales all gradients so their global L2 norm is at most <paramref name="maxNorm"/>, on the device.</summary>
-    private static void ClipGradients(IReadOnlyList<Parameter> parameters, Tensor norm, double maxNorm)
-    {
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var coefficient = (maxNorm / (norm + 1e-6)).clamp_max(1.0);
-        foreach (var p in parameters)
-        {
-            if (p.grad is { } g) g.mul_(coefficient.to(g.dtype));
-        }
     }
 }

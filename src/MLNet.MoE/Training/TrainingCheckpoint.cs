@@ -1,5 +1,4 @@
 using MLNet.MoE.Modeling;
-using TorchSharp.Modules;
 
 namespace MLNet.MoE.Training;
 
@@ -32,7 +31,7 @@ public sealed class TrainingCheckpoint
     public required IReadOnlyList<TrainingProgress> History { get; init; }
 
     /// <summary>Writes the checkpoint with the model's weights and the optimizer's state to <paramref name="path"/> atomically.</summary>
-    public void Write(string path, MoeCausalLM model, AdamW optimizer)
+    public void Write(string path, MoeCausalLM model, FlatAdamW optimizer)
     {
         AtomicFile.Write(path, stream =>
         {
@@ -48,7 +47,7 @@ public sealed class TrainingCheckpoint
             writer.Write(History.Count);
             foreach (var p in History) TrainingProgressFormat.Write(writer, p);
             ModelWeightsFormat.Write(writer, model);
-            optimizer.save_state_dict(writer);
+            optimizer.Save(writer);
         });
     }
 
@@ -56,7 +55,7 @@ public sealed class TrainingCheckpoint
     public static TrainingCheckpoint ReadHeader(string path) => Read(path, null, null);
 
     /// <summary>Reads a checkpoint and, when given, loads its weights into <paramref name="model"/> and its state into <paramref name="optimizer"/>.</summary>
-    public static TrainingCheckpoint Read(string path, MoeCausalLM? model, AdamW? optimizer)
+    public static TrainingCheckpoint Read(string path, MoeCausalLM? model, FlatAdamW? optimizer)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Training checkpoint '{path}' does not exist.", path);
         using var stream = File.OpenRead(path);
@@ -77,7 +76,7 @@ public sealed class TrainingCheckpoint
             for (int i = 0; i < count; i++) history.Add(TrainingProgressFormat.Read(reader));
             var checkpoint = new TrainingCheckpoint { ConfigJson = config, Data = data, Step = step, SamplerState = sampler, Counters = counters, History = history };
             if (model != null) ModelWeightsFormat.Read(reader, model, path);
-            optimizer?.load_state_dict(reader);
+            optimizer?.Load(reader);
             return checkpoint;
         }
         catch (EndOfStreamException e)

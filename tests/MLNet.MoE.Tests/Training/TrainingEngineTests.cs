@@ -82,7 +82,7 @@ public class TrainingEngineTests
         options.CheckpointEverySteps = 1;
         var error = Assert.Throws<InvalidOperationException>(() => Train(ml, ml.Data.LoadFromEnumerable(Verses(60)), options));
         Assert.Contains("non-finite", error.Message, StringComparison.Ordinal);
-        Assert.Contains("3 steps in a row", error.Message, StringComparison.Ordinal);
+        Assert.Contains("steps in a row", error.Message, StringComparison.Ordinal);
         string? latest = LanguageModelTrainingLoop.LatestCheckpoint(options.CheckpointDirectory);
         Assert.NotNull(latest);
         Assert.Contains(latest!, error.Message, StringComparison.Ordinal);

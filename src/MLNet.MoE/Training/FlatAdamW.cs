@@ -1,0 +1,181 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>
+/// AdamW (decoupled weight decay, PyTorch's update rule) over parameters packed into flat buffers, so one optimizer
+/// step is a dozen kernels instead of about nine per parameter tensor, and a step whose gradient is not finite is
+/// skipped on the device, without a host synchronisation.
+/// <para>TorchSharp's own AdamW is written per parameter and has no fused or multi-tensor form; this class re-binds each
+/// parameter (and its gradient) to a slice of one contiguous buffer per weight-decay group, then updates the buffers
+/// as wholes. Gradients accumulate into those slices during backward; <see cref="ZeroGrad"/> clears them in place.</para>
+/// </summary>
+public sealed class FlatAdamW : IDisposable
+{
+    private readonly List<Group> groups = new();
+    private readonly double beta1;
+    private readonly double beta2;
+    private readonly double eps;
+    private readonly Tensor stepCount;
+
+    /// <summary>
+    /// Packs <paramref name="decay"/> (weight decay <paramref name="weightDecay"/>) and <paramref name="noDecay"/> (none)
+    /// into flat buffers on <paramref name="device"/>. The parameters must already be on that device; after this call
+    /// they share the buffers' storage, so do not move the model again while the optimizer lives.
+    /// </summary>
+    public FlatAdamW(IReadOnlyList<Parameter> decay, IReadOnlyList<Parameter> noDecay, double weightDecay, double beta1, double beta2, double eps, Device device)
+    {
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        if (decay.Count > 0) groups.Add(new Group(decay, weightDecay, device));
+        if (noDecay.Count > 0) groups.Add(new Group(noDecay, 0.0, device));
+        stepCount = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+    }
+
+    /// <summary>Clears all gradients (in place: the parameters keep their gradient slices).</summary>
+    public void ZeroGrad()
+    {
+        foreach (var group in groups) group.Gradients.zero_();
+    }
+
+    /// <summary>The global L2 norm of all gradients, a float32 device scalar.</summary>
+    public Tensor GradientNorm()
+    {
+        using var scope = torch.NewDisposeScope();
+        var squares = groups.Select(g => g.Gradients.pow(2).sum()).ToArray();
+        var total = squares.Length == 1 ? squares[0] : torch.stack(squares).sum();
+        return total.sqrt().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One AdamW step at learning rate <paramref name="learningRate"/>, with gradients scaled by <paramref name="gradientScale"/>
+    /// (a device scalar, e.g. the clipping coefficient) and applied only where <paramref name="apply"/> (a device 0/1
+    /// float scalar) is 1: with 0 the parameters, moments and step count stay as they were.
+    /// </summary>
+    public void Step(double learningRate, Tensor gradientScale, Tensor apply)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var applyD = apply.to(ScalarType.Float64);
+        stepCount.add_(applyD);
+        // Bias corrections from the device-side step count (skipped steps do not count).
+        var t = stepCount.clamp_min(1);
+        var correction1 = 1 - torch.pow(beta1, t);
+        var correction2 = 1 - torch.pow(beta2, t);
+        var stepSize = (learningRate / correction1 * applyD).to(ScalarType.Float32);
+        var sqrtCorrection2 = correction2.sqrt().to(ScalarType.Float32);
+        var applyF = apply.to(ScalarType.Float32);
+        foreach (var group in groups)
+        {
+            // A skipped step may hold NaN/Inf gradients: zero them so the masked updates below stay finite.
+            var g = group.Gradients.nan_to_num(0, 0, 0).mul_(gradientScale.to(ScalarType.Float32));
+            if (group.WeightDecay != 0) group.Parameters.mul_(1 - learningRate * group.WeightDecay * applyF);
+            group.ExpAvg.lerp_(g, applyF * (float)(1 - beta1));
+            group.ExpAvgSq.lerp_(g * g, applyF * (float)(1 - beta2));
+            var denominator = (group.ExpAvgSq.sqrt() / sqrtCorrection2).add_(eps);
+            // p -= stepSize · m / denom, with the step size a device scalar (0 on a skipped step).
+            group.Parameters.sub_(group.ExpAvg.div(denominator).mul_(stepSize));
+        }
+    }
+
+    /// <summary>Writes the moments and step count (the parameters are saved with the model).</summary>
+    public void Save(BinaryWriter writer)
+    {
+        writer.Write(groups.Count);
+        writer.Write(stepCount.cpu().item<double>());
+        foreach (var group in groups)
+        {
+            WriteTensor(writer, group.ExpAvg);
+            WriteTensor(writer, group.ExpAvgSq);
+        }
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote; the parameter layout must be the same.</summary>
+    public void Load(BinaryReader reader)
+    {
+        int count = reader.ReadInt32();
+        if (count != groups.Count) throw new InvalidDataException($"The optimizer state holds {count} parameter groups; this model has {groups.Count}.");
+        double steps = reader.ReadDouble();
+        using var noGrad = torch.no_grad();
+        stepCount.fill_(steps);
+        foreach (var group in groups)
+        {
+            ReadTensor(reader, group.ExpAvg);
+            ReadTensor(reader, group.ExpAvgSq);
+        }
+    }
+
+    /// <summary>Frees the optimizer's buffers (the parameter and gradient buffers stay alive through the parameters).</summary>
+    public void Dispose()
+    {
+        foreach (var group in groups) group.Dispose();
+        stepCount.Dispose();
+    }
+
+    private static void WriteTensor(BinaryWriter writer, Tensor tensor)
+    {
+        float[] values = tensor.cpu().data<float>().ToArray();
+        writer.Write(values.LongLength);
+        var bytes = new byte[values.Length * sizeof(float)];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        writer.Write(bytes);
+    }
+
+    private static void ReadTensor(BinaryReader reader, Tensor target)
+    {
+        long length = reader.ReadInt64();
+        if (length != target.numel()) throw new InvalidDataException($"The optimizer state holds {length} values where the model needs {target.numel()}.");
+        byte[] bytes = reader.ReadBytes(checked((int)(length * sizeof(float))));
+        if (bytes.Length != length * sizeof(float)) throw new EndOfStreamException("The optimizer state is truncated.");
+        var values = new float[length];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        using var source = torch.tensor(values);
+        target.copy_(source);
+    }
+
+    private sealed class Group : IDisposable
+    {
+        public Group(IReadOnlyList<Parameter> parameters, double weightDecay, Device device)
+        {
+            WeightDecay = weightDecay;
+            long total = parameters.Sum(p => p.numel());
+            Parameters = torch.empty(total, dtype: ScalarType.Float32, device: device);
+            Gradients = torch.zeros(total, dtype: ScalarType.Float32, device: device);
+            ExpAvg = torch.zeros(total, dtype: ScalarType.Float32, device: device);
+            ExpAvgSq = torch.zeros(total, dtype: ScalarType.Float32, device: device);
+            using var noGrad = torch.no_grad();
+            long offset = 0;
+            foreach (var p in parameters)
+            {
+                if (p.dtype != ScalarType.Float32) throw new ArgumentException($"FlatAdamW needs float32 parameters; one is {p.dtype}.");
+                if (p.device.type != device.type || p.device.index != device.index && device.index >= 0)
+                    throw new ArgumentException($"A parameter is on {p.device}, the optimizer on {device}: move the model first.");
+                long n = p.numel();
+                var slice = Parameters.narrow(0, offset, n).view(p.shape);
+                slice.copy_(p);
+                p.set_(slice);
+                p.grad = Gradients.narrow(0, offset, n).view(p.shape);
+                offset += n;
+            }
+        }
+
+        public double WeightDecay { get; }
+
+        public Tensor Parameters { get; }
+
+        public Tensor Gradients { get; }
+
+        public Tensor ExpAvg { get; }
+
+        public Tensor ExpAvgSq { get; }
+
+        public void Dispose()
+        {
+            ExpAvg.Dispose();
+            ExpAvgSq.Dispose();
+        }
+    }
+}
