@@ -35,6 +35,9 @@ switch (args[0])
     case "parity":
         Emit(Parity(positional[0]));
         return 0;
+    case "profile":
+        Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
+        return 0;
     case "compare-cpu":
         Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
         return 0;
@@ -146,6 +149,37 @@ object Parity(string fixture)
     };
 }
 
+object Profile(string name, int steps)
+{
+    // Where a training step's time goes: every part of the forward pass, the backward pass and the optimizer, each
+    // measured between device synchronisations (so the total is slower than an unsynchronised step).
+    var (config, batch, sequence) = Load(name);
+    using var model = new MoeCausalLM(config, seed: 0);
+    model.to(device);
+    var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
+    using var optimizer = new FlatAdamW(decay, noDecay, 0.1, 0.9, 0.95, 1e-8, device);
+    var profiler = new SynchronisingProfiler(device);
+    var random = new Random(0);
+    for (int step = 0; step < steps + 2; step++)
+    {
+        if (step == 2) profiler.Reset();
+        using var scope = torch.NewDisposeScope();
+        var ids = torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
+        var inputs = ids.narrow(1, 0, sequence);
+        var targets = ids.narrow(1, 1, sequence);
+        optimizer.ZeroGrad();
+        profiler.Mark("start");
+        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Profiler = profiler };
+        var (total, _) = model.Loss(inputs, targets, context, 0);
+        total.backward();
+        profiler.Mark("backward");
+        var norm = optimizer.GradientNorm();
+        optimizer.Step(3e-4, (1.0 / (norm + 1e-6)).clamp_max(1.0), torch.ones(1, device: device));
+        profiler.Mark("optimizer");
+    }
+    return new { check = "profile", config = name, device = device.ToString(), steps, ms_per_step = profiler.Totals.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value / steps, 2)) };
+}
+
 object CompareWithCpu(string name, int steps)
 {
     var (config, _, _) = Load(name);
@@ -176,6 +210,28 @@ object CompareWithCpu(string name, int steps)
         cpu_losses = cpu,
         max_abs_difference = gpu.Zip(cpu, (a, b) => Math.Abs(a - b)).Max(),
     };
+}
+
+/// <summary>Synchronises the device at each mark and adds the time since the previous mark to the part just ended.</summary>
+internal sealed class SynchronisingProfiler(Device device) : IForwardProfiler
+{
+    private readonly Stopwatch clock = Stopwatch.StartNew();
+    private double last;
+
+    public Dictionary<string, double> Totals { get; } = new();
+
+    public void Reset()
+    {
+        Totals.Clear();
+    }
+
+    public void Mark(string part)
+    {
+        if (device.type == DeviceType.CUDA) torch.cuda.synchronize();
+        double now = clock.Elapsed.TotalMilliseconds;
+        if (part != "start") Totals[part] = Totals.GetValueOrDefault(part) + now - last;
+        last = now;
+    }
 }
 
 /// <summary>Polls nvidia-smi for this process's GPU memory (TorchSharp exposes no CUDA memory statistics).</summary>

@@ -45,9 +45,12 @@ public sealed class DecoderLayer : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
+        context.Profiler?.Mark("attention");
         var normed = postAttentionLayerNorm.forward(h);
         var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed);
-        return (h + mlpOut).MoveToOuterDisposeScope();
+        var output = h + mlpOut;
+        context.Profiler?.Mark(moeMlp != null ? "moe.residual" : "dense-mlp");
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

@@ -21,6 +21,9 @@ public sealed class ForwardContext : IDisposable
     /// <summary>The dtype activations are computed in: float32 (default), or bfloat16 on GPUs. Parameters stay float32.</summary>
     public ScalarType ComputeType { get; init; } = ScalarType.Float32;
 
+    /// <summary>Receives marks between the parts of the forward pass (benchmarks only); null by default.</summary>
+    public IForwardProfiler? Profiler { get; init; }
+
     /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
     public KeyValueCache? Cache { get; init; }
 

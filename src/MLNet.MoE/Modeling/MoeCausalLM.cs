@@ -76,6 +76,7 @@ public sealed class MoeCausalLM : nn.Module
         var (logits, hidden) = ForwardWithHidden(ids, context);
         long t = ids.shape[1];
         var crossEntropy = nn.functional.cross_entropy(logits.reshape(-1, Config.VocabSize), targets.reshape(-1));
+        context.Profiler?.Mark("head+loss");
         var total = crossEntropy;
         int depth = backbone.PredictionLayers.Count;
         if (depth > 0 && mtpWeight > 0 && t > depth)
@@ -188,6 +189,7 @@ public sealed class MoeCausalLM : nn.Module
             using var scope = torch.NewDisposeScope();
             var (cos, sin) = Rope.CosSin(positions);
             var h = embedTokens.forward(ids).to(context.ComputeType);
+            context.Profiler?.Mark("embedding");
             foreach (var block in Blocks) h = block.Forward(h, cos, sin, Rope, context);
             return norm.forward(h).MoveToOuterDisposeScope();
         }

@@ -45,9 +45,12 @@ public sealed class MoeFeedForward : nn.Module
         var shape = x.shape;
         var flat = x.reshape(-1, shape[^1]);
         var (indices, weights, scores) = gate.Route(flat);
+        context.Profiler?.Mark("moe.router");
         var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor);
+        context.Profiler?.Mark("moe.experts");
         var output = routed.view(shape);
         if (sharedExperts != null) output = output + sharedExperts.forward(x);
+        context.Profiler?.Mark("moe.shared");
         if (context.Training)
         {
             // The context owns these until it is disposed (they outlive the scopes of the enclosing blocks).

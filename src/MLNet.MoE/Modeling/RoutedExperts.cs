@@ -58,17 +58,19 @@ public sealed class RoutedExperts : nn.Module
             ? Math.Max(1, (long)Math.Ceiling(capacityFactor * assignments / experts))
             : Math.Max(1, load.max().item<long>());
         var keep = position < capacity;
-        long trashSlot = experts * capacity;
-        var slot = torch.where(keep, sortedExpert * capacity + position, torch.full_like(position, trashSlot));
-        var gathered = x.index_select(0, sortedToken);
-        var buffer = torch.zeros(trashSlot + 1, hidden, dtype: x.dtype, device: device).index_copy(0, slot, gathered);
-        var batched = buffer.narrow(0, 0, trashSlot).view(experts, capacity, hidden);
+        long slots = experts * capacity;
+        // Assignments over capacity are written to one spare row past the experts' slots and read back from slot 0
+        // with weight 0, so dropping needs no boolean indexing (which would synchronise with the host).
+        var slot = torch.where(keep, sortedExpert * capacity + position, torch.full_like(position, slots));
+        var buffer = torch.zeros(slots + 1, hidden, dtype: x.dtype, device: device);
+        buffer.index_copy_(0, slot, x.index_select(0, sortedToken));
+        var batched = buffer.narrow(0, 0, slots).view(experts, capacity, hidden);
         var gateUp = torch.bmm(batched, GateUpProj.to(x.dtype).transpose(1, 2));
         var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
-        var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(trashSlot, hidden);
-        var padded = torch.cat(new[] { expertOut, torch.zeros(1, hidden, dtype: x.dtype, device: device) }, dim: 0);
-        var perAssignment = padded.index_select(0, slot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
-        var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add(0, sortedToken, perAssignment, 1.0);
+        var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(slots, hidden);
+        var readSlot = torch.where(keep, slot, torch.zeros_like(slot));
+        var perAssignment = expertOut.index_select(0, readSlot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
+        var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add_(0, sortedToken, perAssignment, 1.0);
         var dropped = keep.logical_not().sum();
         return (output.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), dropped.MoveToOuterDisposeScope());
     }
