@@ -59,25 +59,26 @@ public sealed class FlatAdamW : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var applyD = apply.to(ScalarType.Float64);
-        stepCount.add_(applyD);
+        var applyF = apply.to(ScalarType.Float32);
+        stepCount.add_(apply.to(ScalarType.Float64));
         // Bias corrections from the device-side step count (skipped steps do not count).
         var t = stepCount.clamp_min(1);
-        var correction1 = 1 - torch.pow(beta1, t);
-        var correction2 = 1 - torch.pow(beta2, t);
-        var stepSize = (learningRate / correction1 * applyD).to(ScalarType.Float32);
-        var sqrtCorrection2 = correction2.sqrt().to(ScalarType.Float32);
-        var applyF = apply.to(ScalarType.Float32);
+        var stepSize = (learningRate / (1 - torch.pow(beta1, t))).to(ScalarType.Float32);
+        var sqrtCorrection2 = (1 - torch.pow(beta2, t)).sqrt().to(ScalarType.Float32);
+        // (sqrt(v) + eps·sqrt(c2)) · k with k = 1 / (sqrt(c2) · stepSize · mask) is PyTorch's denominator divided by the
+        // step size; a skipped step (mask 0) makes k infinite, so its update is m / inf = 0.
+        var denominatorScale = (sqrtCorrection2 * stepSize * applyF).reciprocal();
         foreach (var group in groups)
         {
-            // A skipped step may hold NaN/Inf gradients: zero them so the masked updates below stay finite.
-            var g = group.Gradients.nan_to_num(0, 0, 0).mul_(gradientScale.to(ScalarType.Float32));
+            // The gradient buffer is scratch (cleared before the next step): sanitise and scale it in place. A skipped
+            // step may hold NaN/Inf gradients; zeroing them keeps the masked updates below finite.
+            var g = group.Gradients.nan_to_num_(0, 0, 0).mul_(gradientScale.to(ScalarType.Float32));
             if (group.WeightDecay != 0) group.Parameters.mul_(1 - learningRate * group.WeightDecay * applyF);
             group.ExpAvg.lerp_(g, applyF * (float)(1 - beta1));
-            group.ExpAvgSq.lerp_(g * g, applyF * (float)(1 - beta2));
-            var denominator = (group.ExpAvgSq.sqrt() / sqrtCorrection2).add_(eps);
-            // p -= stepSize · m / denom, with the step size a device scalar (0 on a skipped step).
-            group.Parameters.sub_(group.ExpAvg.div(denominator).mul_(stepSize));
+            group.ExpAvgSq.lerp_(g.mul_(g), applyF * (float)(1 - beta2));
+            // p -= stepSize · m / (sqrt(v) / sqrt(c2) + eps).
+            var denominator = group.ExpAvgSq.sqrt().add_(sqrtCorrection2 * (float)eps).mul_(denominatorScale);
+            group.Parameters.addcdiv_(group.ExpAvg, denominator, value: -1);
         }
     }
 
