@@ -45,7 +45,9 @@ public sealed class ExpertRouter : nn.Module
         int experts = config.NRoutedExperts;
         int k = config.NumExpertsPerTok;
         int groups = config.NGroup;
-        var logits = nn.functional.linear(x.to(ScalarType.Float32), Weight.to(ScalarType.Float32));
+        // float32 inputs (CPU, inference) route in float32 as Hugging Face does; bfloat16 training computes the router
+        // product in bfloat16, as DeepSeek's own code does, and scores in float32.
+        var logits = nn.functional.linear(x, Weight.to(x.dtype)).to(ScalarType.Float32);
         bool sigmoid = config.ScoringFunc == "sigmoid";
         var scores = sigmoid ? logits.sigmoid() : logits.softmax(-1);
         var choice = config.TopkMethod == "noaux_tc" ? scores + CorrectionBias : scores;

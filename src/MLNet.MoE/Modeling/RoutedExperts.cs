@@ -69,10 +69,8 @@ public sealed class RoutedExperts : nn.Module
         var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
         var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(slots, hidden);
         var readSlot = torch.where(keep, slot, torch.zeros_like(slot));
-        // The weighted sum over each token's experts accumulates in float32: exact enough in bfloat16 training, and
-        // float32 atomics are native on GPUs where bfloat16 ones are emulated.
-        var perAssignment = expertOut.index_select(0, readSlot).to(ScalarType.Float32) * (sortedWeight * keep.to(sortedWeight.dtype)).to(ScalarType.Float32).unsqueeze(1);
-        var output = torch.zeros(n, hidden, dtype: ScalarType.Float32, device: device).index_add_(0, sortedToken, perAssignment, 1.0).to(x.dtype);
+        var perAssignment = expertOut.index_select(0, readSlot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
+        var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add_(0, sortedToken, perAssignment, 1.0);
         var dropped = keep.logical_not().sum();
         return (output.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), dropped.MoveToOuterDisposeScope());
     }
