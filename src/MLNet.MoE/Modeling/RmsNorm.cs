@@ -29,10 +29,23 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var h = x.to(ScalarType.Float32);
-        var variance = h.pow(2).mean(new long[] { -1 }, keepdim: true);
-        h = h * torch.rsqrt(variance + eps);
-        return (WeightAs(x.dtype) * h.to(x.dtype)).MoveToOuterDisposeScope();
+        Tensor result;
+        if (x.dtype == ScalarType.Float32)
+        {
+            // Hugging Face's float32 arithmetic, for exact parity.
+            var inverse = torch.rsqrt(x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps);
+            result = WeightAs(x.dtype) * (x * inverse);
+        }
+        else
+        {
+            // Half-precision activations: the norm reduces in float32 inside one kernel (no float32 copy of x), and
+            // only the per-row scale is computed in float32.
+            long size = x.shape[^1];
+            var norm = torch.linalg.vector_norm(x, 2, new long[] { -1 }, true).to(ScalarType.Float32);
+            var inverse = torch.rsqrt(norm.pow(2) / size + eps).to(x.dtype);
+            result = x * inverse * WeightAs(x.dtype);
+        }
+        return result.MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
