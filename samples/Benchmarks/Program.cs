@@ -38,6 +38,9 @@ switch (args[0])
     case "profile":
         Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
         return 0;
+    case "precision-curves":
+        Emit(PrecisionCurves(positional[0], positional[1], int.Parse(Option("--steps", "100"), CultureInfo.InvariantCulture)));
+        return 0;
     case "compare-cpu":
         Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
         return 0;
@@ -202,6 +205,40 @@ object Profile(string name, int steps)
         host_enqueue_forward_ms = Math.Round(enqueue.Average(e => e.Forward), 2),
         host_enqueue_backward_ms = Math.Round(enqueue.Average(e => e.Backward), 2),
         forward_backward_device_ms = Math.Round(enqueue.Average(e => e.Total), 2),
+    };
+}
+
+object PrecisionCurves(string name, string textFile, int steps)
+{
+    // The same run in float32 and in bfloat16 activations (float32 weights) on real text with byte-level tokens.
+    var (config, batch, sequence) = Load(name);
+    var tokenizer = MLNet.MoE.Tokenization.MoeTokenizer.ByteLevel();
+    var stream = File.ReadLines(textFile).SelectMany(line => new[] { tokenizer.EndOfTextId }.Concat(tokenizer.Encode(line))).ToArray();
+    double[] Curve(ScalarType computeType)
+    {
+        torch.manual_seed(0);
+        using var model = new MoeCausalLM(config, seed: 0);
+        model.to(device);
+        var settings = new TrainingLoopSettings
+        {
+            ContextLength = sequence, BatchSize = batch, Steps = steps, LearningRate = 1e-3, WarmupSteps = steps / 10,
+            CapacityFactor = 1.25, ComputeType = computeType, LogEverySteps = 10, MultiTokenPredictionWeight = 0, Seed = 5,
+        };
+        var reports = new List<TrainingProgress>();
+        new LanguageModelTrainingLoop(model, settings, device).Run(stream, Array.Empty<int>(), reports.Add);
+        return reports.Select(r => Math.Round(r.Loss, 4)).ToArray();
+    }
+    var fp32 = Curve(ScalarType.Float32);
+    var bf16 = Curve(ScalarType.BFloat16);
+    return new
+    {
+        check = "bf16-vs-fp32-loss-curve",
+        config = name,
+        device = device.ToString(),
+        every_steps = 10,
+        fp32_losses = fp32,
+        bf16_losses = bf16,
+        max_abs_difference = fp32.Zip(bf16, (a, b) => Math.Abs(a - b)).Max(),
     };
 }
 

@@ -45,9 +45,9 @@ public sealed class FlatAdamW : IDisposable
     public Tensor GradientNorm()
     {
         using var scope = torch.NewDisposeScope();
-        var squares = groups.Select(g => g.Gradients.pow(2).sum()).ToArray();
-        var total = squares.Length == 1 ? squares[0] : torch.stack(squares).sum();
-        return total.sqrt().MoveToOuterDisposeScope();
+        var norms = groups.Select(g => torch.linalg.vector_norm(g.Gradients, 2, new long[] { 0 }, false)).ToArray();
+        var total = norms.Length == 1 ? norms[0] : torch.linalg.vector_norm(torch.stack(norms), 2, new long[] { 0 }, false);
+        return total.reshape(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>
