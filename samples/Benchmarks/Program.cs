@@ -73,7 +73,8 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
     model.to(device);
     // Random tokens, as the PyTorch reference trainers use.
     var random = new Random(0);
-    var stream = new int[batch * (sequence + 1) * 8];
+    // Fresh random tokens for every step, as the PyTorch reference draws them (a short stream would be memorised).
+    var stream = new int[batch * (sequence + 1) * (warmup + steps + 2)];
     for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
     var settings = new TrainingLoopSettings
     {
