@@ -34,7 +34,10 @@ if (corpusPath == null) return 2;
 
 // GpuDeviceId + FallbackToCpu: CUDA when TorchSharp finds a GPU, else the CPU (ComputeDevice.Auto).
 var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
-Console.WriteLine($"libtorch {TorchNative.EnsureLoaded()}; CUDA available: {TorchSharp.torch.cuda.is_available()}");
+string libtorch = TorchNative.EnsureLoaded(); // a clear message if TorchSharp's native library cannot load
+// TryInitializeDeviceType loads the CUDA backend if there is one; cuda.is_available() alone would not.
+bool cuda = TorchSharp.torch.TryInitializeDeviceType(TorchSharp.DeviceType.CUDA) && TorchSharp.torch.cuda.is_available();
+Console.WriteLine($"libtorch {libtorch}; training on {(cuda ? "CUDA device 0" : "the CPU")}.");
 
 // Documents are verses. Every 20th verse is held out for validation; the trainer's own split is turned off so that the
 // same verses stay held out in every round of training, whatever seed the round uses.
