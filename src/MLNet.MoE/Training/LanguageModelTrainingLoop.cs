@@ -249,12 +249,14 @@ public sealed class LanguageModelTrainingLoop
                     long assignmentsInWindow = (long)assignmentsT.item<double>();
                     lastLoss = lossTerms > 0 ? lossSum.item<double>() / lossTerms : double.NaN;
                     var loadBalance = new Dictionary<int, double>();
+                    var loadShares = new Dictionary<int, double[]>();
                     foreach (var (layer, sum) in loadSums)
                     {
-                        using var mean = sum.mean();
-                        using var max = sum.max();
-                        double meanValue = mean.item<float>();
-                        loadBalance[layer] = meanValue > 0 ? max.item<float>() / meanValue : 0;
+                        float[] loads = sum.cpu().data<float>().ToArray();
+                        double total = loads.Sum(l => (double)l);
+                        double meanValue = total / loads.Length;
+                        loadBalance[layer] = meanValue > 0 ? loads.Max() / meanValue : 0;
+                        loadShares[layer] = total > 0 ? loads.Select(l => l / total).ToArray() : Array.Empty<double>();
                         sum.zero_();
                     }
                     double droppedFraction = assignmentsInWindow > 0 ? droppedSum.item<double>() / assignmentsInWindow : 0;
@@ -266,6 +268,7 @@ public sealed class LanguageModelTrainingLoop
                         LearningRate = lr,
                         TokensPerSecond = tokensInWindow / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds),
                         ExpertLoadMaxOverMean = loadBalance,
+                        ExpertLoadShares = loadShares,
                         DroppedFraction = droppedFraction,
                         SkippedSteps = skippedSteps,
                         Elapsed = elapsedBefore + clock.Elapsed,

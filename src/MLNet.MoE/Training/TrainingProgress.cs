@@ -24,6 +24,10 @@ public sealed record TrainingProgress
     /// <summary>Per MoE layer: the most loaded expert's share relative to the mean (1 = perfectly balanced) since the last report.</summary>
     public IReadOnlyDictionary<int, double> ExpertLoadMaxOverMean { get; init; } = new Dictionary<int, double>();
 
+    /// <summary>Per MoE layer: each routed expert's share of that layer's token-expert assignments since the last report
+    /// (index = expert; the shares sum to 1, and max/mean of them is <see cref="ExpertLoadMaxOverMean"/>). Empty arrays mean no assignments.</summary>
+    public IReadOnlyDictionary<int, double[]> ExpertLoadShares { get; init; } = new Dictionary<int, double[]>();
+
     /// <summary>Fraction of token-expert assignments dropped for capacity since the last report (all MoE layers).</summary>
     public double DroppedFraction { get; init; }
 

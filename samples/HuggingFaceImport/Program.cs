@@ -1,0 +1,135 @@
+// MLNet.MoE sample: import a Hugging Face DeepseekV3 checkpoint folder (config.json + *.safetensors) into an ML.NET
+// pipeline, score text with it, generate, save it as model.zip, reload the zip and check it generates the same text.
+//
+//   dotnet run --project samples/HuggingFaceImport -c Release [-- --checkpoint DIR --tokenizer tokenizer.json --out DIR]
+//   Default checkpoint: ../shared/fixtures/deepseek-v3-tiny-a, a tiny random model written by Hugging Face transformers
+//   whose 128-token vocabulary no MoeTokenizer fits: the sample runs it on token ids (and checks its greedy output
+//   against the one transformers recorded), then shows the text pipeline on a same-shaped checkpoint with room for the
+//   byte-level tokenizer. --quick (or MLNET_MOE_SAMPLE_QUICK=1) generates fewer tokens.
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Tokenization;
+
+string checkpoint = "../shared/fixtures/deepseek-v3-tiny-a";
+string? tokenizerPath = null;
+string output = "hf-import-output";
+bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
+for (int i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+    switch (args[i])
+    {
+        case "--checkpoint": checkpoint = Next(); break;
+        case "--tokenizer": tokenizerPath = Next(); break;
+        case "--out": output = Next(); break;
+        case "--quick": break;
+        default:
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Options: --checkpoint DIR, --tokenizer tokenizer.json, --out DIR, --quick.");
+            return 2;
+    }
+}
+string configPath = Path.Combine(checkpoint, "config.json");
+if (!File.Exists(configPath))
+{
+    Console.Error.WriteLine($"'{checkpoint}' is not a Hugging Face checkpoint folder: it has no config.json.");
+    return 2;
+}
+Directory.CreateDirectory(output);
+
+// The tokenizer: --tokenizer, else the checkpoint's own tokenizer.json, else the file-free byte-level tokenizer when the
+// model's vocabulary has room for its 257 ids.
+var config = MoeModelConfig.Load(configPath);
+string inFolder = Path.Combine(checkpoint, "tokenizer.json");
+MoeTokenizer? tokenizer =
+    tokenizerPath != null ? MoeTokenizer.FromHuggingFaceJson(tokenizerPath)
+    : File.Exists(inFolder) ? MoeTokenizer.FromHuggingFaceJson(inFolder)
+    : config.VocabSize >= MoeTokenizer.ByteLevel().VocabularySize ? MoeTokenizer.ByteLevel()
+    : null;
+Console.WriteLine($"Checkpoint {checkpoint}: {config.NumHiddenLayers} layers, {config.NRoutedExperts} routed experts, vocab_size {config.VocabSize}, {config.ParameterCount() / 1e6:N2}M parameters.");
+if (tokenizer != null) return ImportScoreGenerateSave(checkpoint, tokenizer, output, quick) ? 0 : 1;
+
+// No tokenizer fits: every tokenizer MoeTokenizer builds has at least 257 ids (all 256 bytes + end-of-text), more
+// than this vocabulary. The model itself still imports and runs on token ids.
+Console.WriteLine($"No tokenizer fits vocab_size {config.VocabSize}: the byte-level tokenizer needs 257 ids, and the checkpoint has no tokenizer.json (pass one with --tokenizer).");
+using (var model = HuggingFaceCheckpoint.Load(checkpoint))
+{
+    int[] prompt = [47, 68, 25, 118, 67];
+    int[]? expected = null;
+    string expectedPath = Path.Combine(checkpoint, "expected.json");
+    if (File.Exists(expectedPath))
+    {
+        // The test fixture records what Hugging Face transformers generated greedily from its prompt ids.
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(expectedPath));
+        prompt = json.RootElement.GetProperty("greedy_prompt").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        expected = json.RootElement.GetProperty("greedy_continuation").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+    }
+    int[] continuation = TokenGenerator.Generate(model, prompt, expected?.Length ?? 8, new TokenSampler(0, 0, 1, 1), null, null);
+    Console.WriteLine($"Token ids in:  [{string.Join(", ", prompt)}]");
+    Console.WriteLine($"Generated ids: [{string.Join(", ", continuation)}] (greedy)");
+    if (expected != null)
+    {
+        bool same = continuation.SequenceEqual(expected);
+        Console.WriteLine($"Hugging Face transformers generated [{string.Join(", ", expected)}]: {(same ? "the same" : "DIFFERENT")}.");
+        if (!same) return 1;
+    }
+
+    // The text pipeline, on a checkpoint of the same architecture with room for the byte-level tokenizer: random
+    // weights written in the Hugging Face format here, then imported like any other checkpoint.
+    string widened = Path.Combine(output, "checkpoint-vocab-257");
+    using (var wide = new MoeCausalLM(model.Config with { VocabSize = 257 }, seed: 1)) HuggingFaceCheckpoint.Save(wide, widened);
+    Console.WriteLine($"Wrote {widened}: the same architecture with vocab_size 257 and random weights, to show the text pipeline.");
+    return ImportScoreGenerateSave(widened, MoeTokenizer.ByteLevel(), output, quick) ? 0 : 1;
+}
+
+// Imports the checkpoint into an ML.NET pipeline, scores a few texts, generates, saves model.zip, reloads it and
+// checks the reloaded model generates the same text.
+static bool ImportScoreGenerateSave(string checkpoint, MoeTokenizer tokenizer, string output, bool quick)
+{
+    Console.WriteLine($"Importing {checkpoint} with tokenizer {tokenizer}.");
+    var ml = new MLContext(seed: 1);
+    var imported = ml.MoE().LoadHuggingFace(checkpoint, tokenizer, promptColumnName: "Text",
+        generation: new GenerationOptions { MaxNewTokens = quick ? 8 : 24 });
+
+    // Score: tokenize, then the imported model, as one ML.NET pipeline.
+    var texts = new[] { "In the beginning God created the heaven and the earth.", "And God said, Let there be light: and there was light.", "The quick brown fox jumps over the lazy dog." };
+    IDataView data = ml.Data.LoadFromEnumerable(texts.Select(t => new TextRow { Text = t }).ToList());
+    var tokenize = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer).Fit(data);
+    var model = new TransformerChain<ITransformer>(tokenize, imported);
+    var metrics = ml.MoE().Evaluate(model.Transform(data), textColumnName: "Text");
+    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Scored {0} texts ({1} tokens): cross-entropy {2:F4} nats/token, perplexity {3:F2}, {4:F3} bits/byte.",
+        metrics.RowCount, metrics.TokenCount, metrics.CrossEntropy, metrics.Perplexity, metrics.BitsPerByte));
+
+    // Generate (greedy by default: the same text every time).
+    string prompt = "In the beginning";
+    var engine = ml.Model.CreatePredictionEngine<TextRow, Completion>(model);
+    string generated = engine.Predict(new TextRow { Text = prompt }).GeneratedText;
+    Console.WriteLine($"Prompt:    {prompt}");
+    Console.WriteLine($"Generated: {Printable(generated)}");
+
+    // Save as an ordinary ML.NET model.zip and load it back in a fresh context.
+    string zip = Path.Combine(output, "model.zip");
+    ml.MoE().SaveModel(model, data.Schema, zip);
+    var fresh = new MLContext(seed: 1);
+    string again = fresh.Model.CreatePredictionEngine<TextRow, Completion>(fresh.Model.Load(zip, out _)).Predict(new TextRow { Text = prompt }).GeneratedText;
+    Console.WriteLine($"Saved {zip} ({new FileInfo(zip).Length / 1024.0:N0} KiB); the reloaded model generates the same text: {again == generated}");
+    return again == generated;
+}
+
+// A random model generates arbitrary bytes: show control characters as escapes.
+static string Printable(string text) => string.Concat(text.Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString()));
+
+/// <summary>One text.</summary>
+internal sealed class TextRow
+{
+    public string Text { get; set; } = "";
+}
+
+/// <summary>What the model adds.</summary>
+internal sealed class Completion
+{
+    public string GeneratedText { get; set; } = "";
+}
