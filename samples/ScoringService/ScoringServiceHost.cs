@@ -18,6 +18,11 @@ public static class ScoringServiceHost
     public static WebApplication Build(string[] args, Action<ScoringServiceOptions>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Quiet per-request framework logs by default (they cost throughput); any configuration source can override this.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+        });
         var options = new ScoringServiceOptions();
         builder.Configuration.GetSection(ScoringServiceOptions.SectionName).Bind(options);
         configure?.Invoke(options);

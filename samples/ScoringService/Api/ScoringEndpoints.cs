@@ -96,7 +96,7 @@ public sealed class ScoringEndpoints
             throw new RequestRejectedException($"maxTokens is {request.MaxTokens}; it must be between 1 and {options.MaxNewTokens}.");
         var prompt = backend.PreparePrompt(request);
         var cancellation = ctx.RequestAborted;
-        string? key = request.IsDeterministic && !request.Stream ? cache.GenerateKey(request, prompt.Seed) : null;
+        string? key = request.IsDeterministic && !request.Stream ? cache.GenerateKey(request, request.Temperature == 0 ? 0 : prompt.Seed) : null;
         if (key != null && (await cache.GetManyAsync<GenerateResult>(new[] { key }, cancellation).ConfigureAwait(false))[0] is { } hit)
             return Results.Json(new GenerateResponse(hit.Text, hit.TokenCount, hit.FinishReason, Cached: true), Json);
         if (!generationSlots.Wait(0))

@@ -1,4 +1,3 @@
-using MLNet.MoE.Catalog;
 using MLNet.MoE.Modeling;
 using MLNet.MoE.Pipeline;
 
@@ -58,14 +57,10 @@ public sealed class LanguageModelBackend : IScoringBackend
     public PreparedPrompt PreparePrompt(GenerateRequest request)
     {
         if (request.Prompt is null) throw new RequestRejectedException("prompt is required.");
-        try
-        {
-            Options(request, 0).Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new RequestRejectedException(e.Message);
-        }
+        if (request.MaxTokens < 1) throw new RequestRejectedException($"maxTokens is {request.MaxTokens}; it must be at least 1.");
+        if (!(request.Temperature >= 0)) throw new RequestRejectedException($"temperature is {request.Temperature}; it must be 0 (greedy) or positive.");
+        if (request.TopK < 0) throw new RequestRejectedException($"topK is {request.TopK}; it must be 0 (off) or positive.");
+        if (!(request.TopP > 0 && request.TopP <= 1)) throw new RequestRejectedException($"topP is {request.TopP}; it must be in (0, 1].");
         var ids = new List<int> { model.Tokenizer.EndOfTextId };
         ids.AddRange(model.Tokenizer.Encode(request.Prompt));
         if (ids.Count + request.MaxTokens > ContextLength)
@@ -109,9 +104,4 @@ public sealed class LanguageModelBackend : IScoringBackend
 
     /// <summary>Frees the model.</summary>
     public void Dispose() => model.Dispose();
-
-    private static GenerationOptions Options(GenerateRequest request, int seed) => new()
-    {
-        MaxNewTokens = request.MaxTokens, Temperature = request.Temperature, TopK = request.TopK, TopP = request.TopP, Seed = seed,
-    };
 }

@@ -25,11 +25,13 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
     private readonly LinkedList<WorkItem> queue = new();
     private readonly SemaphoreSlim arrived = new(0, 1);
     private bool accepting = true;
+    private readonly IHostApplicationLifetime lifetime;
     private Task? worker;
 
     /// <summary>Creates the batcher over the service's backend.</summary>
-    public ScoreBatcher(IScoringBackend backend, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options, ILogger<ScoreBatcher> logger)
+    public ScoreBatcher(IScoringBackend backend, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options, IHostApplicationLifetime lifetime, ILogger<ScoreBatcher> logger)
     {
+        this.lifetime = lifetime;
         this.backend = backend;
         this.metrics = metrics;
         this.logger = logger;
@@ -70,9 +72,10 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
         return items.Select(i => i.Completion.Task).ToList();
     }
 
-    /// <summary>Starts the worker thread.</summary>
+    /// <summary>Starts the worker thread. When the application starts stopping (before the server waits for its open requests), queued texts stop waiting for their batch to fill and new ones are refused.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        lifetime.ApplicationStopping.Register(StopAccepting);
         worker = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         return Task.CompletedTask;
     }
@@ -80,8 +83,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
     /// <summary>Refuses new work and waits for the queued work to finish (or for <paramref name="cancellationToken"/>, after which what is left fails).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        lock (gate) accepting = false;
-        Signal();
+        StopAccepting();
         if (worker == null) return;
         try
         {
@@ -148,6 +150,12 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
             }
             await arrived.WaitAsync(wait).ConfigureAwait(false);
         }
+    }
+
+    private void StopAccepting()
+    {
+        lock (gate) accepting = false;
+        Signal();
     }
 
     /// <summary>Wakes the worker; one pending signal is enough, so a second is dropped.</summary>

@@ -39,7 +39,7 @@ public sealed class ResultCache
     /// <summary>The key of one scored text.</summary>
     public string ScoreKey(string text) => Key("score", text);
 
-    /// <summary>The key of a deterministic generation.</summary>
+    /// <summary>The key of a deterministic generation (<paramref name="seed"/> is ignored by greedy decoding: pass 0 then).</summary>
     public string GenerateKey(GenerateRequest request, int seed) =>
         Key("generate", JsonSerializer.Serialize(new { request.Prompt, request.MaxTokens, request.Temperature, request.TopK, request.TopP, seed }, Json));
 
