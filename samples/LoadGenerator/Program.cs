@@ -124,25 +124,25 @@ async Task<object> RunAsync(Scenario scenario)
 
 IEnumerable<string> FittingTexts(IScoringBackend backend)
 {
-    // Whole verses cut at a word boundary until they fit the model's context, each made unique by its line number.
+    // Verses cut at a word boundary until they fit the model's context, each made unique by its line number.
     for (int i = 0; i < verses.Count; i++)
     {
-        string text = $"{verses[i]} ({i})";
-        while (true)
-        {
-            try
-            {
-                backend.Prepare(text, "text");
-                break;
-            }
-            catch (RequestRejectedException)
-            {
-                int cut = text.LastIndexOf(' ');
-                text = cut > 0 ? text[..cut] + $" ({i})" : text[..(text.Length / 2)];
-                if (cut > 0 && text.Length >= verses[i].Length) text = text[..(text.Length / 2)];
-            }
-        }
-        yield return text;
+        var words = verses[i].Split(' ').ToList();
+        while (words.Count > 0 && !Fits(backend, $"{string.Join(' ', words)} ({i})")) words.RemoveAt(words.Count - 1);
+        if (words.Count > 0) yield return $"{string.Join(' ', words)} ({i})";
+    }
+}
+
+static bool Fits(IScoringBackend backend, string text)
+{
+    try
+    {
+        backend.Prepare(text, "text");
+        return true;
+    }
+    catch (RequestRejectedException)
+    {
+        return false;
     }
 }
 
