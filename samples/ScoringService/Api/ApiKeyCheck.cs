@@ -1,0 +1,34 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MLNet.MoE.Samples.ScoringService.Api;
+
+/// <summary>When an API key is configured, answers 401 to any request but <c>/healthz</c> without it in <c>X-Api-Key</c>.</summary>
+public static class ApiKeyCheck
+{
+    /// <summary>The header that carries the key.</summary>
+    public const string HeaderName = "X-Api-Key";
+
+    /// <summary>Adds the check to <paramref name="app"/> (nothing when <paramref name="apiKey"/> is null).</summary>
+    public static void Use(WebApplication app, string? apiKey)
+    {
+        if (apiKey == null) return;
+        byte[] expected = Encoding.UTF8.GetBytes(apiKey);
+        app.Use(async (ctx, next) =>
+        {
+            if (ctx.Request.Path.StartsWithSegments("/healthz"))
+            {
+                await next(ctx).ConfigureAwait(false);
+                return;
+            }
+            string? given = ctx.Request.Headers[HeaderName];
+            // Fixed-time comparison, so response timing does not reveal how much of a guessed key was right.
+            if (given == null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), expected))
+            {
+                await Results.Problem(detail: $"A valid {HeaderName} header is required.", statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(ctx).ConfigureAwait(false);
+                return;
+            }
+            await next(ctx).ConfigureAwait(false);
+        });
+    }
+}
