@@ -1,23 +1,27 @@
 using MLNet.MoE;
+using MLNet.MoE.Training;
 using ScottPlot;
 
 /// <summary>The two PNG charts written next to the model, with ScottPlot.</summary>
 internal static class Charts
 {
-    /// <summary>Training cross-entropy at every report and validation cross-entropy at every checkpoint, against the step.</summary>
-    public static void WriteLossCurve(TrainingState state, string path)
+    /// <summary>
+    /// Training cross-entropy at every progress report of the run (<see cref="TrainingSummary.History"/>, which a resumed
+    /// run carries over from its checkpoint) and the held-out verses' cross-entropy after the last step.
+    /// </summary>
+    public static void WriteLossCurve(IReadOnlyList<TrainingProgress> history, int finalStep, double validationCrossEntropy, string path)
     {
         var plot = new Plot();
-        var training = plot.Add.Scatter(state.Reports.Select(r => (double)r.Step).ToArray(), state.Reports.Select(r => r.Loss).ToArray());
+        var training = plot.Add.Scatter(history.Select(r => (double)r.Step).ToArray(), history.Select(r => r.Loss).ToArray());
         training.LegendText = "training";
         training.MarkerSize = 0;
-        var validation = plot.Add.Scatter(state.Validation.Select(v => (double)v.Step).ToArray(), state.Validation.Select(v => v.CrossEntropy).ToArray());
-        validation.LegendText = "validation (held-out verses)";
-        validation.MarkerSize = 6;
+        var validation = plot.Add.Scatter(new[] { (double)finalStep }, new[] { validationCrossEntropy });
+        validation.LegendText = "validation (held-out verses, after training)";
+        validation.MarkerSize = 8;
         plot.Title("King James Bible MoE language model");
         plot.XLabel("optimizer step");
         plot.YLabel("cross-entropy (nats/token)");
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);
         Save(plot, path);
     }
 
@@ -25,17 +29,17 @@ internal static class Charts
     /// One row per routed expert of each MoE layer, one column per progress report: the expert's share of its layer's
     /// token-expert assignments in that report window (1 / experts everywhere would be perfect balance).
     /// </summary>
-    public static void WriteExpertLoadHeatmap(TrainingState state, string path)
+    public static void WriteExpertLoadHeatmap(IReadOnlyList<TrainingProgress> history, string path)
     {
-        var layers = state.Reports.SelectMany(r => r.ExpertLoadShares.Keys).Distinct().Order().ToList();
-        var rows = layers.SelectMany(layer => Enumerable.Range(0, state.Reports.Select(r => r.ExpertLoadShares.GetValueOrDefault(layer)?.Length ?? 0).Max())
+        var layers = history.SelectMany(r => r.ExpertLoadShares.Keys).Distinct().Order().ToList();
+        var rows = layers.SelectMany(layer => Enumerable.Range(0, history.Select(r => r.ExpertLoadShares.GetValueOrDefault(layer)?.Length ?? 0).Max())
             .Select(expert => (Layer: layer, Expert: expert))).ToList();
-        var values = new double[rows.Count, state.Reports.Count];
+        var values = new double[rows.Count, history.Count];
         for (int r = 0; r < rows.Count; r++)
         {
-            for (int c = 0; c < state.Reports.Count; c++)
+            for (int c = 0; c < history.Count; c++)
             {
-                double[]? shares = state.Reports[c].ExpertLoadShares.GetValueOrDefault(rows[r].Layer);
+                double[]? shares = history[c].ExpertLoadShares.GetValueOrDefault(rows[r].Layer);
                 values[r, c] = shares != null && rows[r].Expert < shares.Length ? shares[rows[r].Expert] : double.NaN;
             }
         }
@@ -44,9 +48,9 @@ internal static class Charts
         heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
         // The extent places the cells' centres: column c at the middle of the report window ending at its step, row r
         // at y = r (data row 0 at the bottom, matching the tick labels below).
-        double window = state.Reports.Count > 0 ? state.Reports[0].Step : 1;
+        double window = history.Count > 0 ? history[0].Step : 1;
         double firstCentre = window / 2;
-        double lastCentre = state.Reports.Count > 1 ? state.Reports[^1].Step - window / 2 : firstCentre + 1;
+        double lastCentre = history.Count > 1 ? history[^1].Step - window / 2 : firstCentre + 1;
         heatmap.Extent = new CoordinateRect(firstCentre, lastCentre, Math.Max(1, rows.Count - 1), 0);
         plot.Add.ColorBar(heatmap).Label = "share of the layer's assignments";
         plot.Axes.Left.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(x => $"L{x.Layer} E{x.Expert}").ToArray());

@@ -1,17 +1,25 @@
 using System.Globalization;
 using MLNet.MoE.Training;
 
-/// <summary>Draws a progress bar for the whole run (not just the current round) on one console line.</summary>
-internal sealed class ConsoleProgressBar(int stepsBefore, int totalSteps) : IProgress<TrainingProgress>
+/// <summary>
+/// Draws a progress bar for the whole run on one console line and notes each checkpoint on a line of its own. With
+/// <paramref name="stopAfter"/> set, the first checkpoint at or after that step ends training, as an interruption would:
+/// the checkpoint is written before its report arrives, so a later run resumes from it.
+/// </summary>
+internal sealed class ConsoleProgressBar(int? stopAfter) : IProgress<TrainingProgress>
 {
     public void Report(TrainingProgress value)
     {
         const int width = 30;
-        int step = stepsBefore + value.Step;
-        int filled = (int)Math.Round(width * (double)step / totalSteps);
+        int filled = (int)Math.Round(width * (double)value.Step / value.TotalSteps);
         string bar = new string('#', filled) + new string('-', width - filled);
         string balance = string.Join(" ", value.ExpertLoadMaxOverMean.Select(kv => string.Format(CultureInfo.InvariantCulture, "L{0}:{1:F2}", kv.Key, kv.Value)));
         Console.Write(string.Format(CultureInfo.InvariantCulture, "\r[{0}] step {1}/{2}  loss {3:F3}  lr {4:G3}  {5:N0} tok/s  max/mean load {6}",
-            bar, step, totalSteps, value.Loss, value.LearningRate, value.TokensPerSecond, balance));
+            bar, value.Step, value.TotalSteps, value.Loss, value.LearningRate, value.TokensPerSecond, balance));
+        if (value.CheckpointPath == null) return;
+        Console.WriteLine();
+        Console.WriteLine($"Checkpoint at step {value.Step}: {value.CheckpointPath}");
+        if (stopAfter is int stop && value.Step >= stop)
+            throw new OperationCanceledException($"Stopped after the checkpoint at step {value.Step} (--stop-after {stop}); run the same command again to resume.");
     }
 }
