@@ -220,7 +220,7 @@ public sealed class LanguageModelTrainingLoop
     }
 
     /// <summary>Scales all gradients so their global L2 norm is at most <paramref name="maxNorm"/>; the norm stays on the device.</summary>
-    private static void ClipGradientNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
+    internal static void ClipGradientNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
