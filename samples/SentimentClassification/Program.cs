@@ -20,7 +20,7 @@ string outDirectory = Argument("--out") ?? Path.Combine(Path.GetTempPath(), "mln
 string dataDirectory = Argument("--data") ?? FindSharedData();
 int languageModelSteps = int.Parse(Argument("--lm-steps") ?? (quick ? "4" : "600"), CultureInfo.InvariantCulture);
 int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo.InvariantCulture);
-string tokenizerName = Argument("--tokenizer") ?? "gpt2";
+string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
 var ml = new MLContext(seed: 1);
