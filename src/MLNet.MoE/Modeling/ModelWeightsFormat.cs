@@ -11,7 +11,7 @@ internal static class ModelWeightsFormat
 {
     private const int Magic = 0x4D4F4557; // "WEOM"
 
-    public static void Write(BinaryWriter writer, MoeCausalLM model)
+    public static void Write(BinaryWriter writer, nn.Module model)
     {
         var state = model.state_dict();
         writer.Write(Magic);
@@ -29,7 +29,7 @@ internal static class ModelWeightsFormat
         }
     }
 
-    public static void Read(BinaryReader reader, MoeCausalLM model, string entry)
+    public static void Read(BinaryReader reader, nn.Module model, string entry)
     {
         try
         {

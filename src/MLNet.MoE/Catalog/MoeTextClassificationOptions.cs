@@ -1,0 +1,161 @@
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
+
+namespace MLNet.MoE.Catalog;
+
+/// <summary>
+/// Options of the Mixture-of-Experts text-classification trainer. The backbone comes from at most one of
+/// <see cref="LanguageModelPath"/>, <see cref="CheckpointDirectory"/> and <see cref="InitialModel"/>; with none of them
+/// it is a new model with random weights (<see cref="Model"/>, default <see cref="DefaultModel"/>).
+/// </summary>
+public sealed class MoeTextClassificationOptions
+{
+    /// <summary>The label column: a key type (from <c>MapValueToKey</c>) with at least two values. Default "Label".</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>The text column. Default "Text".</summary>
+    public string TextColumnName { get; set; } = "Text";
+
+    /// <summary>A second text column (sentence pairs); its tokens follow the first text's after an end-of-text token. Default null.</summary>
+    public string? SecondTextColumnName { get; set; }
+
+    /// <summary>The predicted-label output column (same key type as the label). Default "PredictedLabel".</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+    /// <summary>The per-class probability output column. Default "Score".</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Architecture of a randomly initialised backbone; null picks <see cref="DefaultModel"/>. Its vocab_size is raised to the tokenizer's when smaller.</summary>
+    public MoeModelConfig? Model { get; set; }
+
+    /// <summary>A language-model <c>.zip</c> saved by this package (<c>mlContext.Model.Save</c> of a pipeline ending in a <c>LanguageModelTransformer</c>): its weights and tokenizer become the backbone's. Default null.</summary>
+    public string? LanguageModelPath { get; set; }
+
+    /// <summary>A Hugging Face DeepseekV3 checkpoint directory (config.json + safetensors); the tokenizer is <see cref="Tokenizer"/>, else the directory's tokenizer.json. Default null.</summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>A model in memory whose weights start the backbone (copied: the given model is not changed). Default null.</summary>
+    public MoeCausalLM? InitialModel { get; set; }
+
+    /// <summary>The tokenizer; null takes the language model's (with <see cref="LanguageModelPath"/>), the checkpoint's tokenizer.json, else the byte-level tokenizer.</summary>
+    public MoeTokenizer? Tokenizer { get; set; }
+
+    /// <summary>Tokens per row at most, end-of-text tokens included (4 to the model's max_position_embeddings); longer rows keep their first tokens. Default 128.</summary>
+    public int MaxLength { get; set; } = 128;
+
+    /// <summary>How hidden states become the row's features. Default <see cref="TextPooling.Mean"/>.</summary>
+    public TextPooling Pooling { get; set; } = TextPooling.Mean;
+
+    /// <summary>Dropout on the pooled features while training (0 to below 1). Default 0.1.</summary>
+    public double Dropout { get; set; } = 0.1;
+
+    /// <summary>Rows per optimizer step. Default 32.</summary>
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Passes over the training rows at most (early stopping may end sooner); used when <see cref="MaxSteps"/> is 0. Default 10.</summary>
+    public int Epochs { get; set; } = 10;
+
+    /// <summary>Optimizer steps at most; 0 derives them from <see cref="Epochs"/>. Default 0.</summary>
+    public int MaxSteps { get; set; }
+
+    /// <summary>Peak learning rate of AdamW. Default 1e-3.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>Final learning rate of the cosine decay as a fraction of the peak (0 to 1). Default 0.1.</summary>
+    public double MinLearningRateRatio { get; set; } = 0.1;
+
+    /// <summary>Linear warm-up steps (capped at the planned steps). Default 20.</summary>
+    public int WarmupSteps { get; set; } = 20;
+
+    /// <summary>Decoupled weight decay of matrices and embeddings. Default 0.01.</summary>
+    public double WeightDecay { get; set; } = 0.01;
+
+    /// <summary>AdamW β1. Default 0.9.</summary>
+    public double Beta1 { get; set; } = 0.9;
+
+    /// <summary>AdamW β2. Default 0.999.</summary>
+    public double Beta2 { get; set; } = 0.999;
+
+    /// <summary>Clip the global gradient norm to this; 0 turns clipping off. Default 1.</summary>
+    public double GradientClipNorm { get; set; } = 1.0;
+
+    /// <summary>Fraction of the training rows held out (stratified by nothing: a seeded random split) to choose the best weights and stop early (0 to 0.5; 0: no validation, the last weights are kept). Default 0.1.</summary>
+    public double ValidationFraction { get; set; } = 0.1;
+
+    /// <summary>Stop after this many evaluations without a lower validation loss; 0 never stops early. Default 3.</summary>
+    public int EarlyStoppingPatience { get; set; } = 3;
+
+    /// <summary>Evaluate on the validation rows every this many steps; 0 evaluates at the end of every epoch. Default 0.</summary>
+    public int EvaluateEverySteps { get; set; }
+
+    /// <summary>Seed of the head's weights, the random backbone, the validation split and the batch order; null takes the MLContext seed, else 1.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Where to train and score. Default <see cref="ComputeDevice.Auto"/>.</summary>
+    public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
+
+    /// <summary>CUDA device id; null takes <c>MLContext.GpuDeviceId</c>, else 0.</summary>
+    public int? DeviceId { get; set; }
+
+    /// <summary>Expert capacity during training as a multiple of the mean load. Default 2.</summary>
+    public double CapacityFactor { get; set; } = 2.0;
+
+    /// <summary>γ of DeepSeek-V3's routing-bias update after each step. Default 0.001.</summary>
+    public double BiasUpdateRate { get; set; } = 0.001;
+
+    /// <summary>α of the sequence-wise balance loss. Default 0.0001.</summary>
+    public double BalanceLossWeight { get; set; } = 0.0001;
+
+    /// <summary>Log progress every this many steps (and after every evaluation). Default 10.</summary>
+    public int LogEverySteps { get; set; } = 10;
+
+    /// <summary>Receives every progress report. Default null.</summary>
+    public IProgress<ClassificationProgress>? Progress { get; set; }
+
+    /// <summary>A backbone small enough to train on two CPU cores in a minute per thousand short rows: 2 blocks (one dense, one MoE with 4 routed experts of which 2 are active, plus a shared expert), hidden size 64, byte-level vocabulary.</summary>
+    public static MoeModelConfig DefaultModel => new()
+    {
+        HiddenSize = 64, IntermediateSize = 192, MoeIntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 4,
+        NumKeyValueHeads = 4, KvLoraRank = 32, QLoraRank = null, QkRopeHeadDim = 8, QkNopeHeadDim = 16, VHeadDim = 16,
+        NRoutedExperts = 4, NumExpertsPerTok = 2, MaxPositionEmbeddings = 256,
+    };
+
+    /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, object value, string rule)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"MoeTextClassificationOptions.{name} {rule}, got {value}.");
+        }
+        Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), LabelColumnName ?? "null", "must name a column");
+        Check(!string.IsNullOrWhiteSpace(TextColumnName), nameof(TextColumnName), TextColumnName ?? "null", "must name a column");
+        Check(SecondTextColumnName == null || !string.IsNullOrWhiteSpace(SecondTextColumnName), nameof(SecondTextColumnName), SecondTextColumnName ?? "null", "must be null or name a column");
+        Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), PredictedLabelColumnName ?? "null", "must name a column");
+        Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && ScoreColumnName != PredictedLabelColumnName, nameof(ScoreColumnName), ScoreColumnName ?? "null", "must name a column other than PredictedLabelColumnName");
+        int sources = (LanguageModelPath != null ? 1 : 0) + (CheckpointDirectory != null ? 1 : 0) + (InitialModel != null ? 1 : 0);
+        Check(sources <= 1, nameof(LanguageModelPath), sources, "LanguageModelPath, CheckpointDirectory and InitialModel exclude each other: set at most one");
+        Check(MaxLength >= 4, nameof(MaxLength), MaxLength, "must be at least 4");
+        Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
+        Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
+        Check(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1");
+        Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive");
+        Check(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1, nameof(MinLearningRateRatio), MinLearningRateRatio, "must be between 0 and 1");
+        Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
+        Check(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must not be negative");
+        Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "must be in [0, 1)");
+        Check(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), Beta2, "must be in [0, 1)");
+        Check(GradientClipNorm >= 0, nameof(GradientClipNorm), GradientClipNorm, "must not be negative");
+        Check(ValidationFraction >= 0 && ValidationFraction <= 0.5, nameof(ValidationFraction), ValidationFraction, "must be between 0 and 0.5");
+        Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must not be negative");
+        Check(EvaluateEverySteps >= 0, nameof(EvaluateEverySteps), EvaluateEverySteps, "must not be negative");
+        Check(CapacityFactor >= 1, nameof(CapacityFactor), CapacityFactor, "must be at least 1");
+        Check(BiasUpdateRate >= 0, nameof(BiasUpdateRate), BiasUpdateRate, "must not be negative");
+        Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");
+        Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
+        Check(DeviceId is null or >= 0, nameof(DeviceId), DeviceId ?? -1, "must not be negative");
+    }
+}

@@ -1,0 +1,115 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Modeling;
+
+/// <summary>
+/// A text classifier over a <see cref="MoeCausalLM"/> backbone: the backbone's final-normed hidden states, pooled over
+/// each sequence's real tokens (<see cref="TextPooling"/>), optional dropout, and a linear head to one logit per class.
+/// Sequences in a batch are right-padded; with causal attention a real token never attends to a later (padding) one,
+/// and at inference the routed experts drop no token, so padding does not change a row's logits.
+/// Parameter names: <c>backbone.*</c> (Hugging Face names under it) and <c>head.weight</c>, <c>head.bias</c>.
+/// </summary>
+public sealed class MoeTextClassifier : nn.Module
+{
+    private readonly MoeCausalLM backbone;
+    private readonly Linear head;
+    private readonly Dropout dropout;
+
+    /// <summary>Creates a classifier with a fresh head (N(0, initializer_range) weights, zero bias) on <paramref name="backbone"/>, which it then owns.</summary>
+    public MoeTextClassifier(MoeCausalLM backbone, int classCount, TextPooling pooling, double dropoutRate = 0.0, long seed = 1) : base(nameof(MoeTextClassifier))
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        if (classCount < 2) throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "A classifier needs at least two classes.");
+        if (dropoutRate < 0 || dropoutRate >= 1) throw new ArgumentOutOfRangeException(nameof(dropoutRate), dropoutRate, "The dropout rate must be in [0, 1).");
+        this.backbone = backbone;
+        ClassCount = classCount;
+        Pooling = pooling;
+        DropoutRate = dropoutRate;
+        head = nn.Linear(backbone.Config.HiddenSize, classCount, hasBias: true);
+        dropout = nn.Dropout(dropoutRate);
+        register_module("backbone", backbone);
+        register_module("head", head);
+        register_module("dropout", dropout);
+        using (torch.no_grad())
+        {
+            using var generator = new Generator((ulong)seed);
+            head.weight!.normal_(0, backbone.Config.InitializerRange, generator);
+            head.bias!.zero_();
+        }
+        head.to(backbone.Device);
+    }
+
+    /// <summary>The backbone language model.</summary>
+    public MoeCausalLM Backbone => backbone;
+
+    /// <summary>Number of classes (logits per row).</summary>
+    public int ClassCount { get; }
+
+    /// <summary>How hidden states are pooled.</summary>
+    public TextPooling Pooling { get; }
+
+    /// <summary>Dropout applied to the pooled features while training.</summary>
+    public double DropoutRate { get; }
+
+    /// <summary>The device of the parameters.</summary>
+    public Device Device => head.weight!.device;
+
+    /// <summary>
+    /// Logits [B, C] for right-padded ids [B, T] whose real lengths are <paramref name="lengths"/> [B] (int64, each 1..T).
+    /// Positions at or after a row's length are ignored.
+    /// </summary>
+    public Tensor Forward(Tensor ids, Tensor lengths, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        var hidden = backbone.HiddenStates(ids, context);
+        var pooled = Pool(hidden, lengths);
+        return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Pools hidden states [B, T, H] over each row's first <paramref name="lengths"/> positions into [B, H].</summary>
+    public Tensor Pool(Tensor hidden, Tensor lengths)
+    {
+        using var scope = torch.NewDisposeScope();
+        long t = hidden.shape[1];
+        Tensor pooled;
+        if (Pooling == TextPooling.LastToken)
+        {
+            var index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
+            pooled = hidden.gather(1, index).squeeze(1);
+        }
+        else
+        {
+            var positions = torch.arange(t, dtype: ScalarType.Int64, device: hidden.device).unsqueeze(0);
+            var mask = (positions < lengths.unsqueeze(1)).to(hidden.dtype).unsqueeze(2);
+            pooled = (hidden * mask).sum(1) / lengths.to(hidden.dtype).unsqueeze(1);
+        }
+        return pooled.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The parameters training updates, split into those that take weight decay (matrices, embeddings) and those that do
+    /// not (norm scales, biases). The backbone's output head and multi-token-prediction modules are left out: the classifier does not use them.
+    /// </summary>
+    public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForWeightDecay()
+    {
+        var unused = new HashSet<string>(StringComparer.Ordinal);
+        if (!backbone.Config.TieWordEmbeddings) unused.Add("backbone.lm_head.");
+        for (int k = 0; k < backbone.Config.NumNextnPredictLayers; k++) unused.Add($"backbone.model.layers.{backbone.Config.NumHiddenLayers + k}.");
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            if (unused.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))) continue;
+            bool isNormOrBias = parameter.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal);
+            (isNormOrBias ? noDecay : decay).Add(parameter);
+        }
+        return (decay, noDecay);
+    }
+
+    /// <summary>Submodules are registered explicitly in the constructor.</summary>
+    protected override void RegisterComponents()
+    {
+    }
+}

@@ -1,0 +1,27 @@
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// The token sequence a text classifier reads for a row: end-of-text, the first text's tokens, (end-of-text, the second
+/// text's tokens,) end-of-text. The leading end-of-text is what a language model of this package saw before every
+/// document; the trailing one gives last-token pooling a position that has read the whole row, and gives an empty text
+/// a sequence to score. Rows longer than the maximum keep their first tokens and the trailing end-of-text.
+/// </summary>
+internal static class ClassificationTokens
+{
+    public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength)
+    {
+        int eot = tokenizer.EndOfTextId;
+        var ids = new List<int>(maxLength) { eot };
+        ids.AddRange(tokenizer.Encode(text));
+        if (second != null)
+        {
+            ids.Add(eot);
+            ids.AddRange(tokenizer.Encode(second));
+        }
+        if (ids.Count > maxLength - 1) ids.RemoveRange(maxLength - 1, ids.Count - (maxLength - 1));
+        ids.Add(eot);
+        return ids.ToArray();
+    }
+}

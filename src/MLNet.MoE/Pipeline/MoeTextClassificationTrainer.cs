@@ -1,0 +1,190 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
+using TorchSharp;
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// Trains a Mixture-of-Experts text classifier on one or two text columns and a key-typed label and returns a
+/// <see cref="MoeTextClassificationTransformer"/> that adds <c>PredictedLabel</c> and <c>Score</c> (class
+/// probabilities), the columns <c>mlContext.MulticlassClassification.Evaluate</c> reads.
+/// Rows with a missing label (key 0) are skipped and counted in the log; empty texts are classified like any other
+/// row (from their end-of-text tokens alone). Classes of the label's key type that no training row has keep an output,
+/// trained only as a wrong answer (a warning names them). Created by
+/// <c>mlContext.MulticlassClassification.Trainers.MoeTextClassification(...)</c>.
+/// </summary>
+public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificationTransformer>
+{
+    private readonly IHostEnvironment env;
+    private readonly MoeTextClassificationOptions options;
+
+    internal MoeTextClassificationTrainer(IHostEnvironment env, MoeTextClassificationOptions options)
+    {
+        this.env = env ?? throw new ArgumentNullException(nameof(env));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>The options the trainer was created with.</summary>
+    public MoeTextClassificationOptions Options => options;
+
+    /// <summary>Checks the columns and options, trains, and returns the transformer.</summary>
+    public MoeTextClassificationTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        options.Validate();
+        var label = RequireKeyLabel(input.Schema, options.LabelColumnName);
+        int classCount = checked((int)((KeyDataViewType)label.Type).Count);
+        var text = SchemaChecks.RequireText(input.Schema, options.TextColumnName, "Text");
+        var second = options.SecondTextColumnName is { } s ? SchemaChecks.RequireText(input.Schema, s, "SecondText") : (DataViewSchema.Column?)null;
+        var keyValues = LabelKeyValues.From(label);
+        var host = env.Register(nameof(MoeTextClassificationTrainer));
+        using var channel = host.Start("Training");
+        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
+
+        var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
+        torch.manual_seed(seed);
+        var (backbone, tokenizer) = ClassifierBackbone.Create(options, seed);
+        MoeTextClassifier? model = null;
+        try
+        {
+            var (rows, skipped) = ReadRows(input, label, text, second, tokenizer);
+            if (skipped > 0) channel.Info($"Skipped {skipped} rows with a missing label in column '{options.LabelColumnName}'.");
+            if (rows.Count == 0) throw new InvalidOperationException($"Label column '{options.LabelColumnName}' holds no labelled rows: nothing to train on.");
+            var present = rows.Select(r => r.Label).Distinct().Count();
+            if (present < 2)
+                throw new InvalidOperationException($"Label column '{options.LabelColumnName}' holds a single class in the training rows ({rows.Count} rows): a classifier needs rows of at least two classes.");
+            var absent = Enumerable.Range(0, classCount).Except(rows.Select(r => r.Label)).ToList();
+            if (absent.Count > 0)
+                channel.Warning($"{absent.Count} of the {classCount} classes of label column '{options.LabelColumnName}' have no training row (keys {string.Join(", ", absent.Take(20).Select(a => a + 1))}): they are learned only as wrong answers and get low probabilities.");
+            var (training, validation) = Split(rows, options.ValidationFraction, seed);
+            int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
+            int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
+
+            model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed);
+            model.to(device);
+            channel.Info(string.Format(CultureInfo.InvariantCulture,
+                "Training a {0}-class MoE text classifier ({1:N2}M-parameter backbone) on {2}: {3} training and {4} validation rows, up to {5} steps of {6} rows, tokens per row ≤ {7} (mean {8:F1}).",
+                classCount, backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps, options.BatchSize, options.MaxLength,
+                rows.Average(r => r.Ids.Length)));
+            var settings = new ClassifierTrainingSettings
+            {
+                BatchSize = options.BatchSize,
+                Steps = steps,
+                LearningRate = options.LearningRate,
+                MinLearningRateRatio = options.MinLearningRateRatio,
+                WarmupSteps = options.WarmupSteps,
+                WeightDecay = options.WeightDecay,
+                Beta1 = options.Beta1,
+                Beta2 = options.Beta2,
+                GradientClipNorm = options.GradientClipNorm,
+                Seed = seed,
+                CapacityFactor = options.CapacityFactor,
+                BiasUpdateRate = options.BiasUpdateRate,
+                BalanceLossWeight = options.BalanceLossWeight,
+                EvaluateEverySteps = options.EvaluateEverySteps,
+                EarlyStoppingPatience = options.EarlyStoppingPatience,
+                LogEverySteps = options.LogEverySteps,
+                PadId = tokenizer.EndOfTextId,
+            };
+            var summary = new ClassifierTrainingLoop(model, settings, device).Run(training, validation, progress =>
+            {
+                channel.Info(Format(progress));
+                options.Progress?.Report(progress);
+            });
+            summary = summary with { SkippedRows = skipped };
+            if (validation.Count > 0)
+                channel.Info(string.Format(CultureInfo.InvariantCulture, "Kept the weights of step {0}: validation loss {1:F4}, accuracy {2:P1}{3}.",
+                    summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
+            return new MoeTextClassificationTransformer(env, model, tokenizer, options.TextColumnName, options.SecondTextColumnName,
+                options.PredictedLabelColumnName, options.ScoreColumnName, options.MaxLength, keyValues, device, summary);
+        }
+        catch
+        {
+            if (model != null) model.Dispose();
+            else backbone.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The input schema plus <c>PredictedLabel</c> (the label's key type) and <c>Score</c> (vector of Single, one per class).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        if (!inputSchema.TryFindColumn(options.LabelColumnName, out var label))
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{options.LabelColumnName}' was not found in the input schema.");
+        if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{options.LabelColumnName}' must be a key type (map it with mlContext.Transforms.Conversion.MapValueToKey), but is {label.ItemType}.");
+        SchemaChecks.RequireText(inputSchema, options.TextColumnName, "Text");
+        if (options.SecondTextColumnName != null) SchemaChecks.RequireText(inputSchema, options.SecondTextColumnName, "SecondText");
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var keyValues);
+        var predictedAnnotations = keyValues.IsValid ? new SchemaShape(new[] { keyValues }) : new SchemaShape(Array.Empty<SchemaShape.Column>());
+        columns[options.PredictedLabelColumnName] = new SchemaShape.Column(options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedAnnotations);
+        columns[options.ScoreColumnName] = new SchemaShape.Column(options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
+        return new SchemaShape(columns.Values);
+    }
+
+    private static DataViewSchema.Column RequireKeyLabel(DataViewSchema schema, string name)
+    {
+        var column = schema.GetColumnOrNull(name)
+            ?? throw new ArgumentOutOfRangeException("Label", $"Label column '{name}' was not found in the input schema (columns: {string.Join(", ", schema.Select(c => c.Name))}).");
+        if (column.Type is not KeyDataViewType key || key.RawType != typeof(uint))
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{name}' must be a key type of UInt32 (map it with mlContext.Transforms.Conversion.MapValueToKey), but is {column.Type}.");
+        if (key.Count < 2)
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{name}' has a key type of {key.Count} value(s): a classifier needs at least two classes.");
+        if (key.Count > int.MaxValue)
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{name}' has {key.Count} classes, more than a classifier can hold.");
+        return column;
+    }
+
+    private (List<(int[] Ids, int Label)> Rows, long Skipped) ReadRows(IDataView input, DataViewSchema.Column label, DataViewSchema.Column text, DataViewSchema.Column? second, MoeTokenizer tokenizer)
+    {
+        var rows = new List<(int[] Ids, int Label)>();
+        long skipped = 0;
+        var columns = new List<DataViewSchema.Column> { label, text };
+        if (second is { } s) columns.Add(s);
+        using var cursor = input.GetRowCursor(columns);
+        var labelGetter = cursor.GetGetter<uint>(label);
+        var textGetter = cursor.GetGetter<ReadOnlyMemory<char>>(text);
+        var secondGetter = second is { } c ? cursor.GetGetter<ReadOnlyMemory<char>>(c) : null;
+        uint key = 0;
+        ReadOnlyMemory<char> first = default, other = default;
+        while (cursor.MoveNext())
+        {
+            labelGetter(ref key);
+            if (key == 0)
+            {
+                skipped++;
+                continue;
+            }
+            textGetter(ref first);
+            secondGetter?.Invoke(ref other);
+            rows.Add((ClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, options.MaxLength), (int)key - 1));
+        }
+        return (rows, skipped);
+    }
+
+    private static (List<(int[] Ids, int Label)> Training, List<(int[] Ids, int Label)> Validation) Split(List<(int[] Ids, int Label)> rows, double fraction, int seed)
+    {
+        int validationCount = (int)Math.Floor(rows.Count * fraction);
+        if (validationCount == 0) return (rows, new List<(int[] Ids, int Label)>());
+        var order = Enumerable.Range(0, rows.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        var validation = order.Take(validationCount).Select(i => rows[i]).ToList();
+        var training = order.Skip(validationCount).Select(i => rows[i]).ToList();
+        return (training, validation);
+    }
+
+    private static string Format(ClassificationProgress p)
+    {
+        var text = string.Format(CultureInfo.InvariantCulture, "step {0}/{1} (epoch {2})  loss {3:F4}  lr {4:E2}  {5:N0} rows/s", p.Step, p.TotalSteps, p.Epoch, p.Loss, p.LearningRate, p.RowsPerSecond);
+        if (p.ValidationLoss is double v) text += string.Format(CultureInfo.InvariantCulture, "  validation loss {0:F4} accuracy {1:P1}", v, p.ValidationAccuracy ?? double.NaN);
+        return text;
+    }
+}

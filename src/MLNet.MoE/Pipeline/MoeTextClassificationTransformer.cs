@@ -1,0 +1,269 @@
+using System.Text;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Pipeline;
+using MLNet.MoE.Pipeline.DataView;
+using MLNet.MoE.Runtime;
+using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+[assembly: LoadableClass(typeof(MoeTextClassificationTransformer), null, typeof(SignatureLoadModel), "MoE Text Classifier", MoeTextClassificationTransformer.LoaderSignature)]
+
+namespace MLNet.MoE.Pipeline;
+
+/// <summary>
+/// A trained Mixture-of-Experts text classifier in an ML.NET pipeline. For each row it adds <c>PredictedLabel</c>
+/// (a key of the label's key type, carrying the label's key values) and <c>Score</c> (the class probabilities, a
+/// vector of Single with one slot per class, named after the key values). The label column is not read, so the
+/// transformer scores unlabelled rows and works in a <c>PredictionEngine</c>. Saved in the model zip with its config,
+/// weights, tokenizer and label key values.
+/// </summary>
+public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveModel, IDisposable
+{
+    internal const string LoaderSignature = "MLNetMoETextClassifier";
+    private const string ModelSignature = "MOETXTCL";
+    private const uint Version = 0x00010001;
+    private const string ConfigStream = "Config.json";
+    private const string WeightsStream = "Weights.bin";
+    private const string TokenizerStream = "Tokenizer.bin";
+
+    private readonly IHostEnvironment env;
+    private readonly Device device;
+    private readonly LabelKeyValues? keyValues;
+
+    internal MoeTextClassificationTransformer(IHostEnvironment env, MoeTextClassifier model, MoeTokenizer tokenizer, string textColumnName,
+        string? secondTextColumnName, string predictedLabelColumnName, string scoreColumnName, int maxLength, LabelKeyValues? keyValues,
+        Device device, ClassificationTrainingSummary? summary)
+    {
+        this.env = env;
+        this.device = device;
+        this.keyValues = keyValues;
+        Model = model;
+        Tokenizer = tokenizer;
+        TextColumnName = textColumnName;
+        SecondTextColumnName = secondTextColumnName;
+        PredictedLabelColumnName = predictedLabelColumnName;
+        ScoreColumnName = scoreColumnName;
+        MaxLength = maxLength;
+        TrainingSummary = summary;
+        Model.eval();
+    }
+
+    /// <summary>The TorchSharp classifier (backbone and head).</summary>
+    public MoeTextClassifier Model { get; }
+
+    /// <summary>The tokenizer of the backbone.</summary>
+    public MoeTokenizer Tokenizer { get; }
+
+    /// <summary>The text column read.</summary>
+    public string TextColumnName { get; }
+
+    /// <summary>The second text column read, or null.</summary>
+    public string? SecondTextColumnName { get; }
+
+    /// <summary>The predicted-label column added.</summary>
+    public string PredictedLabelColumnName { get; }
+
+    /// <summary>The class-probability column added.</summary>
+    public string ScoreColumnName { get; }
+
+    /// <summary>Tokens per row at most.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>Number of classes.</summary>
+    public int ClassCount => Model.ClassCount;
+
+    /// <summary>What training measured (null for a loaded model).</summary>
+    public ClassificationTrainingSummary? TrainingSummary { get; }
+
+    /// <summary>Always true: each row is mapped on its own.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>The input schema plus PredictedLabel and Score.</summary>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new Mapper(this, inputSchema).OutputSchema;
+
+    /// <summary>A row-to-row mapper (used by PredictionEngine).</summary>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MappedRowToRowMapper(new Mapper(this, inputSchema));
+
+    /// <summary>Adds the output columns, computed lazily row by row.</summary>
+    public IDataView Transform(IDataView input) => new MappedDataView(input, new Mapper(this, input.Schema));
+
+    /// <summary>The token ids the classifier reads for a row (end-of-text tokens included, truncated to <see cref="MaxLength"/>).</summary>
+    public int[] Encode(string text, string? secondText = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (SecondTextColumnName != null && secondText == null) throw new ArgumentNullException(nameof(secondText), $"The classifier reads two texts (columns '{TextColumnName}' and '{SecondTextColumnName}').");
+        return ClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength);
+    }
+
+    /// <summary>Class probabilities of token sequences from <see cref="Encode"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
+    public float[][] PredictProbabilities(IReadOnlyList<int[]> sequences, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+        if (sequences.Count == 0) return Array.Empty<float[]>();
+        foreach (var s in sequences)
+        {
+            if (s == null || s.Length == 0) throw new ArgumentException("Every sequence needs at least one token (use Encode).", nameof(sequences));
+            foreach (int id in s)
+            {
+                if ((uint)id >= (uint)Model.Backbone.Config.VocabSize)
+                    throw new ArgumentOutOfRangeException(nameof(sequences), $"Token id {id} is outside the model's vocabulary (0..{Model.Backbone.Config.VocabSize - 1}).");
+            }
+        }
+        using var scope = torch.NewDisposeScope();
+        return ClassifierBatches.Probabilities(Model, sequences, batchSize, Tokenizer.EndOfTextId);
+    }
+
+    /// <summary>Class probabilities of one row's text(s).</summary>
+    public float[] PredictProbabilities(string text, string? secondText = null) => PredictProbabilities(new[] { Encode(text, secondText) })[0];
+
+    /// <summary>Frees the model's native memory.</summary>
+    public void Dispose() => Model.Dispose();
+
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.SaveNonEmptyString(TextColumnName);
+        ctx.SaveStringOrNull(SecondTextColumnName);
+        ctx.SaveNonEmptyString(PredictedLabelColumnName);
+        ctx.SaveNonEmptyString(ScoreColumnName);
+        ctx.Writer.Write(MaxLength);
+        ctx.Writer.Write(ClassCount);
+        ctx.Writer.Write((int)Model.Pooling);
+        ctx.Writer.Write(Model.DropoutRate);
+        LabelKeyValues.Write(ctx.Writer, keyValues);
+        byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
+        ctx.SaveBinaryStream(ConfigStream, w =>
+        {
+            w.Write(config.Length);
+            w.Write(config);
+        });
+        byte[] tokenizer = Tokenizer.Serialize();
+        ctx.SaveBinaryStream(TokenizerStream, w =>
+        {
+            w.Write(tokenizer.Length);
+            w.Write(tokenizer);
+        });
+        ctx.SaveBinaryStream(WeightsStream, w => ModelWeightsFormat.Write(w, Model));
+    }
+
+    private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        string textColumn = ctx.LoadNonEmptyString();
+        string? secondColumn = ctx.LoadStringOrNull();
+        string predictedColumn = ctx.LoadNonEmptyString();
+        string scoreColumn = ctx.LoadNonEmptyString();
+        int maxLength = ctx.Reader.ReadInt32();
+        int classCount = ctx.Reader.ReadInt32();
+        var pooling = (TextPooling)ctx.Reader.ReadInt32();
+        double dropout = ctx.Reader.ReadDouble();
+        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1)
+            throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
+        var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
+        MoeModelConfig? config = null;
+        MoeTokenizer? tokenizer = null;
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = MoeModelConfig.FromJson(Encoding.UTF8.GetString(ModelStreams.ReadBlock(r, ConfigStream)), "model zip: " + ConfigStream)) || config == null)
+            throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
+            throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
+        var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout);
+        try
+        {
+            if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.Read(r, model, WeightsStream)))
+                throw new InvalidDataException($"The text classifier has no '{WeightsStream}' entry: the model file is incomplete.");
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.to(device);
+        return new MoeTextClassificationTransformer(env, model, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, maxLength, keyValues, device, null);
+    }
+
+    private sealed class Mapper : ColumnMapper
+    {
+        private readonly MoeTextClassificationTransformer parent;
+        private readonly int textIndex;
+        private readonly int secondIndex = -1;
+
+        public Mapper(MoeTextClassificationTransformer parent, DataViewSchema inputSchema) : base(inputSchema)
+        {
+            this.parent = parent;
+            textIndex = SchemaChecks.RequireText(inputSchema, parent.TextColumnName, "Text").Index;
+            if (parent.SecondTextColumnName != null) secondIndex = SchemaChecks.RequireText(inputSchema, parent.SecondTextColumnName, "SecondText").Index;
+            var predicted = new DataViewSchema.Annotations.Builder();
+            var score = new DataViewSchema.Annotations.Builder();
+            if (parent.keyValues != null)
+            {
+                parent.keyValues.AddKeyValues(predicted);
+                string[] names = parent.keyValues.AsText();
+                score.Add(AnnotationUtils.Kinds.SlotNames, new VectorDataViewType(TextDataViewType.Instance, names.Length),
+                    (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> v) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names.Select(n => n.AsMemory()).ToArray()).CopyTo(ref v)));
+            }
+            score.Add(AnnotationUtils.Kinds.ScoreColumnKind, TextDataViewType.Instance, (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> v) => v = AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification.AsMemory()));
+            score.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance, (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> v) => v = AnnotationUtils.Const.ScoreValueKind.Score.AsMemory()));
+            AddedColumns = new List<DataViewSchema.DetachedColumn>
+            {
+                new(parent.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), parent.ClassCount), predicted.ToAnnotations()),
+                new(parent.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, parent.ClassCount), score.ToAnnotations()),
+            };
+        }
+
+        public override IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumns { get; }
+
+        public override IEnumerable<int> GetInputDependencies(Func<int, bool> isAddedColumnActive)
+        {
+            if (!isAddedColumnActive(0) && !isAddedColumnActive(1)) yield break;
+            yield return textIndex;
+            if (secondIndex >= 0) yield return secondIndex;
+        }
+
+        public override Delegate?[] CreateGetters(DataViewRow input, Func<int, bool> isAddedColumnActive)
+        {
+            var getters = new Delegate?[2];
+            if (!isAddedColumnActive(0) && !isAddedColumnActive(1)) return getters;
+            var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[textIndex]);
+            var secondGetter = secondIndex >= 0 ? input.GetGetter<ReadOnlyMemory<char>>(input.Schema[secondIndex]) : null;
+            ReadOnlyMemory<char> text = default, second = default;
+            string? cachedText = null, cachedSecond = null;
+            float[] cached = Array.Empty<float>();
+            float[] Current()
+            {
+                // Cached by content, not row position: a PredictionEngine reuses one row object for every prediction.
+                textGetter(ref text);
+                secondGetter?.Invoke(ref second);
+                string first = text.ToString();
+                string? other = secondGetter != null ? second.ToString() : null;
+                if (cachedText == null || first != cachedText || other != cachedSecond)
+                {
+                    cached = parent.PredictProbabilities(first, other);
+                    cachedText = first;
+                    cachedSecond = other;
+                }
+                return cached;
+            }
+            getters[0] = (ValueGetter<uint>)((ref uint v) =>
+            {
+                var p = Current();
+                int best = 0;
+                for (int c = 1; c < p.Length; c++) if (p[c] > p[best]) best = c;
+                v = (uint)best + 1;
+            });
+            getters[1] = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
+            {
+                var p = Current();
+                new VBuffer<float>(p.Length, p).CopyTo(ref v);
+            });
+            return getters;
+        }
+    }
+}

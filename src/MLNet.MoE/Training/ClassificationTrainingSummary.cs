@@ -1,0 +1,32 @@
+namespace MLNet.MoE.Training;
+
+/// <summary>What a finished text-classifier training run measured.</summary>
+public sealed record ClassificationTrainingSummary
+{
+    /// <summary>Optimizer steps run.</summary>
+    public int Steps { get; init; }
+
+    /// <summary>Rows trained on / held out for validation.</summary>
+    public int TrainingRows { get; init; }
+
+    /// <summary>Rows held out for validation (0 without validation).</summary>
+    public int ValidationRows { get; init; }
+
+    /// <summary>Rows skipped because their label was missing.</summary>
+    public long SkippedRows { get; init; }
+
+    /// <summary>The step whose weights were kept (the best validation loss; the last step without validation).</summary>
+    public int KeptStep { get; init; }
+
+    /// <summary>Validation cross-entropy of the kept weights, or NaN without validation.</summary>
+    public double ValidationLoss { get; init; } = double.NaN;
+
+    /// <summary>Validation accuracy of the kept weights, or NaN without validation.</summary>
+    public double ValidationAccuracy { get; init; } = double.NaN;
+
+    /// <summary>True when the validation loss stopped improving for the patience and training ended before the planned steps.</summary>
+    public bool StoppedEarly { get; init; }
+
+    /// <summary>Every progress report, in order.</summary>
+    public IReadOnlyList<ClassificationProgress> History { get; init; } = Array.Empty<ClassificationProgress>();
+}

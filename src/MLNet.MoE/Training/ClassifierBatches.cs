@@ -1,0 +1,48 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>Builds right-padded id batches with their lengths, and scores sequences in batches.</summary>
+public static class ClassifierBatches
+{
+    /// <summary>Ids [B, T] right-padded with <paramref name="padId"/> to the longest sequence, and lengths [B] (int64), on <paramref name="device"/>.</summary>
+    public static (Tensor Ids, Tensor Lengths) Pad(IReadOnlyList<int[]> sequences, int padId, Device device)
+    {
+        if (sequences.Count == 0) throw new ArgumentException("A batch needs at least one sequence.", nameof(sequences));
+        int longest = sequences.Max(s => s.Length);
+        if (sequences.Any(s => s.Length == 0)) throw new ArgumentException("Every sequence needs at least one token.", nameof(sequences));
+        var ids = new long[sequences.Count * longest];
+        var lengths = new long[sequences.Count];
+        for (int b = 0; b < sequences.Count; b++)
+        {
+            var s = sequences[b];
+            lengths[b] = s.Length;
+            for (int t = 0; t < longest; t++) ids[b * longest + t] = t < s.Length ? s[t] : padId;
+        }
+        return (torch.tensor(ids, new long[] { sequences.Count, longest }, device: device), torch.tensor(lengths, device: device));
+    }
+
+    /// <summary>
+    /// Class probabilities [N][C] of <paramref name="sequences"/> in eval mode, in batches of similar length
+    /// (sorted by length, so little padding is computed), in the input order.
+    /// </summary>
+    public static float[][] Probabilities(Modeling.MoeTextClassifier model, IReadOnlyList<int[]> sequences, int batchSize, int padId)
+    {
+        var result = new float[sequences.Count][];
+        var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Length).ToArray();
+        using var noGrad = torch.no_grad();
+        for (int start = 0; start < order.Length; start += batchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var chunk = order.Skip(start).Take(batchSize).ToArray();
+            var (ids, lengths) = Pad(chunk.Select(i => sequences[i]).ToList(), padId, model.Device);
+            using var context = new Modeling.ForwardContext();
+            var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context), 1).cpu();
+            var values = probabilities.data<float>().ToArray();
+            int c = model.ClassCount;
+            for (int b = 0; b < chunk.Length; b++) result[chunk[b]] = values.AsSpan(b * c, c).ToArray();
+        }
+        return result;
+    }
+}

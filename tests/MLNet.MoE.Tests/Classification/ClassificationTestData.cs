@@ -1,0 +1,101 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Pipeline;
+using MLNet.MoE.Tests.Pipeline;
+
+namespace MLNet.MoE.Tests.Classification;
+
+/// <summary>Review rows from the shared data and tiny classifier options shared by the classification tests.</summary>
+public static class ClassificationTestData
+{
+    public sealed class Review
+    {
+        public string Text { get; set; } = "";
+
+        public bool Label { get; set; }
+    }
+
+    public sealed class TextLabel
+    {
+        public string Text { get; set; } = "";
+
+        public string Label { get; set; } = "";
+    }
+
+    public sealed class LabelOnly
+    {
+        public string Label { get; set; } = "";
+    }
+
+    public sealed class Pair
+    {
+        public string Text { get; set; } = "";
+
+        public string Other { get; set; } = "";
+
+        public string Label { get; set; } = "";
+    }
+
+    public sealed class Prediction
+    {
+        public uint PredictedLabel { get; set; }
+
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    /// <summary>The first <paramref name="count"/> labelled review sentences of the shared data.</summary>
+    public static List<Review> Reviews(int count) =>
+        File.ReadLines(TestPaths.SharedFile("data", "amazon_cells_labelled.txt")).Take(count).Select(line =>
+        {
+            int tab = line.LastIndexOf('\t');
+            return new Review { Text = line[..tab], Label = line[(tab + 1)..].Trim() == "1" };
+        }).ToList();
+
+    /// <summary>A backbone of two blocks (dense + MoE with shared expert, groups and an MTP module the classifier must ignore).</summary>
+    public static MoeModelConfig TinyConfig => PipelineTestData.SmallConfig;
+
+    public static MoeTextClassificationOptions Options(int epochs = 2) => new()
+    {
+        Model = TinyConfig,
+        MaxLength = 48,
+        BatchSize = 16,
+        Epochs = epochs,
+        WarmupSteps = 2,
+        LearningRate = 3e-3,
+        ValidationFraction = 0.2,
+        EarlyStoppingPatience = 2,
+        LogEverySteps = 2,
+        Seed = 3,
+    };
+
+    public static IEstimator<ITransformer> ClassifierPipeline(MLContext ml, MoeTextClassificationOptions options) =>
+        ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.MoeTextClassification(options));
+
+    public static MoeTextClassificationTransformer Classifier(ITransformer model) =>
+        ((IEnumerable<ITransformer>)model).OfType<MoeTextClassificationTransformer>().Single();
+
+    /// <summary>One trained classifier over 96 reviews, shared by the tests of a class.</summary>
+    public sealed class TrainedClassifier : IDisposable
+    {
+        public TrainedClassifier()
+        {
+            Ml = new MLContext(seed: 1);
+            var rows = Reviews(120);
+            Train = Ml.Data.LoadFromEnumerable(rows.Take(96).ToList());
+            Test = Ml.Data.LoadFromEnumerable(rows.Skip(96).ToList());
+            Model = ClassifierPipeline(Ml, Options()).Fit(Train);
+        }
+
+        public MLContext Ml { get; }
+
+        public IDataView Train { get; }
+
+        public IDataView Test { get; }
+
+        public ITransformer Model { get; }
+
+        public void Dispose() => Classifier(Model).Dispose();
+    }
+}
