@@ -30,7 +30,7 @@ public class FineTuningFromCheckpointTests
         options.LogEverySteps = 1;
         var model = Train(ml, data, options).LastTransformer;
         Assert.Same(options.InitialModel, model.Model);
-        var history = model.TrainingSummary!.History.Where(h => h.ValidationLoss == null).ToList();
+        var history = model.TrainingSummary!.History.ToList();
         Assert.Equal(6, history.Count);
         Assert.True(history[^1].Loss < history[0].Loss, $"{history[0].Loss} -> {history[^1].Loss}");
         using var original = HuggingFaceCheckpoint.Load(checkpoint);
