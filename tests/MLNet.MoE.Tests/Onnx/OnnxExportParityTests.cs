@@ -28,7 +28,7 @@ public class OnnxExportParityTests(ITestOutputHelper output)
         return Path.Combine(directory, "model.onnx");
     }
 
-    private static float[] TorchLogits(MoeCausalLM model, long[] ids, int batch, KeyValueCache? cache = null)
+    internal static float[] TorchLogits(MoeCausalLM model, long[] ids, int batch, KeyValueCache? cache = null)
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -36,7 +36,7 @@ public class OnnxExportParityTests(ITestOutputHelper output)
         return logits.contiguous().data<float>().ToArray();
     }
 
-    private static double MaxDifference(float[] a, float[] b)
+    internal static double MaxDifference(float[] a, float[] b)
     {
         Assert.Equal(a.Length, b.Length);
         return a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max();
