@@ -73,6 +73,9 @@ public static class OnnxExporter
         {
             throw new ObjectDisposedException(nameof(MoeCausalLM), "The model was disposed: it cannot be exported to ONNX.");
         }
+        // A disposed TorchSharp module lists no tensors any more.
+        if (!tensors.ContainsKey("lm_head.weight"))
+            throw new ObjectDisposedException(nameof(MoeCausalLM), "The model was disposed (it holds no weights any more): it cannot be exported to ONNX.");
         using var scope = torch.NewDisposeScope();
         foreach (var (name, tensor) in tensors)
         {
