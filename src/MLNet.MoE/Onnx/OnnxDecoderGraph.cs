@@ -294,8 +294,9 @@ internal sealed class OnnxDecoderGraph
         else
         {
             int bits = options.Weights == OnnxWeightType.Int8 ? 8 : 4;
-            // Block-wise scales when both inner widths hold whole blocks, otherwise one scale per row.
-            int block = hidden % options.BlockSize == 0 && inter % options.BlockSize == 0 ? options.BlockSize : 0;
+            // 4 bits: block-wise scales when both inner widths hold whole blocks. Otherwise, and always for 8 bits, one scale
+            // per row: ONNX Runtime 1.31's CPU QMoE gave wrong results for block-wise 8-bit weights (the parity tests caught it).
+            int block = bits == 4 && hidden % options.BlockSize == 0 && inter % options.BlockSize == 0 ? options.BlockSize : 0;
             var q1 = WeightQuantizer.Quantize(Floats(interleaved), e * twoI, hidden, bits, block == 0 ? (int)hidden : block);
             var q2 = WeightQuantizer.Quantize(Floats(down), e * hidden, inter, bits, block == 0 ? (int)inter : block);
             string fc1 = g.RawInitializer(prefix + "experts.fc1.q", DataType.Uint8, q1.Packed, e, twoI, hidden * bits / 8);
