@@ -33,6 +33,7 @@ var tokenizer = MoeTokenizer.ByteLevel();
 var clock = Stopwatch.StartNew();
 var trained = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer).Append(ml.MoE().Trainers.LanguageModel(options)).Fit(train);
 double trainSeconds = clock.Elapsed.TotalSeconds;
+Console.Error.WriteLine($"trained {steps} steps in {trainSeconds:F0} s");
 var tokenize = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer).Fit(train);
 var torchModel = trained.LastTransformer;
 var tokens = tokenize.Transform(validation);
@@ -41,6 +42,7 @@ string[] prompts = { "And God said", "In the beginning", "And the LORD spake unt
 var generation = new GenerationOptions { MaxNewTokens = quick ? 16 : 64, StopAtEndOfText = false };
 var results = new List<object> { Measure("torchsharp-float32", torchModel, torchModel.Generate) };
 string root = Path.Combine(Path.GetTempPath(), "mlnet-moe-onnx-bench-" + Guid.NewGuid().ToString("N"));
+string? only = ArgValue("--only");
 foreach (var (name, export) in new (string, OnnxExportOptions)[]
 {
     ("onnx-float32", new OnnxExportOptions()),
@@ -49,7 +51,9 @@ foreach (var (name, export) in new (string, OnnxExportOptions)[]
     ("onnx-int4-accuracy4", new OnnxExportOptions { Weights = OnnxWeightType.Int4, QuantizedAccuracyLevel = 4 }),
 })
 {
+    if (only != null && !only.Split(',').Any(o => name.EndsWith(o, StringComparison.Ordinal))) continue;
     string folder = Path.Combine(root, name);
+    Console.Error.WriteLine($"exporting {name}");
     ml.MoE().ExportOnnx(torchModel, folder, export);
     using var onnx = ml.MoeOnnx().LoadLanguageModel(folder, contextLength: contextLength);
     results.Add(Measure(name, onnx, onnx.Generate, new FileInfo(Path.Combine(folder, "model.onnx")).Length));
@@ -67,12 +71,15 @@ return 0;
 
 object Measure(string name, ITransformer scorer, Func<string, GenerationOptions?, string> generate, long? onnxBytes = null)
 {
+    Console.Error.WriteLine($"measuring {name}");
     // Warm-up: one row and one short generation.
     Score(scorer, ml.Data.TakeRows(tokens, 1));
     generate(prompts[0], generation with { MaxNewTokens = 2 });
+    Console.Error.WriteLine("  scoring");
     var watch = Stopwatch.StartNew();
     var (nats, count) = Score(scorer, tokens);
     double scoreSeconds = watch.Elapsed.TotalSeconds;
+    Console.Error.WriteLine("  generating");
     watch.Restart();
     var texts = prompts.Select(p => generate(p, generation)).ToList();
     double generateSeconds = watch.Elapsed.TotalSeconds;
