@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Onnx;
 using MLNet.MoE.Pipeline;
 using MLNet.MoE.Runtime;
 using MLNet.MoE.Tokenization;
@@ -120,6 +121,17 @@ public sealed class MoeCatalog
     {
         ArgumentNullException.ThrowIfNull(model);
         AtomicFile.Write(path, stream => mlContext.Model.Save(model, inputSchema, stream));
+    }
+
+    /// <summary>
+    /// Exports a language model to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (opset 23 + com.microsoft, ONNX
+    /// Runtime GenAI's input/output layout; <c>model.onnx.data</c> beside it when the weights exceed 2 GB),
+    /// <c>genai_config.json</c> and the tokenizer. Files are written atomically; on failure nothing new is left behind.
+    /// </summary>
+    public void ExportOnnx(LanguageModelTransformer model, string directory, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        OnnxExporter.Export(model.Model, model.Tokenizer, directory, options);
     }
 
     /// <summary>Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by <c>DeepseekV3ForCausalLM.from_pretrained</c>.</summary>

@@ -156,6 +156,9 @@ public sealed class MoeTokenizer
     /// BPE and tokenizer.json kinds carry the full file contents, tiktoken only the encoding name.</summary>
     public byte[] Serialize() => _state.ToBytes();
 
+    /// <summary>The Hugging Face <c>tokenizer.json</c> this tokenizer was read from, or null for the other kinds.</summary>
+    internal byte[]? HuggingFaceJson() => _state.Kind == TokenizerKind.HuggingFaceJson ? _state.Data : null;
+
     /// <summary>Rebuilds a tokenizer from <see cref="Serialize"/>'s output.</summary>
     /// <param name="state">The serialized state.</param>
     /// <exception cref="InvalidDataException">The state is not a serialized tokenizer, is truncated, or is corrupt.</exception>

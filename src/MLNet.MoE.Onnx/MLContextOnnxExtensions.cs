@@ -1,0 +1,14 @@
+using Microsoft.ML;
+
+namespace MLNet.MoE.Onnx;
+
+/// <summary>Extension methods that add MLNet.MoE's ONNX scoring to <see cref="MLContext"/>.</summary>
+public static class MLContextOnnxExtensions
+{
+    /// <summary>The MLNet.MoE ONNX catalog: language models exported to ONNX, scored with ONNX Runtime (no TorchSharp).</summary>
+    public static MoeOnnxCatalog MoeOnnx(this MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return new MoeOnnxCatalog(mlContext);
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.ML;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Onnx;
+
+/// <summary>The MLNet.MoE ONNX entry point of an <see cref="MLContext"/>: <c>mlContext.MoeOnnx()</c>.</summary>
+public sealed class MoeOnnxCatalog
+{
+    internal MoeOnnxCatalog(MLContext mlContext)
+    {
+        _ = mlContext;
+    }
+
+    /// <summary>
+    /// Loads a language model exported by <c>mlContext.MoE().ExportOnnx</c> as a transformer scored by ONNX Runtime.
+    /// <paramref name="path"/> is the export folder or its <c>model.onnx</c>; the tokenizer defaults to the one saved in
+    /// the folder (<c>mlnet_moe_tokenizer.bin</c>). <paramref name="tokenColumnName"/> holds token ids (vector of Int32) or
+    /// text. Throws <see cref="InvalidDataException"/> for a file that is not ONNX, is truncated, or was not exported by MLNet.MoE.
+    /// </summary>
+    public OnnxLanguageModelTransformer LoadLanguageModel(string path, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
+        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string modelPath = Directory.Exists(path) ? Path.Combine(path, OnnxMetadataKeys.ModelFileName) : path;
+        string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        if (tokenizer == null)
+        {
+            string tokenizerPath = Path.Combine(folder, OnnxMetadataKeys.TokenizerFileName);
+            if (!File.Exists(tokenizerPath))
+                throw new FileNotFoundException($"No tokenizer was given and '{tokenizerPath}' does not exist: pass the model's tokenizer.", tokenizerPath);
+            tokenizer = MoeTokenizer.Deserialize(File.ReadAllBytes(tokenizerPath));
+        }
+        var decoder = OnnxDecoder.FromFile(modelPath);
+        try
+        {
+            return new OnnxLanguageModelTransformer(decoder, tokenizer, tokenColumnName, promptColumnName, contextLength, generation ?? new GenerationOptions());
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,198 @@
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+
+namespace MLNet.MoE.Onnx;
+
+/// <summary>
+/// An MLNet.MoE decoder exported to ONNX, loaded in ONNX Runtime: full passes for scoring and cached steps for
+/// generation. Checks on load that the bytes are an ONNX model exported by MLNet.MoE, with clear errors otherwise.
+/// </summary>
+internal sealed class OnnxDecoder : IDisposable
+{
+    private readonly InferenceSession session;
+
+    private OnnxDecoder(InferenceSession session, byte[]? modelBytes, string source)
+    {
+        this.session = session;
+        ModelBytes = modelBytes;
+        var map = session.ModelMetadata.CustomMetadataMap;
+        if (!map.TryGetValue(OnnxMetadataKeys.Format, out string? format) || format != OnnxMetadataKeys.FormatName)
+        {
+            session.Dispose();
+            throw new InvalidDataException($"{source} is an ONNX model, but not one exported by MLNet.MoE (its metadata has no '{OnnxMetadataKeys.Format}' entry): export it with mlContext.MoE().ExportOnnx.");
+        }
+        if (!map.TryGetValue(OnnxMetadataKeys.FormatVersion, out string? version) || version != OnnxMetadataKeys.CurrentFormatVersion)
+        {
+            session.Dispose();
+            throw new InvalidDataException($"{source} was exported in MLNet.MoE ONNX format version '{version}'; this library reads version {OnnxMetadataKeys.CurrentFormatVersion}.");
+        }
+        int Read(string key)
+        {
+            if (!map.TryGetValue(key, out string? text) || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value <= 0)
+            {
+                session.Dispose();
+                throw new InvalidDataException($"{source}: metadata entry '{key}' is missing or invalid.");
+            }
+            return value;
+        }
+        VocabSize = Read(OnnxMetadataKeys.VocabSize);
+        Layers = Read(OnnxMetadataKeys.NumHiddenLayers);
+        Heads = Read(OnnxMetadataKeys.NumHeads);
+        CacheHeadSize = Read(OnnxMetadataKeys.CacheHeadSize);
+        MaxPositions = Read(OnnxMetadataKeys.MaxPositions);
+        Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
+    }
+
+    /// <summary>The model file's bytes (null when loaded from a path with external data).</summary>
+    public byte[]? ModelBytes { get; }
+
+    /// <summary>Logits width.</summary>
+    public int VocabSize { get; }
+
+    /// <summary>Blocks (past/present pairs).</summary>
+    public int Layers { get; }
+
+    /// <summary>Cached heads.</summary>
+    public int Heads { get; }
+
+    /// <summary>Width of a cached head.</summary>
+    public int CacheHeadSize { get; }
+
+    /// <summary>Longest sequence the model accepts.</summary>
+    public int MaxPositions { get; }
+
+    /// <summary>float32, int8 or int4.</summary>
+    public string Weights { get; }
+
+    /// <summary>Loads a model from its bytes (self-contained, no external data).</summary>
+    public static OnnxDecoder FromBytes(byte[] bytes, string source)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return new OnnxDecoder(CreateSession(() => new InferenceSession(bytes), source), bytes, source);
+    }
+
+    /// <summary>Loads <c>model.onnx</c> from a path; external data beside it is found by ONNX Runtime.</summary>
+    public static OnnxDecoder FromFile(string path)
+    {
+        string source = $"'{path}'";
+        if (!File.Exists(path)) throw new FileNotFoundException($"The ONNX model {source} does not exist.", path);
+        bool external = File.Exists(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OnnxMetadataKeys.ExternalDataFileName));
+        if (external) return new OnnxDecoder(CreateSession(() => new InferenceSession(path), source), null, source);
+        byte[] bytes = File.ReadAllBytes(path);
+        return FromBytes(bytes, source);
+    }
+
+    private static InferenceSession CreateSession(Func<InferenceSession> create, string source)
+    {
+        try
+        {
+            return create();
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Logits [batch, sequence, V] (flattened) for ids [batch, sequence] with no cache.</summary>
+    public float[] Logits(long[] ids, int batch, int sequence)
+    {
+        using var state = new DecoderState(this, batch);
+        return state.Run(ids, sequence);
+    }
+
+    /// <summary>A cache for step-by-step decoding of <paramref name="batch"/> rows.</summary>
+    public DecoderState Start(int batch = 1) => new(this, batch);
+
+    internal IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyDictionary<string, OrtValue> inputs)
+    {
+        var outputNames = session.OutputNames;
+        return session.Run(new RunOptions(), inputs, outputNames);
+    }
+
+    /// <summary>Releases the ONNX Runtime session.</summary>
+    public void Dispose() => session.Dispose();
+
+    /// <summary>The past keys/values of one sequence batch; each <see cref="Run"/> appends the new tokens.</summary>
+    internal sealed class DecoderState : IDisposable
+    {
+        private readonly OnnxDecoder decoder;
+        private readonly int batch;
+        private OrtValue[] past;
+        private IDisposableReadOnlyCollection<OrtValue>? lastResults;
+
+        public DecoderState(OnnxDecoder decoder, int batch)
+        {
+            this.decoder = decoder;
+            this.batch = batch;
+            var empty = new long[] { batch, decoder.Heads, 0, decoder.CacheHeadSize };
+            past = Enumerable.Range(0, 2 * decoder.Layers).Select(_ => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), empty)).ToArray();
+        }
+
+        /// <summary>Tokens cached.</summary>
+        public int Length { get; private set; }
+
+        /// <summary>Feeds ids [batch, sequence]; returns logits [batch, sequence, V] flattened.</summary>
+        public float[] Run(long[] ids, int sequence)
+        {
+            int total = Length + sequence;
+            if (total > decoder.MaxPositions)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"The sequence ({total} tokens) exceeds the model's max_position_embeddings ({decoder.MaxPositions}).");
+            var positions = new long[batch * sequence];
+            for (int b = 0; b < batch; b++)
+            {
+                for (int s = 0; s < sequence; s++) positions[b * sequence + s] = Length + s;
+            }
+            var mask = new long[batch * total];
+            Array.Fill(mask, 1L);
+            using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, new long[] { batch, sequence });
+            using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, new long[] { batch, total });
+            using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, new long[] { batch, sequence });
+            var inputs = new Dictionary<string, OrtValue>
+            {
+                ["input_ids"] = idsValue,
+                ["attention_mask"] = maskValue,
+                ["position_ids"] = positionValue,
+            };
+            for (int i = 0; i < decoder.Layers; i++)
+            {
+                inputs[$"past_key_values.{i}.key"] = past[2 * i];
+                inputs[$"past_key_values.{i}.value"] = past[2 * i + 1];
+            }
+            var results = decoder.Run(inputs);
+            var names = decoder.session.OutputNames;
+            float[] logits = Array.Empty<float>();
+            var next = new OrtValue[2 * decoder.Layers];
+            for (int o = 0; o < names.Count; o++)
+            {
+                string name = names[o];
+                if (name == "logits")
+                {
+                    logits = results[o].GetTensorDataAsSpan<float>().ToArray();
+                }
+                else if (name.StartsWith("present.", StringComparison.Ordinal))
+                {
+                    var parts = name.Split('.');
+                    int layer = int.Parse(parts[1], CultureInfo.InvariantCulture);
+                    next[2 * layer + (parts[2] == "key" ? 0 : 1)] = results[o];
+                }
+            }
+            // The presents live in the results collection; the previous one (and the empty pasts) can go now.
+            if (lastResults == null)
+            {
+                foreach (var value in past) value.Dispose();
+            }
+            lastResults?.Dispose();
+            lastResults = results;
+            past = next;
+            Length = total;
+            return logits;
+        }
+
+        public void Dispose()
+        {
+            if (lastResults != null) lastResults.Dispose();
+            else foreach (var value in past) value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Google.Protobuf;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Tokenization;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Onnx;
+
+/// <summary>
+/// Writes a <see cref="MoeCausalLM"/> as an ONNX export folder: <c>model.onnx</c> (plus <c>model.onnx.data</c> when the
+/// weights exceed the protobuf limit), <c>genai_config.json</c> for ONNX Runtime GenAI, and the tokenizer
+/// (<c>mlnet_moe_tokenizer.bin</c>, and <c>tokenizer.json</c> when the tokenizer was read from one). Every file is
+/// first written under a temporary name in the folder and renamed only when all are complete; on failure the
+/// temporary files are deleted and a folder the export created is removed.
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>Exports <paramref name="model"/> (and <paramref name="tokenizer"/>, when given) to <paramref name="directory"/>.</summary>
+    public static void Export(MoeCausalLM model, MoeTokenizer? tokenizer, string directory, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new OnnxExportOptions();
+        options.Validate();
+        CheckWeights(model);
+        var config = model.Config;
+        if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocab_size ({config.VocabSize}).");
+
+        var metadata = new Dictionary<string, string>
+        {
+            [OnnxMetadataKeys.Format] = OnnxMetadataKeys.FormatName,
+            [OnnxMetadataKeys.FormatVersion] = OnnxMetadataKeys.CurrentFormatVersion,
+            [OnnxMetadataKeys.VocabSize] = Invariant(config.VocabSize),
+            [OnnxMetadataKeys.NumHiddenLayers] = Invariant(config.NumHiddenLayers),
+            [OnnxMetadataKeys.NumHeads] = Invariant(config.NumAttentionHeads),
+            [OnnxMetadataKeys.CacheHeadSize] = Invariant(OnnxDecoderGraph.CacheHeadSize(config)),
+            [OnnxMetadataKeys.MaxPositions] = Invariant(config.MaxPositionEmbeddings),
+            [OnnxMetadataKeys.Weights] = options.Weights.ToString().ToLowerInvariant(),
+            [OnnxMetadataKeys.Config] = config.ToJson(),
+        };
+        ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
+        byte[]? externalData = null;
+        if (proto.Graph.Initializer.Sum(t => (long)t.RawData.Length) > options.ExternalDataThresholdBytes)
+            externalData = MoveToExternalData(proto);
+
+        var files = new List<(string Name, Action<Stream> Write)>();
+        if (externalData != null) files.Add((OnnxMetadataKeys.ExternalDataFileName, s => s.Write(externalData)));
+        files.Add((OnnxMetadataKeys.ModelFileName, s => proto.WriteTo(s)));
+        files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer))));
+        if (tokenizer != null)
+        {
+            byte[] serialized = tokenizer.Serialize();
+            files.Add((OnnxMetadataKeys.TokenizerFileName, s => s.Write(serialized)));
+            if (tokenizer.HuggingFaceJson() is { } json) files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
+        }
+        WriteAll(directory, files);
+    }
+
+    /// <summary>Refuses a disposed model and one whose weights hold NaN or infinity, naming the tensor.</summary>
+    private static void CheckWeights(MoeCausalLM model)
+    {
+        Dictionary<string, Tensor> tensors;
+        try
+        {
+            tensors = model.state_dict();
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException or NullReferenceException)
+        {
+            throw new ObjectDisposedException(nameof(MoeCausalLM), "The model was disposed: it cannot be exported to ONNX.");
+        }
+        // A disposed TorchSharp module lists no tensors any more.
+        if (!tensors.ContainsKey("lm_head.weight"))
+            throw new ObjectDisposedException(nameof(MoeCausalLM), "The model was disposed (it holds no weights any more): it cannot be exported to ONNX.");
+        using var scope = torch.NewDisposeScope();
+        foreach (var (name, tensor) in tensors)
+        {
+            if (tensor.IsInvalid) throw new ObjectDisposedException(nameof(MoeCausalLM), $"The model was disposed (tensor '{name}' is released): it cannot be exported to ONNX.");
+            if (!torch.isfinite(tensor.detach()).all().item<bool>())
+                throw new InvalidOperationException($"Tensor '{name}' holds NaN or infinite values: the model cannot be exported to ONNX.");
+        }
+    }
+
+    /// <summary>Moves every initializer of 1 KiB or more to one external data blob (offsets 64-byte aligned) and returns it.</summary>
+    private static byte[] MoveToExternalData(ModelProto proto)
+    {
+        using var data = new MemoryStream();
+        foreach (var tensor in proto.Graph.Initializer)
+        {
+            if (tensor.RawData.Length < 1024) continue;
+            long padding = (64 - data.Length % 64) % 64;
+            data.Write(new byte[padding]);
+            long offset = data.Length;
+            tensor.RawData.WriteTo(data);
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = OnnxMetadataKeys.ExternalDataFileName });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = Invariant(offset) });
+            tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = Invariant(tensor.RawData.Length) });
+            tensor.DataLocation = TensorProto.Types.DataLocation.External;
+            tensor.RawData = ByteString.Empty;
+        }
+        return data.ToArray();
+    }
+
+    /// <summary>ONNX Runtime GenAI's configuration for the exported decoder (CPU, growing cache, greedy by default).</summary>
+    internal static byte[] GenAIConfig(MoeModelConfig config, MoeTokenizer? tokenizer)
+    {
+        int endOfText = tokenizer?.EndOfTextId ?? config.EosTokenId ?? 0;
+        var root = new JsonObject
+        {
+            ["model"] = new JsonObject
+            {
+                ["bos_token_id"] = config.BosTokenId ?? endOfText,
+                ["eos_token_id"] = config.EosTokenId ?? endOfText,
+                ["pad_token_id"] = config.PadTokenId ?? endOfText,
+                ["context_length"] = config.MaxPositionEmbeddings,
+                ["vocab_size"] = config.VocabSize,
+                ["type"] = "llama",
+                ["decoder"] = new JsonObject
+                {
+                    ["session_options"] = new JsonObject { ["log_id"] = "onnxruntime-genai", ["provider_options"] = new JsonArray() },
+                    ["filename"] = OnnxMetadataKeys.ModelFileName,
+                    ["head_size"] = OnnxDecoderGraph.CacheHeadSize(config),
+                    ["hidden_size"] = config.HiddenSize,
+                    ["num_attention_heads"] = config.NumAttentionHeads,
+                    ["num_key_value_heads"] = config.NumAttentionHeads,
+                    ["num_hidden_layers"] = config.NumHiddenLayers,
+                    ["inputs"] = new JsonObject
+                    {
+                        ["input_ids"] = "input_ids",
+                        ["attention_mask"] = "attention_mask",
+                        ["position_ids"] = "position_ids",
+                        ["past_key_names"] = "past_key_values.%d.key",
+                        ["past_value_names"] = "past_key_values.%d.value",
+                    },
+                    ["outputs"] = new JsonObject
+                    {
+                        ["logits"] = "logits",
+                        ["present_key_names"] = "present.%d.key",
+                        ["present_value_names"] = "present.%d.value",
+                    },
+                },
+            },
+            ["search"] = new JsonObject
+            {
+                ["do_sample"] = false,
+                ["max_length"] = config.MaxPositionEmbeddings,
+                ["min_length"] = 0,
+                ["num_beams"] = 1,
+                ["num_return_sequences"] = 1,
+                ["past_present_share_buffer"] = false,
+                ["repetition_penalty"] = 1.0,
+                ["temperature"] = 1.0,
+                ["top_k"] = 1,
+                ["top_p"] = 1.0,
+            },
+        };
+        return JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>Writes every file under a temporary name, then renames them all; on failure nothing new is left behind.</summary>
+    private static void WriteAll(string directory, List<(string Name, Action<Stream> Write)> files)
+    {
+        string full = Path.GetFullPath(directory);
+        bool created = !Directory.Exists(full);
+        var temps = new List<(string Temp, string Target)>();
+        try
+        {
+            try
+            {
+                Directory.CreateDirectory(full);
+                foreach (var (name, write) in files)
+                {
+                    string target = Path.Combine(full, name);
+                    string temp = AtomicFile.TempPathFor(target);
+                    temps.Add((temp, target));
+                    AtomicFile.WriteTemp(temp, write);
+                }
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+                throw new IOException($"Cannot write the ONNX export to '{full}': {e.Message}", e);
+            }
+            // A previous export's external data would be stale next to a model that no longer refers to it.
+            if (!files.Any(f => f.Name == OnnxMetadataKeys.ExternalDataFileName)) File.Delete(Path.Combine(full, OnnxMetadataKeys.ExternalDataFileName));
+            foreach (var (temp, target) in temps) File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            foreach (var (temp, _) in temps) AtomicFile.TryDelete(temp);
+            if (created && Directory.Exists(full) && !Directory.EnumerateFileSystemEntries(full).Any()) Directory.Delete(full);
+            throw;
+        }
+    }
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,56 @@
+namespace MLNet.MoE.Onnx;
+
+/// <summary>
+/// The <c>metadata_props</c> an MLNet.MoE export writes into <c>model.onnx</c> and the ONNX scoring side reads back
+/// (compiled into both assemblies from this one file), plus the names of the files of an export folder.
+/// </summary>
+internal static class OnnxMetadataKeys
+{
+    /// <summary>Marks a model written by MLNet.MoE; the value is <see cref="FormatName"/>.</summary>
+    public const string Format = "mlnet_moe.format";
+
+    /// <summary>The value of <see cref="Format"/>.</summary>
+    public const string FormatName = "MLNet.MoE causal language model";
+
+    /// <summary>Version of the graph's input/output contract.</summary>
+    public const string FormatVersion = "mlnet_moe.format_version";
+
+    /// <summary>The current value of <see cref="FormatVersion"/>.</summary>
+    public const string CurrentFormatVersion = "1";
+
+    /// <summary>Token vocabulary (logits width).</summary>
+    public const string VocabSize = "mlnet_moe.vocab_size";
+
+    /// <summary>Blocks, one past/present key/value pair each.</summary>
+    public const string NumHiddenLayers = "mlnet_moe.num_hidden_layers";
+
+    /// <summary>Heads of the cached keys and values.</summary>
+    public const string NumHeads = "mlnet_moe.num_attention_heads";
+
+    /// <summary>Width of each cached key and value head (zero-padded).</summary>
+    public const string CacheHeadSize = "mlnet_moe.cache_head_size";
+
+    /// <summary>Longest sequence (the RoPE tables' length).</summary>
+    public const string MaxPositions = "mlnet_moe.max_position_embeddings";
+
+    /// <summary>float32, int8 or int4.</summary>
+    public const string Weights = "mlnet_moe.weights";
+
+    /// <summary>The model's Hugging Face config.json, for reference.</summary>
+    public const string Config = "mlnet_moe.config";
+
+    /// <summary>The graph file of an export folder.</summary>
+    public const string ModelFileName = "model.onnx";
+
+    /// <summary>The external weights file, written when the weights exceed the protobuf limit.</summary>
+    public const string ExternalDataFileName = "model.onnx.data";
+
+    /// <summary>ONNX Runtime GenAI's configuration.</summary>
+    public const string GenAIConfigFileName = "genai_config.json";
+
+    /// <summary>The MLNet.MoE tokenizer (its own serialized form).</summary>
+    public const string TokenizerFileName = "mlnet_moe_tokenizer.bin";
+
+    /// <summary>A Hugging Face tokenizer file, written when the tokenizer came from one.</summary>
+    public const string HuggingFaceTokenizerFileName = "tokenizer.json";
+}

@@ -1,0 +1,89 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Pipeline;
+using MLNet.MoE.Tests.Pipeline;
+using Xunit.Abstractions;
+
+namespace MLNet.MoE.Tests.Onnx;
+
+/// <summary>The ONNX-backed language-model transformer against the TorchSharp one it was exported from.</summary>
+public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
+{
+    public sealed class Row
+    {
+        public float Score { get; set; }
+
+        public float Perplexity { get; set; }
+
+        public float TokenCount { get; set; }
+
+        public float TokenAccuracy { get; set; }
+
+        public string GeneratedText { get; set; } = "";
+    }
+
+    private static List<PipelineTestData.TextRow> Texts() =>
+        // Rows longer than the context (32 tokens with the byte-level tokenizer) are scored in several windows.
+        PipelineTestData.Verses(230).Skip(200).Take(6).Select(v => new PipelineTestData.TextRow { Text = v.Text }).ToList();
+
+    private static List<Row> Scored(MLContext ml, ITransformer transformer, IDataView data) =>
+        ml.Data.CreateEnumerable<Row>(transformer.Transform(data), reuseRowObject: false).ToList();
+
+    [Fact]
+    public void ScoresAndGreedyTextMatchTheTorchSharpTransformer()
+    {
+        var trained = TrainedModel.Instance;
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Texts());
+        var torchModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", trained.Transformer.Tokenizer).Fit(data).Append(trained.Transformer);
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text", promptColumnName: "Text",
+            contextLength: trained.Transformer.ContextLength, generation: trained.Transformer.Generation);
+        var expected = Scored(ml, torchModel, data);
+        var actual = Scored(ml, onnx, data);
+        double worst = 0;
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].TokenCount, actual[i].TokenCount);
+            Assert.Equal(expected[i].TokenAccuracy, actual[i].TokenAccuracy);
+            Assert.Equal(expected[i].GeneratedText, actual[i].GeneratedText);
+            worst = Math.Max(worst, Math.Abs(expected[i].Score - actual[i].Score));
+            Assert.Equal(Math.Exp(actual[i].Score), actual[i].Perplexity, Math.Exp(actual[i].Score) * 1e-5);
+        }
+        output.WriteLine($"max |Score onnx - Score torch| = {worst:E3} over {expected.Count} rows");
+        Assert.True(worst < 1e-4, $"max score difference {worst:E3}");
+        Assert.True(expected.Sum(r => r.TokenCount) > 6 * 32, "the rows should span several windows");
+    }
+
+    [Fact]
+    public void SavedZipLoadsBackWithTheOnnxBytesInside()
+    {
+        var trained = TrainedModel.Instance;
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Texts());
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text", promptColumnName: "Text", contextLength: 32,
+            generation: new GenerationOptions { MaxNewTokens = 8 });
+        string zip = Path.Combine(TestPaths.NewTempDirectory(), "onnx-lm.zip");
+        ml.Model.Save(onnx, data.Schema, zip);
+        // The zip alone is enough: the export folder is not needed any more.
+        var loaded = ml.Model.Load(zip, out _);
+        var before = Scored(ml, onnx, data);
+        var after = Scored(ml, loaded, data);
+        Assert.Equal(before.Select(r => (r.Score, r.TokenCount, r.GeneratedText)), after.Select(r => (r.Score, r.TokenCount, r.GeneratedText)));
+        var engine = ml.Model.CreatePredictionEngine<PipelineTestData.TextRow, Row>(loaded);
+        Assert.Equal(before[0].GeneratedText, engine.Predict(Texts()[0]).GeneratedText);
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void GreedyTokensMatchTheTokenGenerator()
+    {
+        var trained = TrainedModel.Instance;
+        var ml = new MLContext(seed: 1);
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory);
+        int[] prompt = trained.Transformer.Tokenizer.Encode("And God said");
+        int[] ours = MLNet.MoE.Modeling.TokenGenerator.Generate(trained.Transformer.Model, prompt, 16, new MLNet.MoE.Modeling.TokenSampler(0, 0, 1, 1));
+        Assert.Equal(ours, onnx.GenerateTokens(prompt, 16, new GenerationOptions()));
+    }
+}
