@@ -31,11 +31,15 @@ public class PackageConsumerTests
         Directory.CreateDirectory(output);
         string version = "0.0.0-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Guid.NewGuid().ToString("N")[..8];
         string cachedPackage = Path.Combine(GlobalPackagesFolder(), "mlnet.moe", version);
+        string cachedTokenization = Path.Combine(GlobalPackagesFolder(), "mlnet.moe.tokenization", version);
         try
         {
             // The library is already built in this configuration: the test project references it.
             string project = Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE", "MLNet.MoE.csproj");
             Run(TestPaths.RepositoryRoot, "pack", Quote(project), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
+            // MLNet.MoE depends on the tokenizer package (also used by the TorchSharp-free ONNX package).
+            string tokenization = Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE.Tokenization", "MLNet.MoE.Tokenization.csproj");
+            Run(TestPaths.RepositoryRoot, "pack", Quote(tokenization), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
             string package = Path.Combine(feed, $"MLNet.MoE.{version}.nupkg");
             Assert.True(File.Exists(package), $"dotnet pack wrote no {package}");
             Assert.True(File.Exists(Path.ChangeExtension(package, ".snupkg")), "dotnet pack wrote no symbol package");
@@ -53,7 +57,7 @@ public class PackageConsumerTests
                     <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
                   </packageSources>
                   <packageSourceMapping>
-                    <packageSource key="local"><package pattern="MLNet.MoE" /></packageSource>
+                    <packageSource key="local"><package pattern="MLNet.MoE" /><package pattern="MLNet.MoE.Tokenization" /></packageSource>
                     <packageSource key="nuget.org"><package pattern="*" /></packageSource>
                   </packageSourceMapping>
                 </configuration>
@@ -77,6 +81,7 @@ public class PackageConsumerTests
         finally
         {
             if (Directory.Exists(cachedPackage)) Directory.Delete(cachedPackage, recursive: true);
+            if (Directory.Exists(cachedTokenization)) Directory.Delete(cachedTokenization, recursive: true);
             Directory.Delete(work, recursive: true);
         }
     }
