@@ -36,6 +36,20 @@ public sealed class ExpertRouter : nn.Module
     public Tensor CorrectionBias => get_buffer("e_score_correction_bias")!;
 
     /// <summary>
+    /// DeepSeek-V3's auxiliary-loss-free balancing, applied after an optimizer step: every expert's selection bias moves by
+    /// <paramref name="rate"/> towards the mean load, <c>b_i += γ · sign(mean load − load_i)</c>, scaled by
+    /// <paramref name="apply"/> (a device 0/1 scalar; 0 for a skipped step). Only the <c>noaux_tc</c> method uses the bias.
+    /// </summary>
+    public void UpdateCorrectionBias(Tensor load, double rate, Tensor apply)
+    {
+        if (rate <= 0 || config.TopkMethod != "noaux_tc") return;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var l = load.to(ScalarType.Float32);
+        CorrectionBias.add_((l.mean() - l).sign() * (apply.to(ScalarType.Float32) * (float)rate));
+    }
+
+    /// <summary>
     /// Routes x [N, H]: returns the chosen experts [N, K] (int64), their gate weights [N, K] (float32) and the
     /// per-token scores [N, E] (float32; sigmoid or softmax, before bias) for balance losses.
     /// </summary>

@@ -91,13 +91,8 @@ public sealed class ClassifierTrainingLoop
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
         var schedule = new LearningRateSchedule(settings.LearningRate, settings.MinLearningRateRatio, settings.WarmupSteps, settings.Steps);
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decay, new AdamW.Options { LearningRate = settings.LearningRate, weight_decay = settings.WeightDecay, beta1 = settings.Beta1, beta2 = settings.Beta2 }),
-            new(noDecay, new AdamW.Options { LearningRate = settings.LearningRate, weight_decay = 0.0, beta1 = settings.Beta1, beta2 = settings.Beta2 }),
-        };
-        using var optimizer = torch.optim.AdamW(groups, settings.LearningRate, settings.Beta1, settings.Beta2, 1e-8, settings.WeightDecay);
-        var parameters = decay.Concat(noDecay).ToList();
+        // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
+        using var optimizer = new FlatAdamW(decay, noDecay, settings.WeightDecay, settings.Beta1, settings.Beta2, 1e-8, device);
         var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
         int batchesPerEpoch = (training.Count + settings.BatchSize - 1) / settings.BatchSize;
         var random = new Random(settings.Seed);
@@ -133,8 +128,7 @@ public sealed class ClassifierTrainingLoop
                 double loss;
                 using (var scope = torch.NewDisposeScope())
                 {
-                    foreach (var group in groups) group.LearningRate = lr;
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     var (ids, lengths) = ClassifierBatches.Pad(rows.Select(i => training[i].Ids).ToList(), settings.PadId, device);
                     var labels = torch.tensor(rows.Select(i => (long)training[i].Label).ToArray(), device: device);
                     using var context = new ForwardContext
@@ -147,18 +141,18 @@ public sealed class ClassifierTrainingLoop
                     var total = crossEntropy;
                     foreach (var balance in context.BalanceLosses) total = total + balance;
                     total.backward();
-                    if (settings.GradientClipNorm > 0) GradientClipping.ClipGradientNorm(parameters, settings.GradientClipNorm);
-                    optimizer.step();
                     using (torch.no_grad())
                     {
+                        // A step whose loss or gradient is not finite is masked out on the device (no update).
+                        var norm = optimizer.GradientNorm();
+                        var good = norm.isfinite().logical_and(total.detach().isfinite()).to(ScalarType.Float32).reshape(1);
+                        var scale = settings.GradientClipNorm > 0
+                            ? (settings.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
+                            : torch.ones(1, device: device);
+                        optimizer.Step(lr, scale, good);
                         foreach (var (layer, moe) in moeLayers)
                         {
-                            if (settings.BiasUpdateRate > 0 && model.Backbone.Config.TopkMethod == "noaux_tc" && context.ExpertLoad.TryGetValue(layer, out var load))
-                            {
-                                // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
-                                var l = load.to(ScalarType.Float32);
-                                moe.Router.CorrectionBias.add_((l.mean() - l).sign() * settings.BiasUpdateRate);
-                            }
+                            if (context.ExpertLoad.TryGetValue(layer, out var load)) moe.Router.UpdateCorrectionBias(load, settings.BiasUpdateRate, good);
                         }
                     }
                     loss = crossEntropy.item<float>();

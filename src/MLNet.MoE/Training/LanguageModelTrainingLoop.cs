@@ -219,11 +219,7 @@ public sealed class LanguageModelTrainingLoop
                     {
                         var load = stepLoad[layer];
                         loadSums[layer].add_(load * good);
-                        if (settings.BiasUpdateRate > 0 && model.Config.TopkMethod == "noaux_tc")
-                        {
-                            // DeepSeek-V3: b_i += γ · sign(mean load − load_i).
-                            moe.Router.CorrectionBias.add_((load.mean() - load).sign() * (good * (float)settings.BiasUpdateRate));
-                        }
+                        moe.Router.UpdateCorrectionBias(load, settings.BiasUpdateRate, good);
                     }
                 }
                 bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
