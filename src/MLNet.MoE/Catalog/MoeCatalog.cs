@@ -89,12 +89,17 @@ public sealed class MoeCatalog
 
     /// <summary>
     /// A language-model transformer from a Hugging Face DeepseekV3 checkpoint folder (config.json + safetensors) and a
-    /// tokenizer, ready for pipelines and <c>mlContext.Model.Save</c>.
+    /// tokenizer, ready for pipelines and <c>mlContext.Model.Save</c>. Without <paramref name="tokenizer"/>, the folder's
+    /// own is used: <c>mlnet_moe_tokenizer.bin</c> (written by <see cref="SaveHuggingFace"/>) or <c>tokenizer.json</c>.
     /// </summary>
-    public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer tokenizer, string tokenColumnName = "Tokens",
+    /// <exception cref="FileNotFoundException">No tokenizer was given and the folder holds none.</exception>
+    public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
         string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto)
     {
-        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
+        tokenizer ??= CheckpointTokenizer.TryLoad(checkpointDirectory)
+            ?? throw new FileNotFoundException($"Checkpoint folder '{checkpointDirectory}' holds no tokenizer ({CheckpointTokenizer.FileName} or {CheckpointTokenizer.HuggingFaceFileName}): pass the tokenizer to LoadHuggingFace.",
+                Path.Combine(checkpointDirectory, CheckpointTokenizer.FileName));
         var model = HuggingFaceCheckpoint.Load(checkpointDirectory);
         if (model.Config.VocabSize < tokenizer.VocabularySize)
         {
@@ -134,10 +139,41 @@ public sealed class MoeCatalog
         OnnxExporter.Export(model.Model, model.Tokenizer, directory, options);
     }
 
-    /// <summary>Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by <c>DeepseekV3ForCausalLM.from_pretrained</c>.</summary>
+    /// <summary>
+    /// Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by
+    /// <c>DeepseekV3ForCausalLM.from_pretrained</c>, with its tokenizer beside it (<c>mlnet_moe_tokenizer.bin</c>, plus
+    /// <c>tokenizer.json</c> when it came from one) so that <see cref="LoadHuggingFace"/> needs no tokenizer argument.
+    /// </summary>
     public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ScalarType storeAs = ScalarType.Float32)
     {
         ArgumentNullException.ThrowIfNull(model);
         HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
+        CheckpointTokenizer.Save(checkpointDirectory, model.Tokenizer);
+    }
+
+    /// <summary>
+    /// Exports the token-id column of <paramref name="data"/> as a token file folder for training engines outside .NET
+    /// (see <see cref="TokenFile"/>): <c>train.bin</c> and <c>validation.bin</c> hold the documents packed exactly as the
+    /// language-model trainer packs them (each preceded by the end-of-text id; the same held-out rows for the same seed
+    /// and fraction), <c>tokens.json</c> describes them, and the tokenizer is written beside them.
+    /// </summary>
+    /// <returns>The header that was written.</returns>
+    public TokenFileInfo ExportTokens(IDataView data, string directory, TokenExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new TokenExportOptions();
+        if (!(options.ValidationFraction >= 0 && options.ValidationFraction <= 0.5))
+            throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "TokenExportOptions.ValidationFraction must be between 0 and 0.5.");
+        var column = SchemaChecks.RequireTokenIds(data.Schema, options.TokenColumnName, "Token");
+        MoeTokenizer tokenizer = options.Tokenizer ?? TokenizerAnnotation.TryGet(column)
+            ?? throw new InvalidOperationException($"Token column '{options.TokenColumnName}' carries no tokenizer: produce it with TokenizeForMoe, or set TokenExportOptions.Tokenizer.");
+        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
+        var (documents, _) = TokenDocumentReader.Read(data, column, tokenizer.VocabularySize);
+        if (documents.Count == 0) throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no tokens: every row is empty.");
+        var corpus = Training.TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
+        var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
+        if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer);
+        return info;
     }
 }

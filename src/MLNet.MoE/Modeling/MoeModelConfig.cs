@@ -331,7 +331,7 @@ public sealed record MoeModelConfig
             ["num_key_value_heads"] = NumKeyValueHeads,
             ["n_shared_experts"] = NSharedExperts,
             ["n_routed_experts"] = NRoutedExperts,
-            ["routed_scaling_factor"] = RoutedScalingFactor,
+            ["routed_scaling_factor"] = FloatNode(RoutedScalingFactor),
             ["kv_lora_rank"] = KvLoraRank,
             ["q_lora_rank"] = QLoraRank,
             ["qk_rope_head_dim"] = QkRopeHeadDim,
@@ -346,9 +346,9 @@ public sealed record MoeModelConfig
             ["norm_topk_prob"] = NormTopkProb,
             ["hidden_act"] = HiddenAct,
             ["max_position_embeddings"] = MaxPositionEmbeddings,
-            ["initializer_range"] = InitializerRange,
-            ["rms_norm_eps"] = RmsNormEps,
-            ["rope_theta"] = RopeTheta,
+            ["initializer_range"] = FloatNode(InitializerRange),
+            ["rms_norm_eps"] = FloatNode(RmsNormEps),
+            ["rope_theta"] = FloatNode(RopeTheta),
             ["rope_interleave"] = RopeInterleave,
             ["attention_bias"] = AttentionBias,
             ["tie_word_embeddings"] = TieWordEmbeddings,
@@ -359,18 +359,18 @@ public sealed record MoeModelConfig
             ["scoring_func"] = ScoringFunc,
             ["topk_method"] = TopkMethod,
         };
-        var ropeParameters = new JsonObject { ["rope_theta"] = RopeTheta, ["rope_type"] = RopeScaling == null ? "default" : "yarn" };
+        var ropeParameters = new JsonObject { ["rope_theta"] = FloatNode(RopeTheta), ["rope_type"] = RopeScaling == null ? "default" : "yarn" };
         if (RopeScaling is { } yarn)
         {
             var scaling = new JsonObject
             {
                 ["rope_type"] = "yarn",
-                ["factor"] = yarn.Factor,
+                ["factor"] = FloatNode(yarn.Factor),
                 ["original_max_position_embeddings"] = yarn.OriginalMaxPositionEmbeddings,
-                ["beta_fast"] = yarn.BetaFast,
-                ["beta_slow"] = yarn.BetaSlow,
-                ["mscale"] = yarn.MScale,
-                ["mscale_all_dim"] = yarn.MScaleAllDim,
+                ["beta_fast"] = FloatNode(yarn.BetaFast),
+                ["beta_slow"] = FloatNode(yarn.BetaSlow),
+                ["mscale"] = FloatNode(yarn.MScale),
+                ["mscale_all_dim"] = FloatNode(yarn.MScaleAllDim),
             };
             foreach (var (key, value) in scaling) ropeParameters[key] = value?.DeepClone();
             root["rope_scaling"] = scaling;
@@ -381,8 +381,20 @@ public sealed record MoeModelConfig
             if (!root.ContainsKey(key)) root[key] = value?.DeepClone();
         }
         // Hugging Face requires the field; a value read from a config (kept in ExtraFields) wins over this default.
-        if (!root.ContainsKey("attention_dropout")) root["attention_dropout"] = 0.0;
+        if (!root.ContainsKey("attention_dropout")) root["attention_dropout"] = FloatNode(0.0);
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// A JSON number that reads back as a float in Python: System.Text.Json writes 1.0 as <c>1</c>, which Hugging Face's
+    /// strictly typed configs (transformers 5) refuse for float fields, so whole values keep a <c>.0</c>.
+    /// </summary>
+    private static JsonNode FloatNode(double value)
+    {
+        if (!double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "Config float fields must be finite.");
+        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        if (text.IndexOfAny(['.', 'E', 'e']) < 0) text += ".0";
+        return JsonNode.Parse(text)!;
     }
 
     /// <summary>Writes <c>config.json</c> text to <paramref name="path"/> atomically (temporary file, then rename).</summary>

@@ -26,10 +26,10 @@ internal static class ClassifierBackbone
         }
         else if (options.CheckpointDirectory is { } directory)
         {
-            string tokenizerJson = Path.Combine(directory, "tokenizer.json");
             tokenizer = options.Tokenizer
-                ?? (File.Exists(tokenizerJson) ? MoeTokenizer.FromHuggingFaceJson(tokenizerJson)
-                    : throw new FileNotFoundException($"MoeTextClassificationOptions.CheckpointDirectory: '{directory}' has no tokenizer.json; set MoeTextClassificationOptions.Tokenizer.", tokenizerJson));
+                ?? CheckpointTokenizer.TryLoad(directory)
+                ?? throw new FileNotFoundException($"MoeTextClassificationOptions.CheckpointDirectory: '{directory}' has no tokenizer ({CheckpointTokenizer.FileName} or {CheckpointTokenizer.HuggingFaceFileName}); set MoeTextClassificationOptions.Tokenizer.",
+                    Path.Combine(directory, CheckpointTokenizer.FileName));
             model = HuggingFaceCheckpoint.Load(directory);
         }
         else if (options.InitialModel is { } initial)

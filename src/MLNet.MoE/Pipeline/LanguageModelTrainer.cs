@@ -46,7 +46,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         using var channel = host.Start("Training");
         int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
         MoeModelConfig config = ResolveConfig(tokenizer);
-        var (documents, skipped) = ReadDocuments(input, tokenColumn, config.VocabSize);
+        var (documents, skipped) = TokenDocumentReader.Read(input, tokenColumn, config.VocabSize);
         if (skipped > 0) channel.Info($"Skipped {skipped} rows with empty or missing text in column '{options.TokenColumnName}'.");
         var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
         if (corpus.Training.Length < 2)
@@ -149,35 +149,5 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             BosTokenId = config.BosTokenId ?? tokenizer.EndOfTextId,
             EosTokenId = config.EosTokenId ?? tokenizer.EndOfTextId,
         };
-    }
-
-    private (List<int[]> Documents, long Skipped) ReadDocuments(IDataView input, DataViewSchema.Column tokenColumn, int vocabSize)
-    {
-        var documents = new List<int[]>();
-        long skipped = 0;
-        using var cursor = input.GetRowCursor(new[] { tokenColumn });
-        var getter = cursor.GetGetter<VBuffer<int>>(tokenColumn);
-        VBuffer<int> buffer = default;
-        long row = 0;
-        while (cursor.MoveNext())
-        {
-            getter(ref buffer);
-            int[] ids = buffer.DenseValues().ToArray();
-            if (ids.Length == 0)
-            {
-                skipped++;
-            }
-            else
-            {
-                foreach (int id in ids)
-                {
-                    if ((uint)id >= (uint)vocabSize)
-                        throw new InvalidOperationException($"Row {row} of column '{tokenColumn.Name}' holds token id {id}, outside the model's vocabulary (0..{vocabSize - 1}).");
-                }
-                documents.Add(ids);
-            }
-            row++;
-        }
-        return (documents, skipped);
     }
 }

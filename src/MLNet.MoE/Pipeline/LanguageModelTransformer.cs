@@ -73,6 +73,9 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
     /// <summary>The tokenizer used for prompts and generated text.</summary>
     public MoeTokenizer Tokenizer { get; }
 
+    /// <summary>The device the model runs on.</summary>
+    public Device Device => device;
+
     /// <summary>The token-id column scored.</summary>
     public string TokenColumnName { get; }
 

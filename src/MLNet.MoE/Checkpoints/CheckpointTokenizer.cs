@@ -1,0 +1,52 @@
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Checkpoints;
+
+/// <summary>
+/// The tokenizer that travels with a checkpoint folder, so that a model moved out to another training engine and back
+/// keeps its token ids: <c>mlnet_moe_tokenizer.bin</c> (the <see cref="MoeTokenizer"/>'s own serialized form, any kind),
+/// plus <c>tokenizer.json</c> when the tokenizer was read from a Hugging Face one.
+/// </summary>
+public static class CheckpointTokenizer
+{
+    /// <summary>The file holding the serialized <see cref="MoeTokenizer"/>.</summary>
+    public const string FileName = OnnxMetadataKeys.TokenizerFileName;
+
+    /// <summary>The Hugging Face tokenizer file name.</summary>
+    public const string HuggingFaceFileName = OnnxMetadataKeys.HuggingFaceTokenizerFileName;
+
+    /// <summary>Writes <paramref name="tokenizer"/> into <paramref name="directory"/>, each file atomically.</summary>
+    public static void Save(string directory, MoeTokenizer tokenizer)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        byte[] serialized = tokenizer.Serialize();
+        AtomicFile.Write(Path.Combine(directory, FileName), s => s.Write(serialized));
+        if (tokenizer.HuggingFaceJson() is { } json) AtomicFile.Write(Path.Combine(directory, HuggingFaceFileName), s => s.Write(json));
+    }
+
+    /// <summary>
+    /// The tokenizer stored in <paramref name="directory"/>: <c>mlnet_moe_tokenizer.bin</c> when present, else
+    /// <c>tokenizer.json</c>; null when the folder has neither.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A tokenizer file exists but cannot be read; the message names it.</exception>
+    public static MoeTokenizer? TryLoad(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string serialized = Path.Combine(directory, FileName);
+        if (File.Exists(serialized))
+        {
+            try
+            {
+                return MoeTokenizer.Deserialize(File.ReadAllBytes(serialized));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {e.Message}", e);
+            }
+        }
+        string json = Path.Combine(directory, HuggingFaceFileName);
+        return File.Exists(json) ? MoeTokenizer.FromHuggingFaceJson(json) : null;
+    }
+}

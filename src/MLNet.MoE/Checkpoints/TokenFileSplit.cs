@@ -1,0 +1,7 @@
+namespace MLNet.MoE.Checkpoints;
+
+/// <summary>One packed token stream of a token file folder: its binary file, its length in tokens and the documents in it.</summary>
+/// <param name="File">The binary file's name, relative to the folder.</param>
+/// <param name="Tokens">Token ids in the file.</param>
+/// <param name="Documents">Documents packed into it (each preceded by the end-of-text token).</param>
+public sealed record TokenFileSplit(string File, long Tokens, int Documents);
