@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] | parity <fixture-dir> [--device ...] | compare-cpu <config> [--steps N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] | parity <fixture-dir> [--device ...] | compare-cpu <config> [--steps N]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -30,7 +30,9 @@ switch (args[0])
         int steps = int.Parse(Option("--steps", "20"), CultureInfo.InvariantCulture);
         int warmup = int.Parse(Option("--warmup", "5"), CultureInfo.InvariantCulture);
         string precision = Option("--precision", device.type == DeviceType.CUDA ? "bf16" : "fp32");
-        foreach (string name in positional) Emit(TrainBenchmark(name, steps, warmup, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32));
+        bool recompute = args.Contains("--recompute");
+        int? batchOverride = Option("--batch", "") is { Length: > 0 } b ? int.Parse(b, CultureInfo.InvariantCulture) : null;
+        foreach (string name in positional) Emit(TrainBenchmark(name, steps, warmup, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, recompute, batchOverride));
         return 0;
     case "parity":
         Emit(Parity(positional[0]));
@@ -65,9 +67,10 @@ void Emit(object value) => Console.WriteLine(JsonSerializer.Serialize(value));
     return (config, entry["batch"]!.GetValue<int>(), entry["seq"]!.GetValue<int>());
 }
 
-object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType)
+object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType, bool recompute = false, int? batchOverride = null)
 {
     var (config, batch, sequence) = Load(name);
+    batch = batchOverride ?? batch;
     torch.manual_seed(0);
     using var model = new MoeCausalLM(config, seed: 0);
     model.to(device);
@@ -90,6 +93,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         ComputeType = computeType,
         LogEverySteps = warmup,
         MultiTokenPredictionWeight = 0,
+        RecomputeActivations = recompute,
     };
     var reports = new List<TrainingProgress>();
     using var memory = new GpuMemoryMonitor(device);
@@ -108,6 +112,8 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         impl = "mlnet-moe-torchsharp",
         device = device.ToString(),
         dtype = computeType == ScalarType.BFloat16 ? "bf16" : "fp32",
+        batch,
+        recompute,
         total_params_M = Math.Round(total / 1e6, 1),
         active_params_M = Math.Round(active / 1e6, 1),
         tokens_per_s = Math.Round(tokensPerSecond),

@@ -23,7 +23,8 @@ int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
-var ml = new MLContext(seed: 1);
+// GpuDeviceId + FallbackToCpu: the classifiers and the language model train on CUDA when TorchSharp finds a GPU, else on the CPU.
+var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
 
 var reviewsPath = Path.Combine(dataDirectory, "amazon_cells_labelled.txt");
 var loader = ml.Data.CreateTextLoader(new TextLoader.Options

@@ -80,6 +80,13 @@ public sealed class LanguageModelOptions
     /// <summary>α of the sequence-wise balance loss (sigmoid routing) or of the expert-level auxiliary loss (softmax routing). Default 0.0001.</summary>
     public double BalanceLossWeight { get; set; } = 0.0001;
 
+    /// <summary>
+    /// Recompute each decoder block's activations during the backward pass instead of keeping them from the forward
+    /// pass: activation memory drops to about one hidden state per block, so larger batches or contexts fit, for about
+    /// one more forward pass of compute per step. Results are the same as without it. Default false.
+    /// </summary>
+    public bool RecomputeActivations { get; set; }
+
     /// <summary>λ of the multi-token-prediction loss (when the model has MTP modules). Default 0.3.</summary>
     public double MultiTokenPredictionWeight { get; set; } = 0.3;
 

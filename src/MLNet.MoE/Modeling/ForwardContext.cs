@@ -27,8 +27,16 @@ public sealed class ForwardContext : IDisposable
     /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
     public KeyValueCache? Cache { get; init; }
 
+    /// <summary>
+    /// Recompute each decoder block's activations in the backward pass instead of keeping them (training with gradients
+    /// only): less memory for about one more forward pass of compute. See <see cref="RecomputedBlock"/>.
+    /// </summary>
+    public bool RecomputeActivations { get; init; }
+
     /// <summary>Balance-loss terms added by the MoE layers (training only).</summary>
     public List<Tensor> BalanceLosses { get; } = new();
+
+    private readonly List<Tensor> retained = new();
 
     /// <summary>Per MoE layer (by block index): tokens routed to each expert in this pass, [E] int64 (training only).</summary>
     public Dictionary<int, Tensor> ExpertLoad { get; } = new();
@@ -39,9 +47,18 @@ public sealed class ForwardContext : IDisposable
     /// <summary>Token-expert assignments made per MoE layer in this pass (tokens × experts per token).</summary>
     public long AssignmentsPerLayer { get; internal set; }
 
-    /// <summary>Frees the statistics tensors the MoE layers recorded (they live outside any dispose scope).</summary>
+    /// <summary>Keeps <paramref name="tensor"/> alive, outside any dispose scope, until this context is disposed.</summary>
+    internal Tensor Retain(Tensor tensor)
+    {
+        retained.Add(tensor.DetachFromDisposeScope());
+        return tensor;
+    }
+
+    /// <summary>Frees the statistics tensors the MoE layers recorded and the tensors kept for recomputation (they live outside any dispose scope).</summary>
     public void Dispose()
     {
+        foreach (var tensor in retained) tensor.Dispose();
+        retained.Clear();
         foreach (var tensor in BalanceLosses) tensor.Dispose();
         foreach (var tensor in ExpertLoad.Values) tensor.Dispose();
         foreach (var tensor in DroppedAssignments.Values) tensor.Dispose();

@@ -190,7 +190,8 @@ public sealed class MoeCausalLM : nn.Module
             var (cos, sin) = Rope.CosSin(positions);
             var h = embedTokens.forward(ids).to(context.ComputeType);
             context.Profiler?.Mark("embedding");
-            foreach (var block in Blocks) h = block.Forward(h, cos, sin, Rope, context);
+            bool recompute = context.RecomputeActivations && context.Training && torch.is_grad_enabled();
+            foreach (var block in Blocks) h = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
             return norm.forward(h).MoveToOuterDisposeScope();
         }
 

@@ -79,6 +79,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             CapacityFactor = options.CapacityFactor,
             BiasUpdateRate = options.BiasUpdateRate,
             BalanceLossWeight = options.BalanceLossWeight,
+            RecomputeActivations = options.RecomputeActivations,
             MultiTokenPredictionWeight = options.MultiTokenPredictionWeight,
             LogEverySteps = options.LogEverySteps,
             ComputeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA

@@ -54,6 +54,9 @@ public sealed record TrainingLoopSettings
     /// <summary>α of the balance loss.</summary>
     public double BalanceLossWeight { get; init; }
 
+    /// <summary>Recompute each block's activations in the backward pass (less memory, about one more forward pass).</summary>
+    public bool RecomputeActivations { get; init; }
+
     /// <summary>λ of the MTP loss.</summary>
     public double MultiTokenPredictionWeight { get; init; } = 0.3;
 
@@ -187,6 +190,7 @@ public sealed class LanguageModelTrainingLoop
                         ComputeType = settings.ComputeType,
                         CapacityFactor = settings.CapacityFactor,
                         BalanceLossWeight = settings.BalanceLossWeight,
+                        RecomputeActivations = settings.RecomputeActivations,
                     };
                     var (total, crossEntropy) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
                     (total / settings.GradientAccumulationSteps).backward();

@@ -1,0 +1,105 @@
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Tests.Modeling;
+using MLNet.MoE.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Tests.Training;
+
+/// <summary>Recomputing block activations in the backward pass changes memory, not results.</summary>
+public class ActivationRecomputationTests
+{
+    // Three blocks (one dense, two MoE), a balance loss weighted heavily so that a lost gradient of it would show, a
+    // capacity small enough to drop assignments, and an MTP module (not recomputed) on top.
+    private static MoeModelConfig Config => SmallModels.Base with { NumHiddenLayers = 3, NumNextnPredictLayers = 1 };
+
+    public static TheoryData<string> Precisions => new() { "fp32", "bf16" };
+
+    [Theory]
+    [MemberData(nameof(Precisions))]
+    public void GradientsLossAndExpertStatisticsEqualThoseOfTheStoredActivations(string precision)
+    {
+        var computeType = precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        using var model = SmallModels.RandomModel(Config);
+        model.train();
+        var ids = SmallModels.RandomIds(Config, 3, 24, seed: 11);
+        var targets = SmallModels.RandomIds(Config, 3, 24, seed: 12);
+
+        var stored = Step(model, ids, targets, computeType, recompute: false);
+        var recomputed = Step(model, ids, targets, computeType, recompute: true);
+
+        Assert.Equal(stored.Loss, recomputed.Loss);
+        Assert.Equal(stored.Loads.Keys.Order(), recomputed.Loads.Keys.Order());
+        foreach (var (layer, load) in stored.Loads) Assert.Equal(load, recomputed.Loads[layer]);
+        Assert.Equal(stored.Dropped, recomputed.Dropped);
+        Assert.True(stored.Dropped.Values.Sum() > 0, "the capacity should drop some assignments in this test");
+        Assert.Equal(stored.Gradients.Keys.Order(), recomputed.Gradients.Keys.Order());
+        foreach (var (name, gradient) in stored.Gradients)
+        {
+            var other = recomputed.Gradients[name];
+            double scale = Math.Max(1e-3, gradient.Max(Math.Abs));
+            double difference = gradient.Zip(other, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference <= 1e-5 * scale, $"{name}: gradients differ by {difference} (scale {scale})");
+        }
+        foreach (var gradient in stored.Gradients.Values) Assert.Contains(gradient, g => g != 0);
+    }
+
+    [Fact]
+    public void TrainingFollowsTheSameLossCurveWithAFlatTensorCount()
+    {
+        var stream = Enumerable.Range(0, 4000).Select(i => (i * 7 + i / 13) % Config.VocabSize).ToArray();
+        var (plain, _) = Train(stream, recompute: false);
+        var (recomputed, counts) = Train(stream, recompute: true);
+
+        Assert.Equal(plain.Select(p => p.Loss), recomputed.Select(p => p.Loss));
+        Assert.True(counts.Skip(1).All(c => c == counts[1]), string.Join(", ", counts));
+    }
+
+    private static (List<TrainingProgress> Reports, List<long> LiveTensors) Train(int[] stream, bool recompute)
+    {
+        using var model = SmallModels.RandomModel(Config);
+        var settings = new TrainingLoopSettings
+        {
+            ContextLength = 16,
+            BatchSize = 4,
+            Steps = 12,
+            LearningRate = 3e-3,
+            WarmupSteps = 2,
+            LogEverySteps = 1,
+            BalanceLossWeight = 0.01,
+            CapacityFactor = 1.0,
+            RecomputeActivations = recompute,
+        };
+        var reports = new List<TrainingProgress>();
+        var counts = new List<long>();
+        new LanguageModelTrainingLoop(model, settings, torch.CPU).Run(stream, Array.Empty<int>(), p =>
+        {
+            reports.Add(p);
+            counts.Add(DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        });
+        return (reports, counts);
+    }
+
+    private static (float Loss, Dictionary<int, long[]> Loads, Dictionary<int, long> Dropped, Dictionary<string, float[]> Gradients) Step(
+        MoeCausalLM model, Tensor ids, Tensor targets, ScalarType computeType, bool recompute)
+    {
+        foreach (var parameter in model.parameters()) parameter.grad = null;
+        using var scope = torch.NewDisposeScope();
+        using var context = new ForwardContext
+        {
+            Training = true,
+            ComputeType = computeType,
+            CapacityFactor = 1.0,
+            BalanceLossWeight = 1.0,
+            RecomputeActivations = recompute,
+        };
+        var (total, _) = model.Loss(ids, targets, context, mtpWeight: 0.3);
+        total.backward();
+        var loads = context.ExpertLoad.ToDictionary(p => p.Key, p => p.Value.to(ScalarType.Int64).data<long>().ToArray());
+        var dropped = context.DroppedAssignments.ToDictionary(p => p.Key, p => p.Value.to(ScalarType.Int64).item<long>());
+        var gradients = model.named_parameters()
+            .Where(p => p.parameter.grad is not null)
+            .ToDictionary(p => p.name, p => p.parameter.grad!.to(ScalarType.Float32).data<float>().ToArray());
+        return (total.to(ScalarType.Float32).item<float>(), loads, dropped, gradients);
+    }
+}
