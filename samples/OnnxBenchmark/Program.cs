@@ -46,6 +46,7 @@ string? only = ArgValue("--only");
 foreach (var (name, export) in new (string, OnnxExportOptions)[]
 {
     ("onnx-float32", new OnnxExportOptions()),
+    ("onnx-float16", new OnnxExportOptions { Weights = OnnxWeightType.Float16 }),
     ("onnx-int8", new OnnxExportOptions { Weights = OnnxWeightType.Int8 }),
     ("onnx-int4", new OnnxExportOptions { Weights = OnnxWeightType.Int4 }),
     ("onnx-int4-accuracy4", new OnnxExportOptions { Weights = OnnxWeightType.Int4, QuantizedAccuracyLevel = 4 }),

@@ -87,7 +87,8 @@ internal sealed class OnnxDecoderGraph
 
         RotaryTables();
         mask = AttentionMask(ids, attentionMask);
-        string h = g.Node("Gather", new[] { FloatWeight("model.embed_tokens.weight"), ids }, ("axis", 0L));
+        var embedding = Tensor("model.embed_tokens.weight");
+        string h = g.Node("Gather", new[] { MatrixWeight("model.embed_tokens.weight", embedding), ids }, ("axis", 0L));
         for (int i = 0; i < layers; i++)
         {
             string prefix = $"model.layers.{i}.";
@@ -285,10 +286,10 @@ internal sealed class OnnxDecoderGraph
         // Interleave: row 2i = gate_i, row 2i + 1 = up_i (the CPU kernel's fused SwiGLU layout).
         var interleaved = gateUp.view(e, 2, inter, hidden).transpose(1, 2).reshape(e, twoI, hidden).contiguous();
         string moe;
-        if (options.Weights == OnnxWeightType.Float32)
+        if (!Quantized)
         {
-            string fc1 = g.Initializer(prefix + "experts.fc1", Floats(interleaved), e, twoI, hidden);
-            string fc2 = g.Initializer(prefix + "experts.fc2", Floats(down), e, hidden, inter);
+            string fc1 = MatrixWeight(prefix + "experts.fc1", interleaved);
+            string fc2 = MatrixWeight(prefix + "experts.fc2", down);
             moe = g.NodeIn(OnnxGraphBuilder.MicrosoftDomain, "MoE", new[] { flat, router, fc1, "", fc2 }, attributes.ToArray());
         }
         else
@@ -318,8 +319,8 @@ internal sealed class OnnxDecoderGraph
         var gateUp = Tensor(prefix + "experts.gate_up_proj");   // [E, 2I, H]
         var down = Tensor(prefix + "experts.down_proj");        // [E, H, I]
         long e = gateUp.shape[0], twoI = gateUp.shape[1], hidden = gateUp.shape[2], inter = twoI / 2;
-        string fc1 = g.Initializer(prefix + "experts.gate_up_proj.T", Floats(gateUp.transpose(1, 2)), e, hidden, twoI);
-        string fc2 = g.Initializer(prefix + "experts.down_proj.T", Floats(down.transpose(1, 2)), e, inter, hidden);
+        string fc1 = MatrixWeight(prefix + "experts.gate_up_proj.T", gateUp.transpose(1, 2));
+        string fc2 = MatrixWeight(prefix + "experts.down_proj.T", down.transpose(1, 2));
         string dense = g.Node("ScatterElements", new[] { Filled(logits, 0f), indices, weights }, ("axis", 1L));
         string h = g.Node("MatMul", new[] { g.Node("Unsqueeze", new[] { flat, g.Int64s(0) }), fc1 });   // [E, N, 2I]
         string act = Silu(Slice(h, 2, 0, inter), Slice(h, 2, inter, twoI));
@@ -337,9 +338,9 @@ internal sealed class OnnxDecoderGraph
         if (reorderRows != null) w = reorderRows(w);
         long outF = w.shape[0], inF = w.shape[1];
         string y;
-        if (options.Weights == OnnxWeightType.Float32)
+        if (!Quantized)
         {
-            y = g.Node("MatMul", new[] { x, g.Initializer(weightName + ".T", Floats(w.t()), inF, outF) });
+            y = g.Node("MatMul", new[] { x, MatrixWeight(weightName + ".T", w.t()) });
         }
         else
         {
@@ -365,6 +366,21 @@ internal sealed class OnnxDecoderGraph
         if (!weights.TryGetValue(name, out var b)) return null;
         var t = reorder != null ? reorder(b.unsqueeze(1)).squeeze(1) : b;
         return g.Initializer(name, Floats(t), t.shape[0]);
+    }
+
+    private bool Quantized => options.Weights is OnnxWeightType.Int8 or OnnxWeightType.Int4;
+
+    /// <summary>
+    /// A float32 matrix input: a float32 initializer, or, for float16/bfloat16 weights, the rounded initializer and a
+    /// <c>Cast</c> to float32 (ONNX Runtime folds it when the session loads, so the arithmetic stays float32).
+    /// </summary>
+    private string MatrixWeight(string name, Tensor t)
+    {
+        if (options.Weights is not (OnnxWeightType.Float16 or OnnxWeightType.BFloat16)) return g.Initializer(name, Floats(t), t.shape);
+        bool half = options.Weights == OnnxWeightType.Float16;
+        using var rounded = t.to(half ? ScalarType.Float16 : ScalarType.BFloat16).contiguous();
+        string stored = g.RawInitializer(name + (half ? ".f16" : ".bf16"), half ? DataType.Float16 : DataType.Bfloat16, rounded.bytes.ToArray(), t.shape);
+        return g.Node("Cast", new[] { stored }, ("to", (long)DataType.Float));
     }
 
     private string FloatWeight(string name)

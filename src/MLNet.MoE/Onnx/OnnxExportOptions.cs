@@ -34,7 +34,7 @@ public sealed record OnnxExportOptions
         if (!Enum.IsDefined(Experts)) throw new ArgumentOutOfRangeException(nameof(Experts), Experts, "OnnxExportOptions.Experts is not a known expert kernel.");
         if (BlockSize < 16 || (BlockSize & (BlockSize - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(BlockSize), BlockSize, "OnnxExportOptions.BlockSize must be a power of two, at least 16.");
-        if (Weights != OnnxWeightType.Float32 && Experts == OnnxExpertKernel.StandardOperators)
+        if (Weights is OnnxWeightType.Int8 or OnnxWeightType.Int4 && Experts == OnnxExpertKernel.StandardOperators)
             throw new ArgumentOutOfRangeException(nameof(Experts), Experts, "Quantized export needs OnnxExportOptions.Experts = MoeOperator (QMoE); the standard-operator experts are float32 only.");
         if (ExternalDataThresholdBytes <= 0) throw new ArgumentOutOfRangeException(nameof(ExternalDataThresholdBytes), ExternalDataThresholdBytes, "OnnxExportOptions.ExternalDataThresholdBytes must be positive.");
         if (QuantizedAccuracyLevel is not (0 or 1 or 2 or 3 or 4))
