@@ -11,6 +11,10 @@ internal sealed class OnnxDecoder : IDisposable
 {
     private readonly InferenceSession session;
 
+    // One RunOptions for the decoder's lifetime, disposed with the session. A fresh, undisposed RunOptions per call was
+    // left to the finalizer, which could free its native handle while ONNX Runtime still used it (heap corruption).
+    private readonly RunOptions runOptions = new();
+
     private OnnxDecoder(InferenceSession session, byte[]? modelBytes, string source)
     {
         this.session = session;
@@ -18,19 +22,19 @@ internal sealed class OnnxDecoder : IDisposable
         var map = session.ModelMetadata.CustomMetadataMap;
         if (!map.TryGetValue(OnnxMetadataKeys.Format, out string? format) || format != OnnxMetadataKeys.FormatName)
         {
-            session.Dispose();
+            Dispose();
             throw new InvalidDataException($"{source} is an ONNX model, but not one exported by MLNet.MoE (its metadata has no '{OnnxMetadataKeys.Format}' entry): export it with mlContext.MoE().ExportOnnx.");
         }
         if (!map.TryGetValue(OnnxMetadataKeys.FormatVersion, out string? version) || version != OnnxMetadataKeys.CurrentFormatVersion)
         {
-            session.Dispose();
+            Dispose();
             throw new InvalidDataException($"{source} was exported in MLNet.MoE ONNX format version '{version}'; this library reads version {OnnxMetadataKeys.CurrentFormatVersion}.");
         }
         int Read(string key)
         {
             if (!map.TryGetValue(key, out string? text) || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value <= 0)
             {
-                session.Dispose();
+                Dispose();
                 throw new InvalidDataException($"{source}: metadata entry '{key}' is missing or invalid.");
             }
             return value;
@@ -107,11 +111,15 @@ internal sealed class OnnxDecoder : IDisposable
     internal IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyDictionary<string, OrtValue> inputs)
     {
         var outputNames = session.OutputNames;
-        return session.Run(new RunOptions(), inputs, outputNames);
+        return session.Run(runOptions, inputs, outputNames);
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => session.Dispose();
+    public void Dispose()
+    {
+        session.Dispose();
+        runOptions.Dispose();
+    }
 
     /// <summary>The past keys/values of one sequence batch; each <see cref="Run"/> appends the new tokens.</summary>
     internal sealed class DecoderState : IDisposable
