@@ -34,7 +34,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from transformers import DeepseekV3ForCausalLM
 
 TOKEN_FORMAT = "mlnet-moe-tokens"
-TOKENIZER_FILES = ("mlnet_moe_tokenizer.bin", "tokenizer.json")
+TOKENIZER_FILES = ("mlnet_moe_tokenizer.bin", "tokenizer.json", "tokenizer_config.json")
 IGNORE = -100
 
 

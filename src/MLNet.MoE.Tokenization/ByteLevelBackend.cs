@@ -11,6 +11,9 @@ internal sealed class ByteLevelBackend : TokenizerBackend
     /// <summary>The end-of-text token text.</summary>
     public const string EndOfText = "<|endoftext|>";
 
+    /// <summary>The id of <see cref="EndOfText"/>.</summary>
+    public const int EndOfTextIdValue = 256;
+
     private static readonly byte[] EndOfTextBytes = Encoding.UTF8.GetBytes(EndOfText);
 
     /// <summary>The single shared instance (the backend has no state).</summary>

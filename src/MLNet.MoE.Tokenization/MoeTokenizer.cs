@@ -159,6 +159,23 @@ public sealed class MoeTokenizer
     /// <summary>The Hugging Face <c>tokenizer.json</c> this tokenizer was read from, or null for the other kinds.</summary>
     internal byte[]? HuggingFaceJson() => _state.Kind == TokenizerKind.HuggingFaceJson ? _state.Data : null;
 
+    /// <summary>
+    /// Hugging Face tokenizer files that tokenize exactly as this tokenizer (<c>tokenizer.json</c> and
+    /// <c>tokenizer_config.json</c>), for the byte-level tokenizer and tokenizers read from a <c>tokenizer.json</c>;
+    /// null for tiktoken and BPE-file tokenizers, which have no such form here.
+    /// </summary>
+    /// <param name="modelMaxLength">The longest sequence the model takes, for <c>tokenizer_config.json</c>.</param>
+    internal (byte[] TokenizerJson, byte[] TokenizerConfigJson)? HuggingFaceFiles(int modelMaxLength)
+    {
+        byte[]? json = _state.Kind switch
+        {
+            TokenizerKind.HuggingFaceJson => _state.Data,
+            TokenizerKind.ByteLevel => HuggingFaceJsonWriter.ByteLevelTokenizerJson(),
+            _ => null,
+        };
+        return json == null ? null : (json, HuggingFaceJsonWriter.TokenizerConfigJson(EndOfTextToken, modelMaxLength));
+    }
+
     /// <summary>Rebuilds a tokenizer from <see cref="Serialize"/>'s output.</summary>
     /// <param name="state">The serialized state.</param>
     /// <exception cref="InvalidDataException">The state is not a serialized tokenizer, is truncated, or is corrupt.</exception>

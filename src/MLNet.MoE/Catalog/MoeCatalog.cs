@@ -142,13 +142,14 @@ public sealed class MoeCatalog
     /// <summary>
     /// Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by
     /// <c>DeepseekV3ForCausalLM.from_pretrained</c>, with its tokenizer beside it (<c>mlnet_moe_tokenizer.bin</c>, plus
-    /// <c>tokenizer.json</c> when it came from one) so that <see cref="LoadHuggingFace"/> needs no tokenizer argument.
+    /// <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for byte-level and Hugging Face tokenizers) so that
+    /// <see cref="LoadHuggingFace"/> needs no tokenizer argument and transformers' <c>AutoTokenizer</c> can read it.
     /// </summary>
     public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ScalarType storeAs = ScalarType.Float32)
     {
         ArgumentNullException.ThrowIfNull(model);
         HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
-        CheckpointTokenizer.Save(checkpointDirectory, model.Tokenizer);
+        CheckpointTokenizer.Save(checkpointDirectory, model.Tokenizer, model.Model.Config.MaxPositionEmbeddings);
     }
 
     /// <summary>
@@ -173,7 +174,7 @@ public sealed class MoeCatalog
         if (documents.Count == 0) throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no tokens: every row is empty.");
         var corpus = Training.TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
         var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
-        if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer);
+        if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
         return info;
     }
 }

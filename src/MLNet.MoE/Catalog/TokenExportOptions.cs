@@ -17,6 +17,6 @@ public sealed class TokenExportOptions
     /// <summary>Seed of the validation choice; default the MLContext's seed (1 when it has none), as the trainer, so both hold out the same rows.</summary>
     public int? Seed { get; set; }
 
-    /// <summary>Also writes the tokenizer (<c>mlnet_moe_tokenizer.bin</c>, plus <c>tokenizer.json</c> when it came from one) into the folder. Default true.</summary>
+    /// <summary>Also writes the tokenizer (<c>mlnet_moe_tokenizer.bin</c>, plus Hugging Face's <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for byte-level and Hugging Face tokenizers) into the folder. Default true.</summary>
     public bool IncludeTokenizer { get; set; } = true;
 }

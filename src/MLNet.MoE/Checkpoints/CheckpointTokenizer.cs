@@ -6,7 +6,8 @@ namespace MLNet.MoE.Checkpoints;
 /// <summary>
 /// The tokenizer that travels with a checkpoint folder, so that a model moved out to another training engine and back
 /// keeps its token ids: <c>mlnet_moe_tokenizer.bin</c> (the <see cref="MoeTokenizer"/>'s own serialized form, any kind),
-/// plus <c>tokenizer.json</c> when the tokenizer was read from a Hugging Face one.
+/// plus Hugging Face's <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for the tokenizers that have an exact
+/// Hugging Face form (byte-level, and those read from a <c>tokenizer.json</c>), which <c>AutoTokenizer</c> loads.
 /// </summary>
 public static class CheckpointTokenizer
 {
@@ -16,14 +17,24 @@ public static class CheckpointTokenizer
     /// <summary>The Hugging Face tokenizer file name.</summary>
     public const string HuggingFaceFileName = OnnxMetadataKeys.HuggingFaceTokenizerFileName;
 
+    /// <summary>The Hugging Face tokenizer settings file name.</summary>
+    public const string HuggingFaceConfigFileName = OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName;
+
     /// <summary>Writes <paramref name="tokenizer"/> into <paramref name="directory"/>, each file atomically.</summary>
-    public static void Save(string directory, MoeTokenizer tokenizer)
+    /// <param name="directory">The folder.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="modelMaxLength">The longest sequence of the model, for <c>tokenizer_config.json</c>.</param>
+    public static void Save(string directory, MoeTokenizer tokenizer, int modelMaxLength)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(tokenizer);
         byte[] serialized = tokenizer.Serialize();
         AtomicFile.Write(Path.Combine(directory, FileName), s => s.Write(serialized));
-        if (tokenizer.HuggingFaceJson() is { } json) AtomicFile.Write(Path.Combine(directory, HuggingFaceFileName), s => s.Write(json));
+        if (tokenizer.HuggingFaceFiles(modelMaxLength) is var (json, config))
+        {
+            AtomicFile.Write(Path.Combine(directory, HuggingFaceFileName), s => s.Write(json));
+            AtomicFile.Write(Path.Combine(directory, HuggingFaceConfigFileName), s => s.Write(config));
+        }
     }
 
     /// <summary>

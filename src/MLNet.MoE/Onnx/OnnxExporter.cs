@@ -56,7 +56,11 @@ public static class OnnxExporter
         {
             byte[] serialized = tokenizer.Serialize();
             files.Add((OnnxMetadataKeys.TokenizerFileName, s => s.Write(serialized)));
-            if (tokenizer.HuggingFaceJson() is { } json) files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
+            if (tokenizer.HuggingFaceFiles(config.MaxPositionEmbeddings) is var (json, tokenizerConfig))
+            {
+                files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
+                files.Add((OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName, s => s.Write(tokenizerConfig)));
+            }
         }
         WriteAll(directory, files);
     }

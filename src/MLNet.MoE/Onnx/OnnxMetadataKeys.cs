@@ -53,4 +53,7 @@ internal static class OnnxMetadataKeys
 
     /// <summary>A Hugging Face tokenizer file, written when the tokenizer came from one.</summary>
     public const string HuggingFaceTokenizerFileName = "tokenizer.json";
+
+    /// <summary>The Hugging Face tokenizer settings file written beside <see cref="HuggingFaceTokenizerFileName"/>.</summary>
+    public const string HuggingFaceTokenizerConfigFileName = "tokenizer_config.json";
 }

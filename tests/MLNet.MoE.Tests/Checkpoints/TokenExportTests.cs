@@ -128,9 +128,17 @@ public class TokenExportTests
         var loaded = ml.MoE().LoadHuggingFace(folder.Path, promptColumnName: "Text");
 
         Assert.Contains(CheckpointTokenizer.FileName, folder.FileNames());
+        Assert.Contains(CheckpointTokenizer.HuggingFaceFileName, folder.FileNames());
+        Assert.Contains(CheckpointTokenizer.HuggingFaceConfigFileName, folder.FileNames());
         Assert.Equal(trained.Tokenizer.Name, loaded.Tokenizer.Name);
         Assert.Equal(trained.Tokenizer.Encode(rows[0].Text), loaded.Tokenizer.Encode(rows[0].Text));
+        // Without the serialized tokenizer, the Hugging Face tokenizer.json written beside it tokenizes the same.
         File.Delete(Path.Combine(folder.Path, CheckpointTokenizer.FileName));
+        var fromJson = ml.MoE().LoadHuggingFace(folder.Path);
+        Assert.StartsWith("hf:", fromJson.Tokenizer.Name, StringComparison.Ordinal);
+        foreach (var row in rows.Take(10)) Assert.Equal(trained.Tokenizer.Encode(row.Text), fromJson.Tokenizer.Encode(row.Text));
+        Assert.Equal(trained.Tokenizer.EndOfTextId, fromJson.Tokenizer.EndOfTextId);
+        File.Delete(Path.Combine(folder.Path, CheckpointTokenizer.HuggingFaceFileName));
         var none = Assert.Throws<FileNotFoundException>(() => ml.MoE().LoadHuggingFace(folder.Path));
         Assert.Contains(folder.Path, none.Message);
     }

@@ -45,4 +45,26 @@ public class GenAIGenerationTests
         if (genai.Length > ours.Length) Assert.Equal(tokenizer.EndOfTextId, genai[ours.Length]);
         Assert.Equal(ours, genai[..ours.Length]);
     }
+
+    [Fact]
+    public void GenAIsOwnTokenizerReadsTheExportedByteLevelTokenizerAndMatchesMoeTokenizer()
+    {
+        var trained = TrainedModel.Instance;
+        var tokenizer = trained.Transformer.Tokenizer;
+        Assert.True(File.Exists(Path.Combine(trained.Directory, "tokenizer.json")));
+        Assert.True(File.Exists(Path.Combine(trained.Directory, "tokenizer_config.json")));
+        using var model = new Model(trained.Directory);
+        using var genai = new Tokenizer(model);
+        foreach (string text in new[] { "And God said, Let there be light: and there was light.", "  two  spaces, tabs\tand\nlines", "café naïve — “quotes” 日本語 🙂", "" })
+        {
+            using var sequences = genai.Encode(text);
+            int[] ids = sequences[0].ToArray();
+            Assert.Equal(tokenizer.Encode(text), ids);
+            Assert.Equal(text, genai.Decode(ids));
+        }
+        // Generation with GenAI's own tokenizer from text in, to text out, as the ML.NET transformer's tokens.
+        int[] prompt = new[] { tokenizer.EndOfTextId }.Concat(tokenizer.Encode("And God said")).ToArray();
+        int[] generated = GenAIGreedy(trained.Directory, prompt, 12);
+        Assert.Equal(tokenizer.Decode(generated.TakeWhile(t => t != tokenizer.EndOfTextId)), genai.Decode(generated.TakeWhile(t => t != tokenizer.EndOfTextId).ToArray()));
+    }
 }
