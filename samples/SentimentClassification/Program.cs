@@ -21,6 +21,8 @@ string dataDirectory = Argument("--data") ?? FindSharedData();
 int languageModelSteps = int.Parse(Argument("--lm-steps") ?? (quick ? "4" : "600"), CultureInfo.InvariantCulture);
 int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo.InvariantCulture);
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
+// --backbone tiny: MoeModelConfig.Tiny (hidden 128, 4 blocks, 8 routed experts) instead of the classifier's default (hidden 64, 2 blocks).
+string backboneName = Argument("--backbone") ?? "default";
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
 // GpuDeviceId + FallbackToCpu: the classifiers and the language model train on CUDA when TorchSharp finds a GPU, else on the CPU.
@@ -48,7 +50,12 @@ var baselineFolds = ml.BinaryClassification.CrossValidate(reviews, baseline, num
 Report("ML.NET FeaturizeText + SdcaLogisticRegression", baselineFolds.Select(f => f.Metrics.Accuracy).ToArray(), timer.Elapsed);
 
 MoeTokenizer tokenizer = tokenizerName == "bytes" ? MoeTokenizer.ByteLevel() : MoeTokenizer.Tiktoken(tokenizerName);
-var backbone = MoeTextClassificationOptions.DefaultModel with { VocabSize = tokenizer.VocabularySize };
+var backbone = (backboneName switch
+{
+    "default" => MoeTextClassificationOptions.DefaultModel,
+    "tiny" => MoeModelConfig.Tiny,
+    _ => throw new ArgumentException($"--backbone must be default or tiny, not '{backboneName}'."),
+}) with { VocabSize = tokenizer.VocabularySize };
 MoeTextClassificationOptions ClassifierOptions() => new()
 {
     Model = backbone,
