@@ -69,6 +69,20 @@ public sealed class MoeTextClassificationOptions
     /// <summary>Linear warm-up steps (capped at the planned steps). Default 20.</summary>
     public int WarmupSteps { get; set; } = 20;
 
+    /// <summary>
+    /// Multiplies the learning rate of the backbone (everything but the classification head), in (0, 1]: below 1 a
+    /// pre-trained backbone moves less than the freshly initialised head. Default 1.
+    /// </summary>
+    public double BackboneLearningRateScale { get; set; } = 1.0;
+
+    /// <summary>
+    /// Steps of language-model training of the backbone on the training rows' own text before the classifier is trained
+    /// (windows of <see cref="MaxLength"/> tokens, <see cref="BatchSize"/> per step, at <see cref="LearningRate"/>): adapts a
+    /// backbone pre-trained on other text to the task's words. Only the rows the classifier trains on are read, never the
+    /// validation split. Default 0 (none).
+    /// </summary>
+    public int LanguageModelSteps { get; set; }
+
     /// <summary>Decoupled weight decay of matrices and embeddings. Default 0.01.</summary>
     public double WeightDecay { get; set; } = 0.01;
 
@@ -146,6 +160,8 @@ public sealed class MoeTextClassificationOptions
         Check(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1, nameof(MinLearningRateRatio), MinLearningRateRatio, "must be between 0 and 1");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
         Check(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must not be negative");
+        Check(BackboneLearningRateScale > 0 && BackboneLearningRateScale <= 1, nameof(BackboneLearningRateScale), BackboneLearningRateScale, "must be in (0, 1]");
+        Check(LanguageModelSteps >= 0, nameof(LanguageModelSteps), LanguageModelSteps, "must not be negative");
         Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "must be in [0, 1)");
         Check(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), Beta2, "must be in [0, 1)");
         Check(GradientClipNorm >= 0, nameof(GradientClipNorm), GradientClipNorm, "must not be negative");

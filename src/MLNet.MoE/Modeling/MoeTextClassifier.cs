@@ -108,6 +108,25 @@ public sealed class MoeTextClassifier : nn.Module
         return (decay, noDecay);
     }
 
+    /// <summary>
+    /// The optimizer's groups: backbone and head, each split by weight decay (none on norms and biases); the backbone's
+    /// learning rate is scaled by <paramref name="backboneLearningRateScale"/>.
+    /// </summary>
+    public IReadOnlyList<Training.OptimizerGroup> OptimizerGroups(double weightDecay, double backboneLearningRateScale)
+    {
+        var (decay, noDecay) = ParameterGroupsForWeightDecay();
+        var backboneParameters = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var parameter in backbone.parameters()) backboneParameters.Add(parameter);
+        bool InBackbone(Parameter p) => backboneParameters.Contains(p);
+        return new[]
+        {
+            new Training.OptimizerGroup(decay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale),
+            new Training.OptimizerGroup(noDecay.Where(InBackbone).ToList(), 0.0, backboneLearningRateScale),
+            new Training.OptimizerGroup(decay.Where(p => !InBackbone(p)).ToList(), weightDecay),
+            new Training.OptimizerGroup(noDecay.Where(p => !InBackbone(p)).ToList(), 0.0),
+        };
+    }
+
     /// <summary>Submodules are registered explicitly in the constructor.</summary>
     protected override void RegisterComponents()
     {

@@ -67,6 +67,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
             int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
 
+            if (options.LanguageModelSteps > 0) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, seed, channel);
             model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed);
             model.to(device);
             channel.Info(string.Format(CultureInfo.InvariantCulture,
@@ -81,6 +82,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                 MinLearningRateRatio = options.MinLearningRateRatio,
                 WarmupSteps = options.WarmupSteps,
                 WeightDecay = options.WeightDecay,
+                BackboneLearningRateScale = options.BackboneLearningRateScale,
                 Beta1 = options.Beta1,
                 Beta2 = options.Beta2,
                 GradientClipNorm = options.GradientClipNorm,
@@ -111,6 +113,44 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             else backbone.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Language-model training of the backbone on the training rows' text (each row preceded by the end-of-text id, as
+    /// the language-model trainer packs documents), before the classifier is built on it.
+    /// </summary>
+    private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int Label)> training, int endOfText, torch.Device device, int seed, IChannel channel)
+    {
+        var stream = training.SelectMany(r => r.Ids.Prepend(endOfText)).ToArray();
+        int context = Math.Min(options.MaxLength, backbone.Config.MaxPositionEmbeddings);
+        if (stream.Length < context + 2) context = Math.Max(1, stream.Length - 2);
+        if (context < 2)
+        {
+            channel.Warning($"LanguageModelSteps: the training rows hold {stream.Length} tokens, too few for language-model training; skipped.");
+            return;
+        }
+        backbone.to(device);
+        var settings = new TrainingLoopSettings
+        {
+            ContextLength = context,
+            BatchSize = options.BatchSize,
+            Steps = options.LanguageModelSteps,
+            LearningRate = options.LearningRate,
+            WarmupSteps = Math.Min(options.WarmupSteps, options.LanguageModelSteps / 10),
+            MinLearningRateRatio = options.MinLearningRateRatio,
+            WeightDecay = options.WeightDecay,
+            Beta1 = options.Beta1,
+            Beta2 = options.Beta2,
+            GradientClipNorm = options.GradientClipNorm,
+            Seed = seed,
+            CapacityFactor = options.CapacityFactor,
+            BiasUpdateRate = options.BiasUpdateRate,
+            BalanceLossWeight = options.BalanceLossWeight,
+            LogEverySteps = Math.Max(1, options.LanguageModelSteps / 5),
+        };
+        new LanguageModelTrainingLoop(backbone, settings, device).Run(stream, Array.Empty<int>(), progress =>
+            channel.Info(string.Format(CultureInfo.InvariantCulture, "Language-model adaptation on the training text: step {0}/{1}, loss {2:F4}.", progress.Step, progress.TotalSteps, progress.Loss)));
+        channel.Info(string.Format(CultureInfo.InvariantCulture, "Adapted the backbone with {0} language-model steps on {1:N0} tokens of training text.", options.LanguageModelSteps, stream.Length));
     }
 
     /// <summary>The input schema plus <c>PredictedLabel</c> (the label's key type) and <c>Score</c> (vector of Single, one per class).</summary>

@@ -27,6 +27,9 @@ public sealed record ClassifierTrainingSettings
     /// <summary>Decoupled weight decay.</summary>
     public double WeightDecay { get; init; } = 0.01;
 
+    /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
+    public double BackboneLearningRateScale { get; init; } = 1.0;
+
     /// <summary>AdamW β1.</summary>
     public double Beta1 { get; init; } = 0.9;
 
@@ -90,9 +93,8 @@ public sealed class ClassifierTrainingLoop
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
         var schedule = new LearningRateSchedule(settings.LearningRate, settings.MinLearningRateRatio, settings.WarmupSteps, settings.Steps);
-        var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
         // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
-        using var optimizer = new FlatAdamW(decay, noDecay, settings.WeightDecay, settings.Beta1, settings.Beta2, 1e-8, device);
+        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.WeightDecay, settings.BackboneLearningRateScale), settings.Beta1, settings.Beta2, 1e-8, device);
         var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
         int batchesPerEpoch = (training.Count + settings.BatchSize - 1) / settings.BatchSize;
         var random = new Random(settings.Seed);

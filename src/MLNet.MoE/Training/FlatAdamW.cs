@@ -26,12 +26,25 @@ public sealed class FlatAdamW : IDisposable
     /// they share the buffers' storage, so do not move the model again while the optimizer lives.
     /// </summary>
     public FlatAdamW(IReadOnlyList<Parameter> decay, IReadOnlyList<Parameter> noDecay, double weightDecay, double beta1, double beta2, double eps, Device device)
+        : this(new[] { new OptimizerGroup(decay, weightDecay), new OptimizerGroup(noDecay, 0.0) }, beta1, beta2, eps, device)
+    {
+    }
+
+    /// <summary>
+    /// Packs each of <paramref name="parameterGroups"/> into its own flat buffers on <paramref name="device"/>; a group
+    /// has its own weight decay and learning-rate scale (empty groups are skipped). Same device rules as the other
+    /// constructor.
+    /// </summary>
+    public FlatAdamW(IReadOnlyList<OptimizerGroup> parameterGroups, double beta1, double beta2, double eps, Device device)
     {
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
-        if (decay.Count > 0) groups.Add(new Group(decay, weightDecay, device));
-        if (noDecay.Count > 0) groups.Add(new Group(noDecay, 0.0, device));
+        foreach (var group in parameterGroups)
+        {
+            if (!(group.LearningRateScale > 0)) throw new ArgumentOutOfRangeException(nameof(parameterGroups), group.LearningRateScale, "A group's learning-rate scale must be positive.");
+            if (group.Parameters.Count > 0) groups.Add(new Group(group.Parameters, group.WeightDecay, group.LearningRateScale, device));
+        }
         stepCount = torch.zeros(1, dtype: ScalarType.Float64, device: device);
     }
 
@@ -73,11 +86,14 @@ public sealed class FlatAdamW : IDisposable
             // The gradient buffer is scratch (cleared before the next step): sanitise and scale it in place. A skipped
             // step may hold NaN/Inf gradients; zeroing them keeps the masked updates below finite.
             var g = group.Gradients.nan_to_num_(0, 0, 0).mul_(gradientScale.to(ScalarType.Float32));
-            if (group.WeightDecay != 0) group.Parameters.mul_(1 - learningRate * group.WeightDecay * applyF);
+            double groupRate = learningRate * group.LearningRateScale;
+            if (group.WeightDecay != 0) group.Parameters.mul_(1 - groupRate * group.WeightDecay * applyF);
             group.ExpAvg.lerp_(g, applyF * (float)(1 - beta1));
             group.ExpAvgSq.lerp_(g.mul_(g), applyF * (float)(1 - beta2));
             // p -= stepSize · m / (sqrt(v) / sqrt(c2) + eps).
-            var denominator = group.ExpAvgSq.sqrt().add_(sqrtCorrection2 * (float)eps).mul_(denominatorScale);
+            // A group's step size is its scale times the base one, so its denominator scale is divided by it.
+            var groupDenominatorScale = group.LearningRateScale == 1.0 ? denominatorScale : denominatorScale / group.LearningRateScale;
+            var denominator = group.ExpAvgSq.sqrt().add_(sqrtCorrection2 * (float)eps).mul_(groupDenominatorScale);
             group.Parameters.addcdiv_(group.ExpAvg, denominator, value: -1);
         }
     }
@@ -139,9 +155,10 @@ public sealed class FlatAdamW : IDisposable
 
     private sealed class Group : IDisposable
     {
-        public Group(IReadOnlyList<Parameter> parameters, double weightDecay, Device device)
+        public Group(IReadOnlyList<Parameter> parameters, double weightDecay, double learningRateScale, Device device)
         {
             WeightDecay = weightDecay;
+            LearningRateScale = learningRateScale;
             long total = parameters.Sum(p => p.numel());
             Parameters = torch.empty(total, dtype: ScalarType.Float32, device: device);
             Gradients = torch.zeros(total, dtype: ScalarType.Float32, device: device);
@@ -164,6 +181,8 @@ public sealed class FlatAdamW : IDisposable
         }
 
         public double WeightDecay { get; }
+
+        public double LearningRateScale { get; }
 
         public Tensor Parameters { get; }
 

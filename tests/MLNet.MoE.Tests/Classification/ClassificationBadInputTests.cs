@@ -146,6 +146,8 @@ public class ClassificationBadInputTests
     [InlineData(nameof(MoeTextClassificationOptions.Dropout))]
     [InlineData(nameof(MoeTextClassificationOptions.ValidationFraction))]
     [InlineData(nameof(MoeTextClassificationOptions.LanguageModelPath))]
+    [InlineData(nameof(MoeTextClassificationOptions.BackboneLearningRateScale))]
+    [InlineData(nameof(MoeTextClassificationOptions.LanguageModelSteps))]
     public void OutOfRangeOptionsAreNamed(string option)
     {
         var ml = new MLContext(seed: 1);
@@ -155,6 +157,8 @@ public class ClassificationBadInputTests
             case nameof(MoeTextClassificationOptions.MaxLength): options.MaxLength = 3; break;
             case nameof(MoeTextClassificationOptions.Dropout): options.Dropout = 1; break;
             case nameof(MoeTextClassificationOptions.ValidationFraction): options.ValidationFraction = 0.9; break;
+            case nameof(MoeTextClassificationOptions.BackboneLearningRateScale): options.BackboneLearningRateScale = 1.5; break;
+            case nameof(MoeTextClassificationOptions.LanguageModelSteps): options.LanguageModelSteps = -1; break;
             default: options.LanguageModelPath = "lm.zip"; options.CheckpointDirectory = "checkpoint"; break;
         }
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierPipeline(ml, options).Fit(Labelled(ml, "a", "b")));

@@ -59,6 +59,49 @@ public class FlatAdamWTests
     }
 
     [Fact]
+    public void GroupLearningRateScalesMatchTorchSharpsPerGroupLearningRates()
+    {
+        var ours = Parameters(2);
+        var theirs = Parameters(2);
+        double lr = 1e-2, wd = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+        // Backbone-like group at 0.3× with decay, one at 0.3× without, a head-like group at 1×.
+        using var flat = new FlatAdamW(new[]
+        {
+            new OptimizerGroup(new[] { ours[0] }, wd, 0.3),
+            new OptimizerGroup(new[] { ours[1] }, 0.0, 0.3),
+            new OptimizerGroup(new[] { ours[2] }, wd),
+        }, beta1, beta2, eps, torch.CPU);
+        var reference = torch.optim.AdamW(new List<AdamW.ParamGroup>
+        {
+            new(new[] { theirs[0] }, new AdamW.Options { LearningRate = 0.3 * lr, weight_decay = wd, beta1 = beta1, beta2 = beta2, eps = eps }),
+            new(new[] { theirs[1] }, new AdamW.Options { LearningRate = 0.3 * lr, weight_decay = 0.0, beta1 = beta1, beta2 = beta2, eps = eps }),
+            new(new[] { theirs[2] }, new AdamW.Options { LearningRate = lr, weight_decay = wd, beta1 = beta1, beta2 = beta2, eps = eps }),
+        }, lr, beta1, beta2, eps, wd);
+        for (int step = 1; step <= 6; step++)
+        {
+            var grads = Gradients(step);
+            flat.ZeroGrad();
+            reference.zero_grad();
+            using (torch.no_grad())
+            {
+                for (int i = 0; i < grads.Length; i++)
+                {
+                    ours[i].grad!.add_(grads[i]);
+                    theirs[i].grad = grads[i].clone();
+                }
+            }
+            flat.Step(lr, torch.ones(1), torch.ones(1));
+            reference.step();
+        }
+        for (int i = 0; i < ours.Count; i++)
+        {
+            double difference = (ours[i] - theirs[i]).abs().max().item<float>();
+            Assert.True(difference < 1e-6, $"parameter {i} differs by {difference}");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FlatAdamW(new[] { new OptimizerGroup(Parameters(3), wd, 0.0) }, beta1, beta2, eps, torch.CPU));
+    }
+
+    [Fact]
     public void AMaskedStepChangesNothingEvenWithNonFiniteGradients()
     {
         var parameters = Parameters(2);

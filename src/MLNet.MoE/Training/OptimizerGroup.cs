@@ -1,0 +1,9 @@
+using TorchSharp.Modules;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>Parameters that <see cref="FlatAdamW"/> updates with one weight decay and one learning-rate scale.</summary>
+/// <param name="Parameters">The parameters.</param>
+/// <param name="WeightDecay">Decoupled weight decay (0 for norms and biases).</param>
+/// <param name="LearningRateScale">Multiplies the schedule's learning rate for this group (1: unchanged).</param>
+public sealed record OptimizerGroup(IReadOnlyList<Parameter> Parameters, double WeightDecay, double LearningRateScale = 1.0);
