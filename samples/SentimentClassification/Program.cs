@@ -23,6 +23,12 @@ int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
 // --backbone tiny: MoeModelConfig.Tiny (hidden 128, 4 blocks, 8 routed experts) instead of the classifier's default (hidden 64, 2 blocks).
 string backboneName = Argument("--backbone") ?? "default";
+// For (b): language-model steps on each training fold's own sentences before classifying, and the backbone's learning-rate scale.
+int adaptSteps = int.Parse(Argument("--adapt-steps") ?? "0", CultureInfo.InvariantCulture);
+double backboneScale = double.Parse(Argument("--backbone-lr-scale") ?? "1", CultureInfo.InvariantCulture);
+// --lm-model FILE: a language-model zip from an earlier run (same tokenizer and backbone) instead of training one.
+string? reusedLanguageModel = Argument("--lm-model");
+bool skipScratch = args.Contains("--skip-scratch");
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
 // GpuDeviceId + FallbackToCpu: the classifiers and the language model train on CUDA when TorchSharp finds a GPU, else on the CPU.
@@ -74,43 +80,56 @@ MoeTextClassificationOptions ClassifierOptions() => new()
 
 // (a) From random weights.
 timer.Restart();
-var scratch = ml.Transforms.Conversion.MapValueToKey("Label")
-    .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(ClassifierOptions()));
-var scratchFolds = ml.MulticlassClassification.CrossValidate(reviews, scratch, numberOfFolds: folds, seed: 1);
-Report($"MoE classifier from scratch ({tokenizer.Name} tokens)", scratchFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
-foreach (var f in scratchFolds) (f.Model as IDisposable)?.Dispose();
+if (!skipScratch)
+{
+    var scratch = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(ClassifierOptions()));
+    var scratchFolds = ml.MulticlassClassification.CrossValidate(reviews, scratch, numberOfFolds: folds, seed: 1);
+    Report($"MoE classifier from scratch ({tokenizer.Name} tokens)", scratchFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+    foreach (var f in scratchFolds) (f.Model as IDisposable)?.Dispose();
+}
 
 // (b) Backbone first trained as a language model on the King James Bible (the same architecture and tokenizer).
 timer.Restart();
 var verses = File.ReadLines(Path.Combine(dataDirectory, "kjv.txt")).Where(l => l.Length > 0);
 if (quick) verses = verses.Take(400);
 var corpus = ml.Data.LoadFromEnumerable(verses.Select(v => new Review { Text = v }).ToList());
-var languageModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer)
-    .Append(ml.MoE().Trainers.LanguageModel(new LanguageModelOptions
-    {
-        Model = backbone,
-        ContextLength = 64,
-        BatchSize = 16,
-        MaxSteps = languageModelSteps,
-        WarmupSteps = Math.Min(30, languageModelSteps / 10),
-        LearningRate = 3e-3,
-        ValidationFraction = 0.01,
-        LogEverySteps = Math.Max(1, languageModelSteps / 5),
-    }))
-    .Fit(corpus);
 string languageModelPath = Path.Combine(outDirectory, "kjv-language-model.zip");
-ml.Model.Save(languageModel, corpus.Schema, languageModelPath);
+if (reusedLanguageModel != null)
+{
+    languageModelPath = reusedLanguageModel;
+    Console.WriteLine($"Language model: reusing {languageModelPath}.");
+}
+else
+{
+    var languageModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer)
+        .Append(ml.MoE().Trainers.LanguageModel(new LanguageModelOptions
+        {
+            Model = backbone,
+            ContextLength = 64,
+            BatchSize = 16,
+            MaxSteps = languageModelSteps,
+            WarmupSteps = Math.Min(30, languageModelSteps / 10),
+            LearningRate = 3e-3,
+            ValidationFraction = 0.01,
+            LogEverySteps = Math.Max(1, languageModelSteps / 5),
+        }))
+        .Fit(corpus);
+    ml.Model.Save(languageModel, corpus.Schema, languageModelPath);
+    Console.WriteLine($"Language model: {languageModelSteps} steps on the King James Bible in {timer.Elapsed.TotalSeconds:F0} s, saved to {languageModelPath}.");
+}
 var pretrainTime = timer.Elapsed;
-Console.WriteLine($"Language model: {languageModelSteps} steps on the King James Bible in {pretrainTime.TotalSeconds:F0} s, saved to {languageModelPath}.");
 timer.Restart();
 var pretrainedOptions = ClassifierOptions();
 pretrainedOptions.Model = null;
 pretrainedOptions.Tokenizer = null;
 pretrainedOptions.LanguageModelPath = languageModelPath;
+pretrainedOptions.LanguageModelSteps = adaptSteps;
+pretrainedOptions.BackboneLearningRateScale = backboneScale;
 var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
 var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
-Report($"MoE classifier, backbone pre-trained on kjv.txt ({languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s)", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+Report($"MoE classifier, backbone pre-trained on kjv.txt ({languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
