@@ -129,7 +129,8 @@ pretrainedOptions.BackboneLearningRateScale = backboneScale;
 var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
 var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
-Report($"MoE classifier, backbone pre-trained on kjv.txt ({languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s";
+Report($"MoE classifier, backbone pre-trained on kjv.txt ({pretraining}; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
