@@ -10,7 +10,7 @@ namespace MLNet.MoE.Modeling;
 /// Tokens are sorted by expert into a capacity-padded buffer [E, C, H] and the experts run as two batched matrix
 /// products: no loop over experts or tokens. During training C = ⌈capacity factor · N·K / E⌉ and assignments over
 /// capacity are dropped (and counted) with no host synchronisation; at inference C is the largest expert load, so
-/// nothing is dropped.
+/// nothing is dropped. Inference on the CPU skips the padding: each expert multiplies exactly its own tokens.
 /// </summary>
 public sealed class RoutedExperts : nn.Module
 {
@@ -52,6 +52,11 @@ public sealed class RoutedExperts : nn.Module
         var sortedToken = flatToken.index_select(0, order);
         var sortedWeight = flatWeight.index_select(0, order);
         var load = torch.bincount(flatExpert, minlength: experts);
+        if (!training && device.type == DeviceType.CPU)
+        {
+            var exact = ExactSegments(x, sortedToken, sortedWeight, load);
+            return (exact.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64).MoveToOuterDisposeScope());
+        }
         var starts = load.cumsum(0) - load;
         var position = torch.arange(assignments, dtype: ScalarType.Int64, device: device) - starts.index_select(0, sortedExpert);
         long capacity = training
@@ -73,6 +78,33 @@ public sealed class RoutedExperts : nn.Module
         var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add_(0, sortedToken, perAssignment, 1.0);
         var dropped = keep.logical_not().sum();
         return (output.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), dropped.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Inference on the CPU: each expert runs on exactly its own tokens (the sorted assignments are contiguous per
+    /// expert), with no padding to a common capacity. On the CPU a batched product gains nothing from the padding, and
+    /// with uneven loads the padded buffer multiplied the experts' work (at evaluation the capacity is the largest load).
+    /// Reading the load on the host costs nothing there.
+    /// </summary>
+    private Tensor ExactSegments(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load)
+    {
+        long[] counts = load.data<long>().ToArray();
+        var gathered = x.index_select(0, sortedToken);
+        var gateUpAll = GateUpProj.to(x.dtype);
+        var downAll = DownProj.to(x.dtype);
+        var outputs = new List<Tensor>(experts);
+        long start = 0;
+        for (int e = 0; e < experts; e++)
+        {
+            if (counts[e] == 0) continue;
+            var segment = gathered.narrow(0, start, counts[e]);
+            var gateUp = segment.matmul(gateUpAll[e].t());
+            var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
+            outputs.Add(activated.matmul(downAll[e].t()));
+            start += counts[e];
+        }
+        var perAssignment = torch.cat(outputs, 0) * sortedWeight.to(x.dtype).unsqueeze(1);
+        return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
