@@ -29,6 +29,8 @@ double backboneScale = double.Parse(Argument("--backbone-lr-scale") ?? "1", Cult
 // --lm-model FILE: a language-model zip from an earlier run (same tokenizer and backbone) instead of training one.
 string? reusedLanguageModel = Argument("--lm-model");
 bool skipScratch = args.Contains("--skip-scratch");
+// --lm-corpus FILE: the language model's text for (b), one document a line (default: kjv.txt from the data folder).
+string? languageModelCorpus = Argument("--lm-corpus");
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
 // GpuDeviceId + FallbackToCpu: the classifiers and the language model train on CUDA when TorchSharp finds a GPU, else on the CPU.
@@ -91,10 +93,11 @@ if (!skipScratch)
 
 // (b) Backbone first trained as a language model on the King James Bible (the same architecture and tokenizer).
 timer.Restart();
-var verses = File.ReadLines(Path.Combine(dataDirectory, "kjv.txt")).Where(l => l.Length > 0);
+string corpusPath = languageModelCorpus ?? Path.Combine(dataDirectory, "kjv.txt");
+var verses = File.ReadLines(corpusPath).Where(l => l.Length > 0);
 if (quick) verses = verses.Take(400);
 var corpus = ml.Data.LoadFromEnumerable(verses.Select(v => new Review { Text = v }).ToList());
-string languageModelPath = Path.Combine(outDirectory, "kjv-language-model.zip");
+string languageModelPath = Path.Combine(outDirectory, Path.GetFileNameWithoutExtension(corpusPath) + "-language-model.zip");
 if (reusedLanguageModel != null)
 {
     languageModelPath = reusedLanguageModel;
@@ -116,7 +119,7 @@ else
         }))
         .Fit(corpus);
     ml.Model.Save(languageModel, corpus.Schema, languageModelPath);
-    Console.WriteLine($"Language model: {languageModelSteps} steps on the King James Bible in {timer.Elapsed.TotalSeconds:F0} s, saved to {languageModelPath}.");
+    Console.WriteLine($"Language model: {languageModelSteps} steps on {Path.GetFileName(corpusPath)} in {timer.Elapsed.TotalSeconds:F0} s, saved to {languageModelPath}.");
 }
 var pretrainTime = timer.Elapsed;
 timer.Restart();
@@ -130,7 +133,7 @@ var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
 var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
 string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s";
-Report($"MoE classifier, backbone pre-trained on kjv.txt ({pretraining}; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+Report($"MoE classifier, backbone pre-trained on {Path.GetFileName(corpusPath)} ({pretraining}; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
