@@ -27,7 +27,7 @@ internal sealed class ByteLevelBackend : TokenizerBackend
     public override int VocabularySize => 257;
 
     /// <inheritdoc />
-    public override int EndOfTextId => 256;
+    public override int EndOfTextId => EndOfTextIdValue;
 
     /// <inheritdoc />
     public override string EndOfTextToken => EndOfText;
@@ -45,7 +45,7 @@ internal sealed class ByteLevelBackend : TokenizerBackend
     }
 
     /// <inheritdoc />
-    public override bool HasToken(int id) => id >= 0 && id <= 256;
+    public override bool HasToken(int id) => id >= 0 && id <= EndOfTextIdValue;
 
     /// <inheritdoc />
     public override string DecodeChecked(IReadOnlyList<int> ids)
@@ -53,7 +53,7 @@ internal sealed class ByteLevelBackend : TokenizerBackend
         var bytes = new List<byte>(ids.Count);
         foreach (int id in ids)
         {
-            if (id == 256)
+            if (id == EndOfTextIdValue)
             {
                 bytes.AddRange(EndOfTextBytes);
             }

@@ -156,9 +156,6 @@ public sealed class MoeTokenizer
     /// BPE and tokenizer.json kinds carry the full file contents, tiktoken only the encoding name.</summary>
     public byte[] Serialize() => _state.ToBytes();
 
-    /// <summary>The Hugging Face <c>tokenizer.json</c> this tokenizer was read from, or null for the other kinds.</summary>
-    internal byte[]? HuggingFaceJson() => _state.Kind == TokenizerKind.HuggingFaceJson ? _state.Data : null;
-
     /// <summary>
     /// Hugging Face tokenizer files that tokenize exactly as this tokenizer (<c>tokenizer.json</c> and
     /// <c>tokenizer_config.json</c>), for the byte-level tokenizer and tokenizers read from a <c>tokenizer.json</c>;

@@ -46,14 +46,15 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         local.ExpertLoad.Clear();
         local.DroppedAssignments.Clear();
         // A block with a balance loss returns it as a second output, so its gradient reaches the router.
-        call.HasBalanceLoss = local.BalanceLosses.Count > 0;
-        return call.HasBalanceLoss ? new List<Tensor> { hidden, torch.stack(local.BalanceLosses).sum() } : new List<Tensor> { hidden };
+        return local.BalanceLosses.Count > 0 ? new List<Tensor> { hidden, torch.stack(local.BalanceLosses).sum() } : new List<Tensor> { hidden };
     }
 
     /// <inheritdoc />
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, List<Tensor> grad_outputs)
     {
         var call = (BlockCall)ctx.get_data("call");
+        // One gradient per forward output: a second one means the block returned its balance loss.
+        bool hasBalanceLoss = grad_outputs.Count > 1;
         // Own scope: on CUDA the autograd engine calls this from its device thread, where no caller's scope is open.
         using var scope = torch.NewDisposeScope();
         var saved = ctx.get_saved_variables()[0];
@@ -63,7 +64,7 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         using (torch.enable_grad())
         {
             outputs.Add(call.Block.Forward(input, call.Cos, call.Sin, call.Rope, local));
-            if (call.HasBalanceLoss) outputs.Add(torch.stack(local.BalanceLosses).sum());
+            if (hasBalanceLoss) outputs.Add(torch.stack(local.BalanceLosses).sum());
         }
         // Parameter gradients accumulate into their .grad here; the input's gradient goes back to the outer graph.
         var gradients = outputs.Select((output, i) => grad_outputs[i] is { IsInvalid: false } g ? g : torch.zeros_like(output)).ToList();
@@ -85,8 +86,6 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         public RotaryEmbedding Rope { get; } = rope;
 
         public ForwardContext Context { get; } = context;
-
-        public bool HasBalanceLoss { get; set; }
 
         public ForwardContext NewContext(IForwardProfiler? profiler) => new()
         {
