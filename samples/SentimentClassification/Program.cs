@@ -14,6 +14,7 @@ using Microsoft.ML.Data;
 using MLNet.MoE.Catalog;
 using MLNet.MoE.Modeling;
 using MLNet.MoE.Tokenization;
+using MLNet.MoE.Training;
 
 bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 string outDirectory = Argument("--out") ?? Path.Combine(Path.GetTempPath(), "mlnet-moe-sentiment");
@@ -21,8 +22,25 @@ string dataDirectory = Argument("--data") ?? FindSharedData();
 int languageModelSteps = int.Parse(Argument("--lm-steps") ?? (quick ? "4" : "600"), CultureInfo.InvariantCulture);
 int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo.InvariantCulture);
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
-// --backbone tiny: MoeModelConfig.Tiny (hidden 128, 4 blocks, 8 routed experts) instead of the classifier's default (hidden 64, 2 blocks).
+// --backbone tiny: MoeModelConfig.Tiny (hidden 128, 4 blocks, 8 routed experts) instead of the classifier's default (hidden 64, 2 blocks);
+// --backbone small: MoeModelConfig.Small (hidden 256, 4 blocks, 8 routed experts), for a GPU.
 string backboneName = Argument("--backbone") ?? "default";
+// The language model's context, batch and peak learning rate, and the classifier's peak learning rate and tokens per row.
+int languageModelContext = int.Parse(Argument("--lm-context") ?? "64", CultureInfo.InvariantCulture);
+int languageModelBatch = int.Parse(Argument("--lm-batch") ?? "16", CultureInfo.InvariantCulture);
+int languageModelWarmup = int.Parse(Argument("--lm-warmup") ?? "30", CultureInfo.InvariantCulture);
+double languageModelRate = double.Parse(Argument("--lm-lr") ?? "3e-3", CultureInfo.InvariantCulture);
+double classifierRate = double.Parse(Argument("--lr") ?? "2e-3", CultureInfo.InvariantCulture);
+int maxLength = int.Parse(Argument("--max-length") ?? "64", CultureInfo.InvariantCulture);
+// The classifier's pooling (mean or last), dropout and held-out fraction for early stopping.
+var pooling = (Argument("--pooling") ?? "mean") switch
+{
+    "mean" => TextPooling.Mean,
+    "last" => TextPooling.LastToken,
+    var other => throw new ArgumentException($"--pooling must be mean or last, not '{other}'."),
+};
+double dropout = double.Parse(Argument("--dropout") ?? "0.1", CultureInfo.InvariantCulture);
+double validationFraction = double.Parse(Argument("--validation-fraction") ?? "0.1", CultureInfo.InvariantCulture);
 // For (b): language-model steps on each training fold's own sentences before classifying, and the backbone's learning-rate scale.
 int adaptSteps = int.Parse(Argument("--adapt-steps") ?? "0", CultureInfo.InvariantCulture);
 double backboneScale = double.Parse(Argument("--backbone-lr-scale") ?? "1", CultureInfo.InvariantCulture);
@@ -62,20 +80,21 @@ var backbone = (backboneName switch
 {
     "default" => MoeTextClassificationOptions.DefaultModel,
     "tiny" => MoeModelConfig.Tiny,
-    _ => throw new ArgumentException($"--backbone must be default or tiny, not '{backboneName}'."),
+    "small" => MoeModelConfig.Small,
+    _ => throw new ArgumentException($"--backbone must be default, tiny or small, not '{backboneName}'."),
 }) with { VocabSize = tokenizer.VocabularySize };
 MoeTextClassificationOptions ClassifierOptions() => new()
 {
     Model = backbone,
     Tokenizer = tokenizer,
-    MaxLength = 64,
+    MaxLength = maxLength,
     Epochs = epochs,
     BatchSize = 32,
-    LearningRate = 2e-3,
+    LearningRate = classifierRate,
     WarmupSteps = quick ? 1 : 20,
-    Dropout = 0.1,
-    Pooling = TextPooling.Mean,
-    ValidationFraction = 0.1,
+    Dropout = dropout,
+    Pooling = pooling,
+    ValidationFraction = validationFraction,
     EarlyStoppingPatience = 3,
     LogEverySteps = 1000,
 };
@@ -94,9 +113,6 @@ if (!skipScratch)
 // (b) Backbone first trained as a language model on the King James Bible (the same architecture and tokenizer).
 timer.Restart();
 string corpusPath = languageModelCorpus ?? Path.Combine(dataDirectory, "kjv.txt");
-var verses = File.ReadLines(corpusPath).Where(l => l.Length > 0);
-if (quick) verses = verses.Take(400);
-var corpus = ml.Data.LoadFromEnumerable(verses.Select(v => new Review { Text = v }).ToList());
 string languageModelPath = Path.Combine(outDirectory, Path.GetFileNameWithoutExtension(corpusPath) + "-language-model.zip");
 if (reusedLanguageModel != null)
 {
@@ -105,17 +121,23 @@ if (reusedLanguageModel != null)
 }
 else
 {
+    var verses = File.ReadLines(corpusPath).Where(l => l.Length > 0);
+    if (quick) verses = verses.Take(400);
+    var corpus = ml.Data.LoadFromEnumerable(verses.Select(v => new Review { Text = v }).ToList());
     var languageModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer)
         .Append(ml.MoE().Trainers.LanguageModel(new LanguageModelOptions
         {
             Model = backbone,
-            ContextLength = 64,
-            BatchSize = 16,
+            ContextLength = languageModelContext,
+            BatchSize = languageModelBatch,
             MaxSteps = languageModelSteps,
-            WarmupSteps = Math.Min(30, languageModelSteps / 10),
-            LearningRate = 3e-3,
+            WarmupSteps = Math.Min(languageModelWarmup, languageModelSteps / 10),
+            LearningRate = languageModelRate,
             ValidationFraction = 0.01,
             LogEverySteps = Math.Max(1, languageModelSteps / 5),
+            Progress = new ConsoleProgress<TrainingProgress>(p => Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
+                "  language model step {0}/{1}: loss {2:F4}{3}, {4:N0} tokens/s", p.Step, p.TotalSteps, p.Loss,
+                p.ValidationLoss is double v ? $", validation loss {v:F4}" : "", p.TokensPerSecond))),
         }))
         .Fit(corpus);
     ml.Model.Save(languageModel, corpus.Schema, languageModelPath);
@@ -132,8 +154,9 @@ pretrainedOptions.BackboneLearningRateScale = backboneScale;
 var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
     .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
 var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
-string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps, {pretrainTime.TotalSeconds:F0} s";
-Report($"MoE classifier, backbone pre-trained on {Path.GetFileName(corpusPath)} ({pretraining}; {adaptSteps} steps on each fold's text, backbone learning rate ×{backboneScale})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps of {languageModelBatch}×{languageModelContext} tokens, {pretrainTime.TotalSeconds:F0} s";
+string pretrainedOn = reusedLanguageModel != null ? "a language model" : Path.GetFileName(corpusPath);
+Report($"MoE classifier, backbone pre-trained on {pretrainedOn} ({pretraining}; {adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, dropout {dropout}, {epochs} epochs, validation {validationFraction})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
@@ -183,6 +206,12 @@ static string FindSharedData()
         }
     }
     throw new DirectoryNotFoundException("amazon_cells_labelled.txt not found in a shared/data folder above the program; pass --data <folder>.");
+}
+
+/// <summary>Reports progress on the calling thread (<see cref="Progress{T}"/> would post to the thread pool and reorder lines).</summary>
+internal sealed class ConsoleProgress<T>(Action<T> write) : IProgress<T>
+{
+    public void Report(T value) => write(value);
 }
 
 /// <summary>A review sentence and its label.</summary>
