@@ -122,6 +122,26 @@ public sealed class MoeTextClassificationOptions
     /// <summary>α of the sequence-wise balance loss. Default 0.0001.</summary>
     public double BalanceLossWeight { get; set; } = 0.0001;
 
+    /// <summary>
+    /// Folder for training checkpoints of the classifier (weights, best weights so far, optimizer state, position in the
+    /// batch order, dropout generator); null for none. Not to be confused with <see cref="CheckpointDirectory"/>, a
+    /// Hugging Face checkpoint the backbone starts from. Default null.
+    /// </summary>
+    public string? TrainingCheckpointDirectory { get; set; }
+
+    /// <summary>Write a training checkpoint every this many steps (and at the last step, or when training stops early) when <see cref="TrainingCheckpointDirectory"/> is set; 0 never. Default 100.</summary>
+    public int CheckpointEverySteps { get; set; } = 100;
+
+    /// <summary>How many of the newest training checkpoints to keep (at least 1). Default 3.</summary>
+    public int KeepCheckpoints { get; set; } = 3;
+
+    /// <summary>
+    /// Continue from a classifier training checkpoint: a checkpoint file, or a folder whose newest checkpoint is used (a
+    /// folder with none starts fresh). The data, tokenizer, backbone, seed and options must be those of the interrupted
+    /// run; <see cref="LanguageModelSteps"/> is not repeated (the checkpoint holds the adapted backbone). Default null.
+    /// </summary>
+    public string? ResumeFrom { get; set; }
+
     /// <summary>Log progress every this many steps (and after every evaluation). Default 10.</summary>
     public int LogEverySteps { get; set; } = 10;
 
@@ -172,6 +192,10 @@ public sealed class MoeTextClassificationOptions
         Check(BiasUpdateRate >= 0, nameof(BiasUpdateRate), BiasUpdateRate, "must not be negative");
         Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");
         Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
+        Check(TrainingCheckpointDirectory == null || !string.IsNullOrWhiteSpace(TrainingCheckpointDirectory), nameof(TrainingCheckpointDirectory), TrainingCheckpointDirectory ?? "", "must be null or name a folder");
+        Check(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "must not be negative");
+        Check(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "must be at least 1");
+        Check(ResumeFrom == null || File.Exists(ResumeFrom) || Directory.Exists(ResumeFrom), nameof(ResumeFrom), ResumeFrom ?? "", "must name an existing checkpoint file or folder");
         Check(DeviceId is null or >= 0, nameof(DeviceId), DeviceId ?? -1, "must not be negative");
     }
 }

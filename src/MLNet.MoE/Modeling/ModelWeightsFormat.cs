@@ -11,9 +11,11 @@ internal static class ModelWeightsFormat
 {
     private const int Magic = 0x4D4F4557; // "WEOM"
 
-    public static void Write(BinaryWriter writer, nn.Module model)
+    public static void Write(BinaryWriter writer, nn.Module model) => Write(writer, model.state_dict());
+
+    /// <summary>Writes named tensors (a state dict or a copy of one) in the weights-block layout.</summary>
+    public static void Write(BinaryWriter writer, IReadOnlyDictionary<string, Tensor> state)
     {
-        var state = model.state_dict();
         writer.Write(Magic);
         writer.Write(state.Count);
         foreach (var (name, tensor) in state)
@@ -29,12 +31,14 @@ internal static class ModelWeightsFormat
         }
     }
 
-    public static void Read(BinaryReader reader, nn.Module model, string entry)
+    public static void Read(BinaryReader reader, nn.Module model, string entry) => Read(reader, model.state_dict(), entry);
+
+    /// <summary>Reads a weights block into <paramref name="state"/>'s tensors, which must match it name for name and shape for shape.</summary>
+    public static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> state, string entry)
     {
         try
         {
             if (reader.ReadInt32() != Magic) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
-            var state = model.state_dict();
             int count = reader.ReadInt32();
             if (count != state.Count) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {state.Count}.");
             using var noGrad = torch.no_grad();

@@ -15,7 +15,9 @@ public sealed class MoeTextClassifier : nn.Module
 {
     private readonly MoeCausalLM backbone;
     private readonly Linear head;
-    private readonly Dropout dropout;
+    // Dropout masks come from the classifier's own CPU generator (seeded with the model): training is reproducible on any
+    // device and a checkpoint can save and restore the generator, which nn.Dropout's global generator does not allow.
+    private readonly Generator dropoutGenerator;
 
     /// <summary>Creates a classifier with a fresh head (N(0, initializer_range) weights, zero bias) on <paramref name="backbone"/>, which it then owns.</summary>
     public MoeTextClassifier(MoeCausalLM backbone, int classCount, TextPooling pooling, double dropoutRate = 0.0, long seed = 1) : base(nameof(MoeTextClassifier))
@@ -28,10 +30,9 @@ public sealed class MoeTextClassifier : nn.Module
         Pooling = pooling;
         DropoutRate = dropoutRate;
         head = nn.Linear(backbone.Config.HiddenSize, classCount, hasBias: true);
-        dropout = nn.Dropout(dropoutRate);
+        dropoutGenerator = new Generator((ulong)seed + 1);
         register_module("backbone", backbone);
         register_module("head", head);
-        register_module("dropout", dropout);
         using (torch.no_grad())
         {
             using var generator = new Generator((ulong)seed);
@@ -65,7 +66,21 @@ public sealed class MoeTextClassifier : nn.Module
         using var scope = torch.NewDisposeScope();
         var hidden = backbone.HiddenStates(ids, context);
         var pooled = Pool(hidden, lengths);
-        return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
+        return head.forward(Dropout(pooled)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The state of the dropout generator (a CPU byte tensor), for training checkpoints.</summary>
+    public Tensor DropoutGeneratorState
+    {
+        get => dropoutGenerator.get_state();
+        set => dropoutGenerator.set_state(value);
+    }
+
+    private Tensor Dropout(Tensor pooled)
+    {
+        if (!training || DropoutRate == 0) return pooled;
+        var keep = torch.rand(pooled.shape, generator: dropoutGenerator) >= DropoutRate;
+        return pooled * keep.to(pooled.dtype).to(pooled.device) / (1.0 - DropoutRate);
     }
 
     /// <summary>Pools hidden states [B, T, H] over each row's first <paramref name="lengths"/> positions into [B, H].</summary>
@@ -130,5 +145,12 @@ public sealed class MoeTextClassifier : nn.Module
     /// <summary>Submodules are registered explicitly in the constructor.</summary>
     protected override void RegisterComponents()
     {
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) dropoutGenerator.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -67,7 +67,9 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
             int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
 
-            if (options.LanguageModelSteps > 0) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, seed, channel);
+            string? resume = ResolveResume(channel);
+            if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, seed, channel);
+            else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
             model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed);
             model.to(device);
             channel.Info(string.Format(CultureInfo.InvariantCulture,
@@ -94,6 +96,10 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                 EarlyStoppingPatience = options.EarlyStoppingPatience,
                 LogEverySteps = options.LogEverySteps,
                 PadId = tokenizer.EndOfTextId,
+                CheckpointDirectory = options.TrainingCheckpointDirectory,
+                CheckpointEverySteps = options.CheckpointEverySteps,
+                KeepCheckpoints = options.KeepCheckpoints,
+                ResumeFrom = resume,
             };
             var summary = new ClassifierTrainingLoop(model, settings, device).Run(training, validation, progress =>
             {
@@ -151,6 +157,15 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
         new LanguageModelTrainingLoop(backbone, settings, device).Run(stream, Array.Empty<int>(), progress =>
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Language-model adaptation on the training text: step {0}/{1}, loss {2:F4}.", progress.Step, progress.TotalSteps, progress.Loss)));
         channel.Info(string.Format(CultureInfo.InvariantCulture, "Adapted the backbone with {0} language-model steps on {1:N0} tokens of training text.", options.LanguageModelSteps, stream.Length));
+    }
+
+    private string? ResolveResume(IChannel channel)
+    {
+        if (options.ResumeFrom is not { } resume) return null;
+        if (File.Exists(resume)) return resume;
+        string? latest = ClassifierTrainingLoop.LatestCheckpoint(resume);
+        channel.Info(latest != null ? $"Resuming from {latest}." : $"No classifier checkpoint in '{resume}': training starts fresh.");
+        return latest;
     }
 
     /// <summary>The input schema plus <c>PredictedLabel</c> (the label's key type) and <c>Score</c> (vector of Single, one per class).</summary>
@@ -225,6 +240,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
     {
         var text = string.Format(CultureInfo.InvariantCulture, "step {0}/{1} (epoch {2})  loss {3:F4}  lr {4:E2}  {5:N0} rows/s", p.Step, p.TotalSteps, p.Epoch, p.Loss, p.LearningRate, p.RowsPerSecond);
         if (p.ValidationLoss is double v) text += string.Format(CultureInfo.InvariantCulture, "  validation loss {0:F4} accuracy {1:P1}", v, p.ValidationAccuracy ?? double.NaN);
+        if (p.CheckpointPath is { } checkpoint) text += $"  checkpoint {checkpoint}";
         return text;
     }
 }

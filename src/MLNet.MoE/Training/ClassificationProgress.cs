@@ -27,6 +27,9 @@ public sealed record ClassificationProgress
     /// <summary>Validation accuracy when this report follows an evaluation, else null.</summary>
     public double? ValidationAccuracy { get; init; }
 
+    /// <summary>The training checkpoint written at this step, else null.</summary>
+    public string? CheckpointPath { get; init; }
+
     /// <summary>Time since training started.</summary>
     public TimeSpan Elapsed { get; init; }
 }

@@ -62,6 +62,18 @@ public sealed record ClassifierTrainingSettings
 
     /// <summary>Token id used for padding (never read: padded positions are masked out).</summary>
     public int PadId { get; init; }
+
+    /// <summary>Folder of training checkpoints, or null for none.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Write a checkpoint every this many steps, and at the last step (0: never).</summary>
+    public int CheckpointEverySteps { get; init; }
+
+    /// <summary>Checkpoints to keep; older ones are deleted.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
+
+    /// <summary>A checkpoint file to continue from, or null to start fresh.</summary>
+    public string? ResumeFrom { get; init; }
 }
 
 /// <summary>
@@ -71,10 +83,14 @@ public sealed record ClassifierTrainingSettings
 /// shuffled order and grouped by length (less padding); the validation rows are evaluated every epoch (or every
 /// <see cref="ClassifierTrainingSettings.EvaluateEverySteps"/>), the weights with the best validation loss are kept,
 /// and training stops when the loss has not improved for <see cref="ClassifierTrainingSettings.EarlyStoppingPatience"/> evaluations.
+/// Periodic atomic checkpoints (<see cref="ClassifierCheckpoint"/>) let a later run continue exactly where one stopped.
 /// Every step runs in its own TorchSharp dispose scope.
 /// </summary>
 public sealed class ClassifierTrainingLoop
 {
+    private const string CheckpointPrefix = "classifier-step";
+    private const string CheckpointExtension = ".moeckpt";
+
     private readonly MoeTextClassifier model;
     private readonly ClassifierTrainingSettings settings;
     private readonly Device device;
@@ -87,7 +103,17 @@ public sealed class ClassifierTrainingLoop
         this.device = device;
     }
 
-    /// <summary>Runs the steps over <paramref name="training"/> (labels 0..C-1); <paramref name="validation"/> may be empty (no early stopping).</summary>
+    /// <summary>The newest classifier checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
+    public static string? LatestCheckpoint(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
+            : null;
+
+    /// <summary>
+    /// Runs the steps over <paramref name="training"/> (labels 0..C-1); <paramref name="validation"/> may be empty (no
+    /// early stopping). With <see cref="ClassifierTrainingSettings.ResumeFrom"/> it continues that checkpoint's run, which
+    /// must have been made with the same architecture, rows and settings.
+    /// </summary>
     public ClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation,
         Action<ClassificationProgress> report, CancellationToken cancellation = default)
     {
@@ -96,34 +122,41 @@ public sealed class ClassifierTrainingLoop
         // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
         using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.WeightDecay, settings.BackboneLearningRateScale), settings.Beta1, settings.Beta2, 1e-8, device);
         var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
-        int batchesPerEpoch = (training.Count + settings.BatchSize - 1) / settings.BatchSize;
-        var random = new Random(settings.Seed);
+        var fingerprint = Fingerprint(training, validation);
         var history = new List<ClassificationProgress>();
-        var clock = Stopwatch.StartNew();
-        var windowClock = Stopwatch.StartNew();
-        double lossSum = 0;
-        int lossTerms = 0;
-        long rowsInWindow = 0;
-        double bestLoss = double.PositiveInfinity;
-        double bestAccuracy = double.NaN;
-        int bestStep = 0;
-        int evaluationsWithoutImprovement = 0;
-        bool stoppedEarly = false;
-        Dictionary<string, Tensor>? best = null;
+        var state = new ClassifierTrainingState();
+        var best = new Dictionary<string, Tensor>();
         int step = 0;
-        var batches = new Queue<int[]>();
         int epoch = 0;
+        int batchesDone = 0;
+        List<int[]> epochBatches = new();
+        bool stoppedEarly = false;
         try
         {
+            if (settings.ResumeFrom is { } resume)
+            {
+                var header = ClassifierCheckpoint.ReadHeader(resume);
+                CheckResumable(header, resume, fingerprint);
+                ClassifierCheckpoint.Read(resume, model, best, optimizer);
+                state = header.State;
+                history.AddRange(header.History);
+                step = header.Step;
+                epoch = header.Epoch;
+                batchesDone = header.BatchesDoneInEpoch;
+                if (epoch > 0) epochBatches = EpochBatches(training, epoch);
+            }
+            var clock = Stopwatch.StartNew();
+            var windowClock = Stopwatch.StartNew();
             while (step < settings.Steps)
             {
                 cancellation.ThrowIfCancellationRequested();
-                if (batches.Count == 0)
+                if (batchesDone == epochBatches.Count)
                 {
                     epoch++;
-                    foreach (var batch in EpochBatches(training, random)) batches.Enqueue(batch);
+                    epochBatches = EpochBatches(training, epoch);
+                    batchesDone = 0;
                 }
-                var rows = batches.Dequeue();
+                var rows = epochBatches[batchesDone++];
                 step++;
                 model.train();
                 double lr = schedule.At(step);
@@ -159,11 +192,11 @@ public sealed class ClassifierTrainingLoop
                     }
                     loss = crossEntropy.item<float>();
                 }
-                lossSum += loss;
-                lossTerms++;
-                rowsInWindow += rows.Length;
+                state.LossSum += loss;
+                state.LossTerms++;
+                state.RowsInWindow += rows.Length;
 
-                bool endOfEpoch = batches.Count == 0;
+                bool endOfEpoch = batchesDone == epochBatches.Count;
                 bool evaluate = validation.Count > 0 && (settings.EvaluateEverySteps > 0 ? step % settings.EvaluateEverySteps == 0 : endOfEpoch);
                 if (validation.Count > 0 && step == settings.Steps) evaluate = true;
                 double? validationLoss = null;
@@ -173,66 +206,130 @@ public sealed class ClassifierTrainingLoop
                     var (vLoss, vAccuracy) = Evaluate(validation);
                     validationLoss = vLoss;
                     validationAccuracy = vAccuracy;
-                    if (vLoss < bestLoss)
+                    if (vLoss < state.BestLoss)
                     {
-                        bestLoss = vLoss;
-                        bestAccuracy = vAccuracy;
-                        bestStep = step;
-                        evaluationsWithoutImprovement = 0;
+                        state.BestLoss = vLoss;
+                        state.BestAccuracy = vAccuracy;
+                        state.BestStep = step;
+                        state.EvaluationsWithoutImprovement = 0;
                         DisposeAll(best);
-                        best = Snapshot();
+                        Snapshot(best);
                     }
                     else
                     {
-                        evaluationsWithoutImprovement++;
+                        state.EvaluationsWithoutImprovement++;
                     }
                 }
-                bool stop = settings.EarlyStoppingPatience > 0 && evaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
+                bool stop = settings.EarlyStoppingPatience > 0 && state.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
+                ClassificationProgress? progress = null;
                 if (step % settings.LogEverySteps == 0 || step == settings.Steps || evaluate || stop)
                 {
-                    var progress = new ClassificationProgress
+                    progress = new ClassificationProgress
                     {
                         Step = step,
                         TotalSteps = settings.Steps,
                         Epoch = epoch,
-                        Loss = lossSum / Math.Max(1, lossTerms),
+                        Loss = state.LossSum / Math.Max(1, state.LossTerms),
                         LearningRate = lr,
-                        RowsPerSecond = rowsInWindow / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds),
+                        RowsPerSecond = state.RowsInWindow / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds),
                         ValidationLoss = validationLoss,
                         ValidationAccuracy = validationAccuracy,
-                        Elapsed = clock.Elapsed,
+                        Elapsed = state.Elapsed + clock.Elapsed,
                     };
                     history.Add(progress);
-                    report(progress);
-                    lossSum = 0;
-                    lossTerms = 0;
-                    rowsInWindow = 0;
+                    state.LossSum = 0;
+                    state.LossTerms = 0;
+                    state.RowsInWindow = 0;
                     windowClock.Restart();
                 }
+                if (settings.CheckpointDirectory != null && settings.CheckpointEverySteps > 0 && (step % settings.CheckpointEverySteps == 0 || step == settings.Steps || stop))
+                {
+                    string path = WriteCheckpoint(step, epoch, batchesDone, state with { Elapsed = state.Elapsed + clock.Elapsed }, history, best, optimizer, fingerprint);
+                    if (progress != null)
+                    {
+                        progress = progress with { CheckpointPath = path };
+                        history[^1] = progress;
+                    }
+                }
+                if (progress != null) report(progress);
                 if (stop)
                 {
                     stoppedEarly = step < settings.Steps;
                     break;
                 }
             }
-            if (best != null) Restore(best);
+            if (best.Count > 0) Restore(best);
         }
         finally
         {
             DisposeAll(best);
             model.eval();
         }
+        bool kept = state.BestStep > 0;
         return new ClassificationTrainingSummary
         {
             Steps = step,
             TrainingRows = training.Count,
             ValidationRows = validation.Count,
-            KeptStep = best != null ? bestStep : step,
-            ValidationLoss = best != null ? bestLoss : double.NaN,
-            ValidationAccuracy = best != null ? bestAccuracy : double.NaN,
+            KeptStep = kept ? state.BestStep : step,
+            ValidationLoss = kept ? state.BestLoss : double.NaN,
+            ValidationAccuracy = kept ? state.BestAccuracy : double.NaN,
             StoppedEarly = stoppedEarly,
             History = history,
         };
+    }
+
+    /// <summary>The fingerprint of the rows a run trains and validates on: labels, lengths and ids, in order.</summary>
+    public static DataFingerprint Fingerprint(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    {
+        var values = new List<int>();
+        foreach (var rows in new[] { training, validation })
+        {
+            values.Add(rows.Count);
+            foreach (var (ids, label) in rows)
+            {
+                values.Add(label);
+                values.Add(ids.Length);
+                values.AddRange(ids);
+            }
+        }
+        return DataFingerprint.Of(values);
+    }
+
+    private void CheckResumable(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
+    {
+        if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling. Resume with the same backbone and options.");
+        if (checkpoint.Data != fingerprint)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made on other rows (fingerprint {checkpoint.Data.Length} values, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} values, hash {fingerprint.Hash:x16}. Resume with the same data, tokenizer, seed and validation fraction.");
+        if (checkpoint.Step >= settings.Steps)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps: nothing is left to train.");
+        if (settings.EarlyStoppingPatience > 0 && checkpoint.State.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' ends a run that stopped early at step {checkpoint.Step}: nothing is left to train.");
+    }
+
+    private string WriteCheckpoint(int step, int epoch, int batchesDone, ClassifierTrainingState state, List<ClassificationProgress> history,
+        Dictionary<string, Tensor> best, FlatAdamW optimizer, DataFingerprint fingerprint)
+    {
+        string directory = settings.CheckpointDirectory!;
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, $"{CheckpointPrefix}{step:D8}{CheckpointExtension}");
+        var checkpoint = new ClassifierCheckpoint
+        {
+            ConfigJson = model.Backbone.Config.ToJson(),
+            ClassCount = model.ClassCount,
+            Pooling = model.Pooling,
+            Data = fingerprint,
+            Step = step,
+            Epoch = epoch,
+            BatchesDoneInEpoch = batchesDone,
+            State = state,
+            History = history.ToList(),
+        };
+        checkpoint.Write(path, model, best.Count > 0 ? best : null, optimizer);
+        var old = Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        foreach (string stale in old.Take(Math.Max(0, old.Count - settings.KeepCheckpoints))) File.Delete(stale);
+        return path;
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="rows"/> in eval mode.</summary>
@@ -253,9 +350,13 @@ public sealed class ClassifierTrainingLoop
         return (loss / rows.Count, (double)correct / rows.Count);
     }
 
-    /// <summary>One epoch's batches: a shuffled order, cut into pools of 32 batches that are sorted by length and cut into batches, in shuffled batch order.</summary>
-    private List<int[]> EpochBatches(IReadOnlyList<(int[] Ids, int Label)> training, Random random)
+    /// <summary>
+    /// One epoch's batches: a shuffled order, cut into pools of 32 batches that are sorted by length and cut into batches,
+    /// in shuffled batch order. The order depends only on the seed and the epoch, so a resumed run rebuilds it.
+    /// </summary>
+    private List<int[]> EpochBatches(IReadOnlyList<(int[] Ids, int Label)> training, int epoch)
     {
+        var random = new Random(unchecked(settings.Seed * 1_000_003 + epoch));
         int[] order = Enumerable.Range(0, training.Count).ToArray();
         random.Shuffle(order);
         int pool = settings.BatchSize * 32;
@@ -270,10 +371,10 @@ public sealed class ClassifierTrainingLoop
         return shuffled.ToList();
     }
 
-    private Dictionary<string, Tensor> Snapshot()
+    private void Snapshot(Dictionary<string, Tensor> into)
     {
         using var noGrad = torch.no_grad();
-        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+        foreach (var (name, tensor) in model.state_dict()) into[name] = tensor.detach().clone().DetachFromDisposeScope();
     }
 
     private void Restore(Dictionary<string, Tensor> snapshot)
@@ -282,9 +383,8 @@ public sealed class ClassifierTrainingLoop
         foreach (var (name, tensor) in model.state_dict()) tensor.copy_(snapshot[name]);
     }
 
-    private static void DisposeAll(Dictionary<string, Tensor>? tensors)
+    private static void DisposeAll(Dictionary<string, Tensor> tensors)
     {
-        if (tensors == null) return;
         foreach (var t in tensors.Values) t.Dispose();
         tensors.Clear();
     }

@@ -1,0 +1,178 @@
+using MLNet.MoE.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>
+/// Everything a text-classifier training run needs to continue exactly where it stopped: the classifier's weights (backbone
+/// with its routing biases, and head), the best weights so far with their validation figures, AdamW state, the step and
+/// position in the epoch's batch order, the dropout generator, the open report window and the history, and fingerprints
+/// of the architecture and of the training and validation rows so a checkpoint is never resumed on another model or
+/// other data. One file, written atomically.
+/// </summary>
+public sealed class ClassifierCheckpoint
+{
+    private const string Magic = "MLNET-MOE-CLASSIFIER-CHECKPOINT";
+    private const int FormatVersion = 1;
+
+    /// <summary>The backbone's config JSON.</summary>
+    public required string ConfigJson { get; init; }
+
+    /// <summary>Classes of the head.</summary>
+    public required int ClassCount { get; init; }
+
+    /// <summary>Pooling of the classifier.</summary>
+    public required TextPooling Pooling { get; init; }
+
+    /// <summary>Fingerprint of the training and validation rows (ids and labels, in order).</summary>
+    public required DataFingerprint Data { get; init; }
+
+    /// <summary>Optimizer steps completed.</summary>
+    public required int Step { get; init; }
+
+    /// <summary>Epoch (1-based) of the last completed step.</summary>
+    public required int Epoch { get; init; }
+
+    /// <summary>Batches of that epoch already trained on.</summary>
+    public required int BatchesDoneInEpoch { get; init; }
+
+    /// <summary>The open report window and the early-stopping state.</summary>
+    public required ClassifierTrainingState State { get; init; }
+
+    /// <summary>Reports made so far.</summary>
+    public required IReadOnlyList<ClassificationProgress> History { get; init; }
+
+    /// <summary>
+    /// Writes the checkpoint to <paramref name="path"/> atomically: this header, the model's weights, the best weights
+    /// (when there are any), the optimizer's state and the dropout generator's state.
+    /// </summary>
+    public void Write(string path, MoeTextClassifier model, IReadOnlyDictionary<string, Tensor>? best, FlatAdamW optimizer)
+    {
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            writer.Write(FormatVersion);
+            writer.Write(ConfigJson);
+            writer.Write(ClassCount);
+            writer.Write((int)Pooling);
+            writer.Write(Data.Length);
+            writer.Write(Data.Hash);
+            writer.Write(Step);
+            writer.Write(Epoch);
+            writer.Write(BatchesDoneInEpoch);
+            State.Write(writer);
+            writer.Write(History.Count);
+            foreach (var p in History) WriteProgress(writer, p);
+            ModelWeightsFormat.Write(writer, model);
+            writer.Write(best != null);
+            if (best != null) ModelWeightsFormat.Write(writer, best);
+            optimizer.Save(writer);
+            using var generator = model.DropoutGeneratorState;
+            var bytes = generator.data<byte>().ToArray();
+            writer.Write(bytes.Length);
+            writer.Write(bytes);
+        });
+    }
+
+    /// <summary>Reads the header of a checkpoint (everything but weights, optimizer and generator state).</summary>
+    public static ClassifierCheckpoint ReadHeader(string path) => Read(path, null, null, null);
+
+    /// <summary>
+    /// Reads a checkpoint; when <paramref name="model"/> is given, loads its weights, the best weights into
+    /// <paramref name="best"/> (an empty dictionary that receives tensors on the model's device, or stays empty when the
+    /// checkpoint has none), the optimizer state and the dropout generator's state. The caller checks the header against its run first
+    /// by reading it with <see cref="ReadHeader"/>.
+    /// </summary>
+    public static ClassifierCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Classifier training checkpoint '{path}' does not exist.", path);
+        using var stream = File.OpenRead(path);
+        using var reader = new BinaryReader(stream);
+        try
+        {
+            if (reader.ReadString() != Magic) throw new InvalidDataException($"'{path}' is not an MLNet.MoE classifier training checkpoint.");
+            int version = reader.ReadInt32();
+            if (version != FormatVersion) throw new InvalidDataException($"Classifier training checkpoint '{path}' has format version {version}; this version of MLNet.MoE reads {FormatVersion}.");
+            string config = reader.ReadString();
+            int classCount = reader.ReadInt32();
+            var pooling = (TextPooling)reader.ReadInt32();
+            var data = new DataFingerprint(reader.ReadInt64(), reader.ReadUInt64());
+            int step = reader.ReadInt32();
+            int epoch = reader.ReadInt32();
+            int batchesDone = reader.ReadInt32();
+            var state = ClassifierTrainingState.Read(reader);
+            int count = reader.ReadInt32();
+            if (count < 0 || count > 10_000_000) throw new InvalidDataException($"Classifier training checkpoint '{path}' is corrupt (history of {count} reports).");
+            var history = new List<ClassificationProgress>(count);
+            for (int i = 0; i < count; i++) history.Add(ReadProgress(reader));
+            var checkpoint = new ClassifierCheckpoint
+            {
+                ConfigJson = config, ClassCount = classCount, Pooling = pooling, Data = data, Step = step, Epoch = epoch,
+                BatchesDoneInEpoch = batchesDone, State = state, History = history,
+            };
+            if (model == null) return checkpoint;
+            ModelWeightsFormat.Read(reader, model, path);
+            if (reader.ReadBoolean())
+            {
+                if (best == null) throw new ArgumentNullException(nameof(best), "A dictionary for the best weights is needed to read a checkpoint's weights.");
+                using (torch.no_grad())
+                {
+                    foreach (var (name, tensor) in model.state_dict()) best.Add(name, torch.empty_like(tensor).DetachFromDisposeScope());
+                }
+                ModelWeightsFormat.Read(reader, best, path);
+            }
+            optimizer?.Load(reader);
+            int length = reader.ReadInt32();
+            if (length < 0 || length > 1 << 20) throw new InvalidDataException($"Classifier training checkpoint '{path}' is corrupt (dropout generator state of {length} bytes).");
+            byte[] bytes = reader.ReadBytes(length);
+            if (bytes.Length != length) throw new EndOfStreamException();
+            using var generator = torch.tensor(bytes, dtype: ScalarType.Byte);
+            model.DropoutGeneratorState = generator;
+            return checkpoint;
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"Classifier training checkpoint '{path}' is truncated.", e);
+        }
+    }
+
+    private static void WriteProgress(BinaryWriter writer, ClassificationProgress p)
+    {
+        writer.Write(p.Step);
+        writer.Write(p.TotalSteps);
+        writer.Write(p.Epoch);
+        writer.Write(p.Loss);
+        writer.Write(p.LearningRate);
+        writer.Write(p.RowsPerSecond);
+        writer.Write(p.ValidationLoss.HasValue);
+        writer.Write(p.ValidationLoss ?? 0);
+        writer.Write(p.ValidationAccuracy.HasValue);
+        writer.Write(p.ValidationAccuracy ?? 0);
+        writer.Write(p.Elapsed.Ticks);
+        writer.Write(p.CheckpointPath ?? "");
+    }
+
+    private static ClassificationProgress ReadProgress(BinaryReader reader)
+    {
+        int step = reader.ReadInt32();
+        int total = reader.ReadInt32();
+        int epoch = reader.ReadInt32();
+        double loss = reader.ReadDouble();
+        double lr = reader.ReadDouble();
+        double rows = reader.ReadDouble();
+        bool hasLoss = reader.ReadBoolean();
+        double validationLoss = reader.ReadDouble();
+        bool hasAccuracy = reader.ReadBoolean();
+        double validationAccuracy = reader.ReadDouble();
+        long ticks = reader.ReadInt64();
+        string checkpoint = reader.ReadString();
+        return new ClassificationProgress
+        {
+            Step = step, TotalSteps = total, Epoch = epoch, Loss = loss, LearningRate = lr, RowsPerSecond = rows,
+            ValidationLoss = hasLoss ? validationLoss : null, ValidationAccuracy = hasAccuracy ? validationAccuracy : null,
+            Elapsed = TimeSpan.FromTicks(ticks), CheckpointPath = checkpoint.Length > 0 ? checkpoint : null,
+        };
+    }
+}
