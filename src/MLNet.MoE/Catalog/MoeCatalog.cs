@@ -140,6 +140,18 @@ public sealed class MoeCatalog
     }
 
     /// <summary>
+    /// Exports a text classifier to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (inputs <c>input_ids</c> and
+    /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
+    /// with the class names, pooling and maximum length in its metadata, and the tokenizer. Rows are encoded as
+    /// <see cref="MoeTextClassificationTransformer.Encode"/> does. Files are written atomically.
+    /// </summary>
+    public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        OnnxExporter.ExportClassifier(model.Model, model.Tokenizer, model.MaxLength, model.ClassNames, directory, options);
+    }
+
+    /// <summary>
     /// Writes a language model as a Hugging Face DeepseekV3 checkpoint folder (per-expert keys), loadable by
     /// <c>DeepseekV3ForCausalLM.from_pretrained</c>, with its tokenizer beside it (<c>mlnet_moe_tokenizer.bin</c>, plus
     /// <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for byte-level and Hugging Face tokenizers) so that

@@ -16,7 +16,8 @@ namespace MLNet.MoE.Onnx;
 /// operators, routed experts through <c>com.microsoft.MoE</c>/<c>QMoE</c> or standard operators. MTP modules are not
 /// exported. The caches hold per-head keys (rotary part included) and values, each zero-padded to
 /// <see cref="CacheHeadSize"/> = max(qk_head_dim, v_head_dim), because ONNX Runtime GenAI allocates key and value caches
-/// of one head size.
+/// of one head size. <see cref="BuildClassifier"/> builds a text classifier on the same blocks: no cache, pooling and a
+/// classification head in place of the language-model head.
 /// </summary>
 internal sealed class OnnxDecoderGraph
 {
@@ -34,6 +35,7 @@ internal sealed class OnnxDecoderGraph
     private string sin = "";
     private string mask = "";
     private string positionIds = "";
+    private bool withCache = true;
 
     private OnnxDecoderGraph(MoeCausalLM model, OnnxExportOptions options)
     {
@@ -52,12 +54,35 @@ internal sealed class OnnxDecoderGraph
         using var noGrad = torch.no_grad();
         var builder = new OnnxDecoderGraph(model, options);
         builder.BuildGraph();
+        return builder.Proto(metadata);
+    }
+
+    /// <summary>
+    /// Builds the graph of a text classifier: <c>input_ids</c> [B, S] and <c>attention_mask</c> [B, S] (1 on each row's
+    /// tokens, 0 on the right padding) → <c>logits</c> [B, C] and <c>probabilities</c> [B, C] (softmax). The backbone runs
+    /// without a cache; its final-normed hidden states are pooled as the classifier pools them and go through the head.
+    /// </summary>
+    public static ModelProto BuildClassifier(MoeTextClassifier model, OnnxExportOptions options, IReadOnlyDictionary<string, string> metadata)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var builder = new OnnxDecoderGraph(model.Backbone, options) { withCache = false };
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            if (name.StartsWith("head.", StringComparison.Ordinal)) builder.weights[name] = tensor;
+        }
+        builder.BuildClassifierGraph(model.ClassCount, model.Pooling);
+        return builder.Proto(metadata);
+    }
+
+    private ModelProto Proto(IReadOnlyDictionary<string, string> metadata)
+    {
         var proto = new ModelProto
         {
             IrVersion = IrVersion,
             ProducerName = "MLNet.MoE",
             ProducerVersion = typeof(OnnxDecoderGraph).Assembly.GetName().Version?.ToString() ?? "0",
-            Graph = builder.g.Graph,
+            Graph = g.Graph,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OnnxOpset });
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = OnnxGraphBuilder.MicrosoftDomain, Version = 1 });
@@ -65,6 +90,36 @@ internal sealed class OnnxDecoderGraph
         return proto;
     }
 
+    private void BuildClassifierGraph(int classCount, TextPooling pooling)
+    {
+        string ids = g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
+        string attentionMask = g.Input("attention_mask", DataType.Int64, "batch_size", "sequence_length");
+        g.Output("logits", DataType.Float, "batch_size", classCount);
+        g.Output("probabilities", DataType.Float, "batch_size", classCount);
+        // Positions 0..S-1 on every row (rows are right-padded, so each starts at position 0).
+        string seq = Squeeze0(g.Node("Slice", new[] { g.Node("Shape", new[] { ids }), g.Int64s(1), g.Int64s(2) }));
+        string range = g.Node("Range", new[] { g.Node("Squeeze", new[] { g.Int64s(0), g.Int64s(0) }), seq, g.Node("Squeeze", new[] { g.Int64s(1), g.Int64s(0) }) });
+        positionIds = g.Node("Expand", new[] { g.Node("Unsqueeze", new[] { range, g.Int64s(0) }), g.Node("Shape", new[] { ids }) });
+        string hidden = Backbone(ids, attentionMask);
+
+        // Pooling as MoeTextClassifier.Pool: the mean over each row's tokens, or the hidden state of its last token.
+        string lengths = g.Node("ReduceSum", new[] { attentionMask, g.Int64s(1) }, ("keepdims", 1L));
+        string pooled;
+        if (pooling == TextPooling.Mean)
+        {
+            string weight = g.Node("Unsqueeze", new[] { g.Node("Cast", new[] { attentionMask }, ("to", (long)DataType.Float)), g.Int64s(2) });
+            string sum = g.Node("ReduceSum", new[] { g.Node("Mul", new[] { hidden, weight }), g.Int64s(1) }, ("keepdims", 0L));
+            pooled = g.Node("Div", new[] { sum, g.Node("Cast", new[] { lengths }, ("to", (long)DataType.Float)) });
+        }
+        else
+        {
+            string last = g.Node("Unsqueeze", new[] { g.Node("Sub", new[] { lengths, g.Int64s(1) }), g.Int64s(2) });
+            string index = g.Node("Expand", new[] { last, g.Int64s(1, 1, config.HiddenSize) });
+            pooled = g.Node("Squeeze", new[] { g.Node("GatherElements", new[] { hidden, index }, ("axis", 1L)), g.Int64s(1) });
+        }
+        LinearTo("logits", pooled, "head.weight", Bias("head.bias"));
+        g.NodeTo("probabilities", "Softmax", new[] { "logits" }, ("axis", -1L));
+    }
     private void BuildGraph()
     {
         int layers = config.NumHiddenLayers;
@@ -84,12 +139,17 @@ internal sealed class OnnxDecoderGraph
             g.Output($"present.{i}.key", DataType.Float, "batch_size", heads, "total_sequence_length", cacheHead);
             g.Output($"present.{i}.value", DataType.Float, "batch_size", heads, "total_sequence_length", cacheHead);
         }
+        LinearTo("logits", Backbone(ids, attentionMask), "lm_head.weight", null);
+    }
 
+    /// <summary>Embedding, decoder blocks and final norm: the final-normed hidden states [B, S, H].</summary>
+    private string Backbone(string ids, string attentionMask)
+    {
         RotaryTables();
         mask = AttentionMask(ids, attentionMask);
         var embedding = Tensor("model.embed_tokens.weight");
         string h = g.Node("Gather", new[] { MatrixWeight("model.embed_tokens.weight", embedding), ids }, ("axis", 0L));
-        for (int i = 0; i < layers; i++)
+        for (int i = 0; i < config.NumHiddenLayers; i++)
         {
             string prefix = $"model.layers.{i}.";
             string attention = Attention(i, RmsNorm(h, prefix + "input_layernorm.weight"));
@@ -98,8 +158,7 @@ internal sealed class OnnxDecoderGraph
             string mlp = config.IsMoeLayer(i) ? MoeFeedForward(prefix + "mlp.", normed) : SwiGlu(prefix + "mlp.", normed);
             h = g.Node("Add", new[] { h, mlp });
         }
-        string final = RmsNorm(h, "model.norm.weight");
-        LinearTo("logits", final, "lm_head.weight", null);
+        return RmsNorm(h, "model.norm.weight");
     }
 
     // ---- building blocks ----
@@ -179,10 +238,12 @@ internal sealed class OnnxDecoderGraph
         query = PadLast(query, cacheHead - qkHead);
         key = PadLast(key, cacheHead - qkHead);
         value = PadLast(value, cacheHead - vHead);
-        string[] outputs = g.NodeWithOutputs("Attention",
-            new[] { query, key, value, mask, $"past_key_values.{layer}.key", $"past_key_values.{layer}.value" }, 3, null,
-            new (string, object)[] { ("scale", (float)config.SoftmaxScale) },
-            new[] { g.Fresh("attention"), $"present.{layer}.key", $"present.{layer}.value" });
+        string[] outputs = withCache
+            ? g.NodeWithOutputs("Attention",
+                new[] { query, key, value, mask, $"past_key_values.{layer}.key", $"past_key_values.{layer}.value" }, 3, null,
+                new (string, object)[] { ("scale", (float)config.SoftmaxScale) },
+                new[] { g.Fresh("attention"), $"present.{layer}.key", $"present.{layer}.value" })
+            : g.NodeWithOutputs("Attention", new[] { query, key, value, mask }, 1, null, new (string, object)[] { ("scale", (float)config.SoftmaxScale) });
         string attended = cacheHead > vHead ? Slice(outputs[0], 3, 0, vHead) : outputs[0];
         string merged = g.Node("Reshape", new[] { g.Node("Transpose", new[] { attended }, ("perm", new long[] { 0, 2, 1, 3 })), g.Int64s(0, 0, (long)heads * vHead) });
         return Linear(merged, p + "o_proj.weight", Bias(p + "o_proj.bias"));

@@ -15,7 +15,8 @@ namespace MLNet.MoE.Onnx;
 /// weights exceed the protobuf limit), <c>genai_config.json</c> for ONNX Runtime GenAI, and the tokenizer
 /// (<c>mlnet_moe_tokenizer.bin</c>, and <c>tokenizer.json</c> when the tokenizer was read from one). Every file is
 /// first written under a temporary name in the folder and renamed only when all are complete; on failure the
-/// temporary files are deleted and a folder the export created is removed.
+/// temporary files are deleted and a folder the export created is removed. <see cref="ExportClassifier"/> writes a
+/// text classifier the same way, without the GenAI configuration.
 /// </summary>
 public static class OnnxExporter
 {
@@ -44,25 +45,72 @@ public static class OnnxExporter
             [OnnxMetadataKeys.Config] = config.ToJson(),
         };
         ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
+        var files = ModelFiles(proto, options);
+        files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer))));
+        AddTokenizerFiles(files, tokenizer, config.MaxPositionEmbeddings);
+        WriteAll(directory, files);
+    }
+
+    /// <summary>
+    /// Exports a text classifier to <paramref name="directory"/>: <c>model.onnx</c> with inputs <c>input_ids</c> and
+    /// <c>attention_mask</c> [B, S] (right-padded rows, encoded as <c>MoeTextClassificationTransformer.Encode</c> does) and outputs
+    /// <c>logits</c> and <c>probabilities</c> [B, C]; the class names, pooling, maximum length and backbone config in its
+    /// metadata; and the tokenizer files. Written atomically like <see cref="Export"/>.
+    /// </summary>
+    public static void ExportClassifier(MoeTextClassifier model, MoeTokenizer? tokenizer, int maxLength, IReadOnlyList<string>? classNames, string directory, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new OnnxExportOptions();
+        options.Validate();
+        CheckWeights(model.Backbone);
+        var config = model.Backbone.Config;
+        if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocab_size ({config.VocabSize}).");
+        if (classNames != null && classNames.Count != model.ClassCount)
+            throw new ArgumentOutOfRangeException(nameof(classNames), $"{classNames.Count} class names were given for a classifier of {model.ClassCount} classes.");
+        if (maxLength < 4 || maxLength > config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"The maximum length must be between 4 and the backbone's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+        var metadata = new Dictionary<string, string>
+        {
+            [OnnxMetadataKeys.Format] = OnnxMetadataKeys.ClassifierFormatName,
+            [OnnxMetadataKeys.FormatVersion] = OnnxMetadataKeys.CurrentFormatVersion,
+            [OnnxMetadataKeys.ClassCount] = Invariant(model.ClassCount),
+            [OnnxMetadataKeys.Pooling] = model.Pooling.ToString(),
+            [OnnxMetadataKeys.MaxLength] = Invariant(maxLength),
+            [OnnxMetadataKeys.VocabSize] = Invariant(config.VocabSize),
+            [OnnxMetadataKeys.Weights] = options.Weights.ToString().ToLowerInvariant(),
+            [OnnxMetadataKeys.Config] = config.ToJson(),
+        };
+        if (classNames != null) metadata[OnnxMetadataKeys.ClassNames] = JsonSerializer.Serialize(classNames);
+        ModelProto proto = OnnxDecoderGraph.BuildClassifier(model, options, metadata);
+        var files = ModelFiles(proto, options);
+        AddTokenizerFiles(files, tokenizer, maxLength);
+        WriteAll(directory, files);
+    }
+
+    /// <summary>model.onnx, and model.onnx.data first when the weights exceed the threshold.</summary>
+    private static List<(string Name, Action<Stream> Write)> ModelFiles(ModelProto proto, OnnxExportOptions options)
+    {
         byte[]? externalData = null;
         if (proto.Graph.Initializer.Sum(t => (long)t.RawData.Length) > options.ExternalDataThresholdBytes)
             externalData = MoveToExternalData(proto);
-
         var files = new List<(string Name, Action<Stream> Write)>();
         if (externalData != null) files.Add((OnnxMetadataKeys.ExternalDataFileName, s => s.Write(externalData)));
         files.Add((OnnxMetadataKeys.ModelFileName, s => proto.WriteTo(s)));
-        files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer))));
-        if (tokenizer != null)
+        return files;
+    }
+
+    private static void AddTokenizerFiles(List<(string Name, Action<Stream> Write)> files, MoeTokenizer? tokenizer, int maxLength)
+    {
+        if (tokenizer == null) return;
+        byte[] serialized = tokenizer.Serialize();
+        files.Add((OnnxMetadataKeys.TokenizerFileName, s => s.Write(serialized)));
+        if (tokenizer.HuggingFaceFiles(maxLength) is var (json, tokenizerConfig))
         {
-            byte[] serialized = tokenizer.Serialize();
-            files.Add((OnnxMetadataKeys.TokenizerFileName, s => s.Write(serialized)));
-            if (tokenizer.HuggingFaceFiles(config.MaxPositionEmbeddings) is var (json, tokenizerConfig))
-            {
-                files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
-                files.Add((OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName, s => s.Write(tokenizerConfig)));
-            }
+            files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
+            files.Add((OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName, s => s.Write(tokenizerConfig)));
         }
-        WriteAll(directory, files);
     }
 
     /// <summary>Refuses a disposed model and one whose weights hold NaN or infinity, naming the tensor.</summary>

@@ -18,6 +18,21 @@ internal static class OnnxMetadataKeys
     /// <summary>The current value of <see cref="FormatVersion"/>.</summary>
     public const string CurrentFormatVersion = "1";
 
+    /// <summary>Value of <see cref="Format"/> for an exported text classifier.</summary>
+    public const string ClassifierFormatName = "MLNet.MoE text classifier";
+
+    /// <summary>Number of classes of an exported classifier.</summary>
+    public const string ClassCount = "mlnet_moe.class_count";
+
+    /// <summary>The class names of an exported classifier (JSON array, in score order), when the label had key values.</summary>
+    public const string ClassNames = "mlnet_moe.class_names";
+
+    /// <summary>Pooling of an exported classifier (<c>Mean</c> or <c>LastToken</c>).</summary>
+    public const string Pooling = "mlnet_moe.pooling";
+
+    /// <summary>Tokens per row at most (end-of-text tokens included) of an exported classifier.</summary>
+    public const string MaxLength = "mlnet_moe.max_length";
+
     /// <summary>Token vocabulary (logits width).</summary>
     public const string VocabSize = "mlnet_moe.vocab_size";
 

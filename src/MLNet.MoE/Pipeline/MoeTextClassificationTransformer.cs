@@ -74,6 +74,9 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     /// <summary>Tokens per row at most.</summary>
     public int MaxLength { get; }
 
+    /// <summary>The label's key values as text, in score order, or null when the label had none.</summary>
+    public IReadOnlyList<string>? ClassNames => keyValues?.AsText();
+
     /// <summary>Number of classes.</summary>
     public int ClassCount => Model.ClassCount;
 
