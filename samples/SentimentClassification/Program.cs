@@ -13,6 +13,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.MoE.Catalog;
 using MLNet.MoE.Modeling;
+using MLNet.MoE.Pipeline;
 using MLNet.MoE.Tokenization;
 using MLNet.MoE.Training;
 
@@ -174,6 +175,11 @@ foreach (string text in new[] { "Great phone, works perfectly.", "The battery di
     if (!p.Score.SequenceEqual(q.Score)) throw new InvalidOperationException("The reloaded classifier scores differently.");
     Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "\"{0}\" → {1} (P(positive) = {2:F3}; reloaded model agrees)", text, p.PredictedLabel, p.Score[1]));
 }
+// The same classifier as an ONNX model (input_ids + attention_mask → probabilities), with its tokenizer beside it.
+string onnxDirectory = Path.Combine(outDirectory, "sentiment-classifier-onnx");
+var classifierStage = ((IEnumerable<ITransformer>)foldModel).OfType<MoeTextClassificationTransformer>().Single();
+ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
+Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
 foreach (var f in pretrainedFolds) (f.Model as IDisposable)?.Dispose();
 
 Console.WriteLine();
