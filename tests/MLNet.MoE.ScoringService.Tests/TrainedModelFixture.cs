@@ -65,7 +65,7 @@ public sealed class TrainedModelFixture : IDisposable
         }
     }
 
-    private static string SharedData(string name)
+    internal static string SharedData(string name)
     {
         for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
         {

@@ -10,14 +10,17 @@ public sealed class ScoreRequest
 }
 
 /// <summary>
-/// Scores of one text by a language model: mean next-token cross-entropy (nats), perplexity, tokens scored and next-token
-/// accuracy. A classifier backend would add its label and class probabilities here.
+/// Scores of one text: by a language model, mean next-token cross-entropy (nats), perplexity, tokens scored and
+/// next-token accuracy; by a classifier, the predicted label and the class probabilities (and the tokens read).
 /// </summary>
-/// <param name="Score">Mean next-token cross-entropy in nats (null for an empty text).</param>
-/// <param name="Perplexity">exp(Score) (null for an empty text).</param>
-/// <param name="TokenCount">Tokens scored (the first predicted from end-of-text).</param>
-/// <param name="TokenAccuracy">Share of tokens that were the model's most likely next token (null for an empty text).</param>
-public sealed record ScoreResult(double? Score, double? Perplexity, long TokenCount, double? TokenAccuracy);
+/// <param name="Score">Mean next-token cross-entropy in nats (null for an empty text or a classifier).</param>
+/// <param name="Perplexity">exp(Score) (null for an empty text or a classifier).</param>
+/// <param name="TokenCount">Tokens scored (the first predicted from end-of-text), or read by a classifier.</param>
+/// <param name="TokenAccuracy">Share of tokens that were the model's most likely next token (null for an empty text or a classifier).</param>
+/// <param name="Label">The most probable class (its key value, else its index), for a classifier.</param>
+/// <param name="Probabilities">Class name → probability, for a classifier.</param>
+public sealed record ScoreResult(double? Score, double? Perplexity, long TokenCount, double? TokenAccuracy,
+    string? Label = null, IReadOnlyDictionary<string, double>? Probabilities = null);
 
 /// <summary>One scored text in a response.</summary>
 public sealed class ScoredText
@@ -34,13 +37,22 @@ public sealed class ScoredText
     /// <summary>Share of tokens that were the most likely next token.</summary>
     public double? TokenAccuracy { get; init; }
 
+    /// <summary>The predicted class (classifier only; omitted otherwise).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Label { get; init; }
+
+    /// <summary>Class name → probability (classifier only; omitted otherwise).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, double>? Probabilities { get; init; }
+
     /// <summary>True when the result came from the cache.</summary>
     public bool Cached { get; init; }
 
     /// <summary>Copies a backend's result.</summary>
     public static ScoredText From(ScoreResult result, bool cached) => new()
     {
-        Score = result.Score, Perplexity = result.Perplexity, TokenCount = result.TokenCount, TokenAccuracy = result.TokenAccuracy, Cached = cached,
+        Score = result.Score, Perplexity = result.Perplexity, TokenCount = result.TokenCount, TokenAccuracy = result.TokenAccuracy,
+        Label = result.Label, Probabilities = result.Probabilities, Cached = cached,
     };
 }
 

@@ -10,7 +10,7 @@ public static class ScoringBackendLoader
 {
     /// <summary>
     /// Loads <paramref name="modelPath"/> with <c>MLContext.Model.Load</c> and serves the <see cref="LanguageModelTransformer"/>
-    /// found in it (at the end of a chain or alone). A model holding no transformer the service knows is refused with its
+    /// or, failing that, the <see cref="MoeTextClassificationTransformer"/> found in it (at the end of a chain or alone). A model holding no transformer the service knows is refused with its
     /// transformers' names. To serve another kind of model, add its backend here.
     /// </summary>
     public static IScoringBackend Load(string modelPath, int maxTokensPerPass)
@@ -21,10 +21,16 @@ public static class ScoringBackendLoader
         var all = Flatten(loaded).ToList();
         var languageModel = all.OfType<LanguageModelTransformer>().LastOrDefault();
         if (languageModel != null) return new LanguageModelBackend(languageModel, modelId, maxTokensPerPass);
+        var classifier = all.OfType<MoeTextClassificationTransformer>().LastOrDefault();
+        if (classifier != null)
+        {
+            foreach (var transformer in all.Where(t => !ReferenceEquals(t, classifier))) (transformer as IDisposable)?.Dispose();
+            return new TextClassifierBackend(classifier, modelId);
+        }
         foreach (var transformer in all) (transformer as IDisposable)?.Dispose();
         throw new NotSupportedException(
             $"The model '{modelPath}' holds no transformer the scoring service can serve (found: {string.Join(", ", all.Select(t => t.GetType().Name))}). " +
-            $"Supported: {nameof(LanguageModelTransformer)}.");
+            $"Supported: {nameof(LanguageModelTransformer)}, {nameof(MoeTextClassificationTransformer)}.");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer)
