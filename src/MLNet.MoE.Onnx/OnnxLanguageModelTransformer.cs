@@ -143,6 +143,101 @@ public sealed class OnnxLanguageModelTransformer : ITransformer, ICanSaveModel, 
         return generated;
     }
 
+    /// <summary>
+    /// Generates after <paramref name="prompt"/> ids with <paramref name="sampler"/>: stops at end-of-text (not returned),
+    /// after <paramref name="maxNewTokens"/>, or when <paramref name="step"/>, called with the tokens so far after each new
+    /// one, returns true (a caller streams text or checks cancellation there). Prompt plus new tokens must fit in
+    /// <see cref="ContextLength"/>.
+    /// </summary>
+    public int[] Generate(IReadOnlyList<int> prompt, int maxNewTokens, TokenSampler sampler, Func<IReadOnlyList<int>, bool>? step = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(sampler);
+        if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token.", nameof(prompt));
+        if (prompt.Count + maxNewTokens > ContextLength)
+            throw new ArgumentOutOfRangeException(nameof(maxNewTokens), $"Prompt ({prompt.Count} tokens) plus new tokens ({maxNewTokens}) exceed the context of {ContextLength} tokens.");
+        var generated = new List<int>();
+        using var state = decoder.Start();
+        long[] feed = prompt.Select(t => (long)t).ToArray();
+        for (int i = 0; i < maxNewTokens; i++)
+        {
+            float[] logits = state.Run(feed, feed.Length);
+            int next = sampler.Next(logits.AsSpan(logits.Length - decoder.VocabSize, decoder.VocabSize));
+            if (next == Tokenizer.EndOfTextId) break;
+            generated.Add(next);
+            if (step != null && step(generated)) break;
+            feed = new[] { (long)next };
+        }
+        return generated.ToArray();
+    }
+
+    /// <summary>
+    /// Scores many texts' token ids at once, as <see cref="ScoreTokens"/> scores each (the first token predicted from
+    /// end-of-text): the texts are right-padded into one batch per run of at most <paramref name="maxTokensPerRun"/>
+    /// positions. With causal attention a text's tokens never see the padding after them, so its scores are those of the
+    /// text alone. Every text must fit in <see cref="ContextLength"/>.
+    /// </summary>
+    public IReadOnlyList<(double CrossEntropySum, long Correct, long Tokens)> ScoreBatch(IReadOnlyList<IReadOnlyList<int>> texts, int maxTokensPerRun = 8192)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var results = new (double, long, long)[texts.Count];
+        var order = Enumerable.Range(0, texts.Count).Where(i => texts[i].Count > 0).OrderBy(i => texts[i].Count).ToList();
+        for (int i = 0; i < texts.Count; i++)
+        {
+            if (texts[i].Count > ContextLength)
+                throw new ArgumentOutOfRangeException(nameof(texts), $"Text {i} is {texts[i].Count} tokens long; the context is {ContextLength} tokens.");
+            foreach (int id in texts[i])
+            {
+                if ((uint)id >= (uint)decoder.VocabSize)
+                    throw new ArgumentOutOfRangeException(nameof(texts), $"Token id {id} of text {i} is outside the model's vocabulary (0..{decoder.VocabSize - 1}).");
+            }
+        }
+        int vocab = decoder.VocabSize;
+        for (int start = 0; start < order.Count;)
+        {
+            // Rows sorted by length: take rows while the padded batch stays within the budget.
+            int end = start + 1;
+            while (end < order.Count && (end + 1 - start) * texts[order[end]].Count <= Math.Max(maxTokensPerRun, texts[order[end]].Count)) end++;
+            var rows = order.GetRange(start, end - start);
+            int length = texts[rows[^1]].Count;
+            var inputs = new long[rows.Count * length];
+            for (int r = 0; r < rows.Count; r++)
+            {
+                var text = texts[rows[r]];
+                inputs[r * length] = Tokenizer.EndOfTextId;
+                for (int t = 1; t < length; t++) inputs[r * length + t] = t <= text.Count - 1 ? text[t - 1] : Tokenizer.EndOfTextId;
+            }
+            float[] logits = decoder.Logits(inputs, rows.Count, length);
+            for (int r = 0; r < rows.Count; r++)
+            {
+                var text = texts[rows[r]];
+                double sum = 0;
+                long correct = 0;
+                for (int t = 0; t < text.Count; t++)
+                {
+                    var row = logits.AsSpan((r * length + t) * vocab, vocab);
+                    int best = 0;
+                    float max = row[0];
+                    for (int v = 1; v < vocab; v++)
+                    {
+                        if (row[v] > max)
+                        {
+                            max = row[v];
+                            best = v;
+                        }
+                    }
+                    double total = 0;
+                    for (int v = 0; v < vocab; v++) total += Math.Exp(row[v] - max);
+                    sum += Math.Log(total) + max - row[text[t]];
+                    if (best == text[t]) correct++;
+                }
+                results[rows[r]] = (sum, correct, text.Count);
+            }
+            start = end;
+        }
+        return results;
+    }
+
     private static bool StopsAt(string text, IReadOnlyList<string> stops, out string? stopped)
     {
         foreach (string s in stops)

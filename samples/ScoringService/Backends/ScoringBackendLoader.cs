@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNet.MoE.Onnx;
 using MLNet.MoE.Pipeline;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
@@ -9,18 +10,23 @@ namespace MLNet.MoE.Samples.ScoringService.Backends;
 public static class ScoringBackendLoader
 {
     /// <summary>
-    /// Loads <paramref name="modelPath"/> with <c>MLContext.Model.Load</c> and serves the <see cref="LanguageModelTransformer"/>
-    /// or, failing that, the <see cref="MoeTextClassificationTransformer"/> found in it (at the end of a chain or alone). A model holding no transformer the service knows is refused with its
+    /// Loads <paramref name="modelPath"/> with <c>MLContext.Model.Load</c> and serves the language model found in it (at the
+    /// end of a chain or alone): a TorchSharp-backed <see cref="LanguageModelTransformer"/>, an ONNX-backed
+    /// <see cref="OnnxLanguageModelTransformer"/>, or else a <see cref="MoeTextClassificationTransformer"/>. A model holding no transformer the service knows is refused with its
     /// transformers' names. To serve another kind of model, add its backend here.
     /// </summary>
     public static IScoringBackend Load(string modelPath, int maxTokensPerPass)
     {
         string modelId = Fingerprint(modelPath);
         var ml = new MLContext(seed: 1);
+        // ONNX-backed models load through MLNet.MoE.Onnx's loader, which ML.NET finds once its assembly is registered.
+        ml.ComponentCatalog.RegisterAssembly(typeof(OnnxLanguageModelTransformer).Assembly);
         ITransformer loaded = ml.Model.Load(modelPath, out _);
         var all = Flatten(loaded).ToList();
         var languageModel = all.OfType<LanguageModelTransformer>().LastOrDefault();
         if (languageModel != null) return new LanguageModelBackend(languageModel, modelId, maxTokensPerPass);
+        var onnx = all.OfType<OnnxLanguageModelTransformer>().LastOrDefault();
+        if (onnx != null) return new OnnxLanguageModelBackend(onnx, modelId, maxTokensPerPass);
         var classifier = all.OfType<MoeTextClassificationTransformer>().LastOrDefault();
         if (classifier != null)
         {
@@ -30,7 +36,7 @@ public static class ScoringBackendLoader
         foreach (var transformer in all) (transformer as IDisposable)?.Dispose();
         throw new NotSupportedException(
             $"The model '{modelPath}' holds no transformer the scoring service can serve (found: {string.Join(", ", all.Select(t => t.GetType().Name))}). " +
-            $"Supported: {nameof(LanguageModelTransformer)}, {nameof(MoeTextClassificationTransformer)}.");
+            $"Supported: {nameof(LanguageModelTransformer)}, {nameof(OnnxLanguageModelTransformer)}, {nameof(MoeTextClassificationTransformer)}.");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer transformer)

@@ -1,0 +1,42 @@
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Samples.ScoringService.Backends;
+
+/// <summary>
+/// Turns the tokens generated so far into the new text to send to a streaming client. A byte-level token may end inside
+/// a UTF-8 character, so a trailing replacement character is held back until the next token completes it.
+/// </summary>
+internal sealed class GeneratedTextStream
+{
+    private readonly MoeTokenizer tokenizer;
+    private readonly Action<string>? onText;
+    private int emitted;
+
+    public GeneratedTextStream(MoeTokenizer tokenizer, Action<string>? onText)
+    {
+        this.tokenizer = tokenizer;
+        this.onText = onText;
+    }
+
+    /// <summary>Sends the text of <paramref name="generated"/> not sent yet, up to any incomplete character.</summary>
+    public void Update(IReadOnlyList<int> generated)
+    {
+        if (onText == null) return;
+        string text = tokenizer.Decode(generated);
+        int ready = text.Length;
+        while (ready > emitted && text[ready - 1] == '\uFFFD') ready--;
+        if (ready > emitted)
+        {
+            onText(text[emitted..ready]);
+            emitted = ready;
+        }
+    }
+
+    /// <summary>Sends what is left of the final text and returns it whole.</summary>
+    public string Finish(IReadOnlyList<int> output)
+    {
+        string final = tokenizer.Decode(output);
+        if (onText != null && final.Length > emitted) onText(final[emitted..]);
+        return final;
+    }
+}

@@ -1,0 +1,30 @@
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Samples.ScoringService.Backends;
+
+/// <summary>Checks of a generation request shared by the language-model backends, and the prompt's ids (end-of-text first).</summary>
+internal static class GenerationChecks
+{
+    /// <summary>Refuses a request the model cannot run (<see cref="RequestRejectedException"/>, naming the field) and tokenizes its prompt.</summary>
+    public static PreparedPrompt Prepare(GenerateRequest request, MoeTokenizer tokenizer, int contextLength)
+    {
+        if (request.Prompt is null) throw new RequestRejectedException("prompt is required.");
+        if (request.MaxTokens < 1) throw new RequestRejectedException($"maxTokens is {request.MaxTokens}; it must be at least 1.");
+        if (!(request.Temperature >= 0)) throw new RequestRejectedException($"temperature is {request.Temperature}; it must be 0 (greedy) or positive.");
+        if (request.TopK < 0) throw new RequestRejectedException($"topK is {request.TopK}; it must be 0 (off) or positive.");
+        if (!(request.TopP > 0 && request.TopP <= 1)) throw new RequestRejectedException($"topP is {request.TopP}; it must be in (0, 1].");
+        var ids = new List<int> { tokenizer.EndOfTextId };
+        ids.AddRange(tokenizer.Encode(request.Prompt));
+        if (ids.Count + request.MaxTokens > contextLength)
+        {
+            throw new RequestRejectedException(
+                $"prompt is {ids.Count - 1} tokens long; with maxTokens {request.MaxTokens} it needs {ids.Count + request.MaxTokens} positions (end-of-text first) but the model's context is {contextLength} tokens.");
+        }
+        return new PreparedPrompt(request, ids, request.Seed ?? Random.Shared.Next());
+    }
+
+    /// <summary>A language model's scores of one text: mean cross-entropy, perplexity, tokens and next-token accuracy (nulls for an empty text).</summary>
+    public static ScoreResult Score(double crossEntropySum, long correct, long tokens) => tokens == 0
+        ? new ScoreResult(null, null, 0, null)
+        : new ScoreResult(crossEntropySum / tokens, Math.Exp(crossEntropySum / tokens), tokens, (double)correct / tokens);
+}

@@ -1,0 +1,71 @@
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Onnx;
+
+namespace MLNet.MoE.Samples.ScoringService.Backends;
+
+/// <summary>
+/// Serves an ONNX-backed <see cref="OnnxLanguageModelTransformer"/> (a model.zip saved from
+/// <c>mlContext.MoeOnnx().LoadLanguageModel</c>): scores a batch in right-padded ONNX Runtime runs
+/// (<see cref="OnnxLanguageModelTransformer.ScoreBatch"/>) and generates with ONNX Runtime and the key/value cache, with
+/// the same checks, results and streaming as <see cref="LanguageModelBackend"/>.
+/// </summary>
+public sealed class OnnxLanguageModelBackend : IScoringBackend
+{
+    private readonly OnnxLanguageModelTransformer model;
+    private readonly int maxTokensPerPass;
+
+    /// <summary>Serves <paramref name="model"/> (owned and disposed by the backend).</summary>
+    public OnnxLanguageModelBackend(OnnxLanguageModelTransformer model, string modelId, int maxTokensPerPass)
+    {
+        this.model = model;
+        this.maxTokensPerPass = maxTokensPerPass;
+        ModelId = modelId;
+    }
+
+    /// <inheritdoc />
+    public string Kind => "language-model-onnx";
+
+    /// <inheritdoc />
+    public string ModelId { get; }
+
+    /// <inheritdoc />
+    public int ContextLength => model.ContextLength;
+
+    /// <inheritdoc />
+    public bool CanGenerate => true;
+
+    /// <inheritdoc />
+    public PreparedText Prepare(string text, string field)
+    {
+        int[] tokens = model.Tokenizer.Encode(text);
+        if (tokens.Length > ContextLength)
+            throw new RequestRejectedException($"{field} is {tokens.Length} tokens long; the model's context is {ContextLength} tokens.");
+        return new PreparedText(text, tokens);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<ScoreResult> ScoreBatch(IReadOnlyList<PreparedText> inputs) =>
+        model.ScoreBatch(inputs.Select(i => i.Tokens).ToList(), maxTokensPerPass).Select(s => GenerationChecks.Score(s.CrossEntropySum, s.Correct, s.Tokens)).ToList();
+
+    /// <inheritdoc />
+    public PreparedPrompt PreparePrompt(GenerateRequest request) => GenerationChecks.Prepare(request, model.Tokenizer, ContextLength);
+
+    /// <inheritdoc />
+    public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation)
+    {
+        var request = prompt.Request;
+        var sampler = new TokenSampler(request.Temperature, request.TopK, request.TopP, prompt.Seed);
+        var stream = new GeneratedTextStream(model.Tokenizer, onText);
+        bool cancelled = false;
+        int[] output = model.Generate(prompt.Tokens, request.MaxTokens, sampler, generated =>
+        {
+            stream.Update(generated);
+            return cancelled = cancellation.IsCancellationRequested;
+        });
+        string reason = cancelled ? "cancelled" : output.Length < request.MaxTokens ? "end_of_text" : "length";
+        return new GenerateResult(stream.Finish(output), output.Length, reason);
+    }
+
+    /// <summary>Frees the ONNX Runtime session.</summary>
+    public void Dispose() => model.Dispose();
+}
