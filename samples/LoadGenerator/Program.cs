@@ -2,7 +2,7 @@
 // once per scenario, sends POST /v1/score requests of one text each from 1, 8 and 64 concurrent clients, with
 // micro-batching off (MaxBatchSize 1) and on, and with the cache hit rate at 0% and 90%, and prints JSON.
 //
-//   dotnet run --project samples/LoadGenerator -c Release -- --model quickstart-output/model.zip [--requests 600] [--seconds 20] [--out result.json]
+//   dotnet run --project samples/LoadGenerator -c Release -- --model quickstart-output/model.zip [--requests 600] [--seconds 20] [--out result.json] [--onnx] [--max-wait-ms 2] [--arrival-gap-ms 0]
 //
 // Each scenario stops after --requests requests or --seconds seconds, whichever comes first, after a short warm-up.
 using System.Diagnostics;
@@ -15,6 +15,8 @@ using MLNet.MoE.Samples.ScoringService;
 using MLNet.MoE.Samples.ScoringService.Backends;
 
 var arguments = LoadArguments.Parse(args);
+// --onnx: serve the same language model exported to ONNX (an ONNX-backed model.zip) instead of the TorchSharp one.
+if (arguments.Onnx) arguments = arguments with { ModelPath = OnnxModelZip.FromLanguageModelZip(arguments.ModelPath) };
 string corpus = Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");
 var verses = File.ReadLines(corpus).Where(l => l.Length > 0).ToList();
 var scenarios = new List<Scenario>();
@@ -38,6 +40,8 @@ var report = new
     requestsPerScenario = arguments.Requests,
     secondsPerScenario = arguments.Seconds,
     maxBatchWaitMilliseconds = arguments.MaxBatchWaitMilliseconds,
+    batchArrivalGapMilliseconds = arguments.ArrivalGapMilliseconds,
+    onnx = arguments.Onnx,
     scenarios = results,
 };
 string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
@@ -52,6 +56,7 @@ async Task<object> RunAsync(Scenario scenario)
         o.Urls = "http://127.0.0.1:0";
         o.MaxBatchSize = scenario.BatchSize;
         o.MaxBatchWaitMilliseconds = scenario.BatchSize == 1 ? 0 : arguments.MaxBatchWaitMilliseconds;
+        o.BatchArrivalGapMilliseconds = scenario.BatchSize == 1 ? 0 : arguments.ArrivalGapMilliseconds;
         o.CacheEnabled = scenario.CacheHitRate.HasValue;
         o.QueueCapacity = 4096;
     });
@@ -150,14 +155,15 @@ static bool Fits(IScoringBackend backend, string text)
 internal sealed record Scenario(string Name, int Clients, int BatchSize, double? CacheHitRate);
 
 /// <summary>Command-line options.</summary>
-internal sealed record LoadArguments(string ModelPath, int Requests, double Seconds, int MaxBatchSize, double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath)
+internal sealed record LoadArguments(string ModelPath, int Requests, double Seconds, int MaxBatchSize, double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath, bool Onnx, double ArrivalGapMilliseconds)
 {
     public static LoadArguments Parse(string[] args)
     {
         string? model = null, output = null;
         int requests = 600, maxBatch = 64;
-        double seconds = 20, wait = 2;
+        double seconds = 20, wait = 2, gap = 0;
         int[] clients = { 1, 8, 64 };
+        bool onnx = false;
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -170,13 +176,15 @@ internal sealed record LoadArguments(string ModelPath, int Requests, double Seco
                 case "--max-wait-ms": wait = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--clients": clients = Next().Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray(); break;
                 case "--out": output = Next(); break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --model PATH, --requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE.");
+                case "--onnx": onnx = true; break;
+                case "--arrival-gap-ms": gap = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --model PATH, --requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE, --onnx, --arrival-gap-ms MS.");
             }
         }
         if (model == null) throw new ArgumentException("--model PATH (a model.zip, for example the quick start's) is required.");
         if (requests < 1 || requests > 100_000) throw new ArgumentOutOfRangeException(nameof(args), requests, "--requests must be between 1 and 100000.");
         if (seconds <= 0 || seconds > 600) throw new ArgumentOutOfRangeException(nameof(args), seconds, "--seconds must be in (0, 600].");
         if (clients.Any(c => c < 1 || c > 1024)) throw new ArgumentOutOfRangeException(nameof(args), "--clients must be between 1 and 1024 each.");
-        return new LoadArguments(model, requests, seconds, maxBatch, wait, clients, output);
+        return new LoadArguments(model, requests, seconds, maxBatch, wait, clients, output, onnx, gap);
     }
 }

@@ -21,6 +21,13 @@ public sealed class ScoringServiceOptions
     /// <summary>Longest time (milliseconds) the first text of a batch waits for others to join it.</summary>
     public double MaxBatchWaitMilliseconds { get; set; } = 2;
 
+    /// <summary>
+    /// A waiting batch also starts once no new text has arrived for this long (milliseconds), before
+    /// <see cref="MaxBatchWaitMilliseconds"/> runs out: a lone client does not wait for company that is not coming, while
+    /// a burst of requests still fills one batch. 0 turns the rule off (batches wait for the full size or the longest wait).
+    /// </summary>
+    public double BatchArrivalGapMilliseconds { get; set; }
+
     /// <summary>Most texts waiting to be scored; a request that would exceed it is answered 503 with <c>Retry-After</c>.</summary>
     public int QueueCapacity { get; set; } = 1024;
 
@@ -64,6 +71,7 @@ public sealed class ScoringServiceOptions
         if (!File.Exists(ModelPath)) throw new FileNotFoundException($"{SectionName}:{nameof(ModelPath)} '{ModelPath}' does not exist.", ModelPath);
         Require(MaxBatchSize >= 1, nameof(MaxBatchSize), MaxBatchSize, "at least 1");
         Require(MaxBatchWaitMilliseconds >= 0, nameof(MaxBatchWaitMilliseconds), MaxBatchWaitMilliseconds, "0 or more");
+        Require(BatchArrivalGapMilliseconds >= 0, nameof(BatchArrivalGapMilliseconds), BatchArrivalGapMilliseconds, "0 or more");
         Require(QueueCapacity >= 1, nameof(QueueCapacity), QueueCapacity, "at least 1");
         Require(RetryAfterSeconds >= 1, nameof(RetryAfterSeconds), RetryAfterSeconds, "at least 1");
         Require(MaxConcurrentGenerations >= 1, nameof(MaxConcurrentGenerations), MaxConcurrentGenerations, "at least 1");

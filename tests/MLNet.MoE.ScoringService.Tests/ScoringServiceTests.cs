@@ -234,6 +234,27 @@ public class ScoringServiceTests
         Assert.Equal(HttpStatusCode.OK, (await service.Client.SendAsync(rightRequest)).StatusCode);
     }
 
+    [Fact]
+    public async Task ABatchStartsWhenArrivalsPauseInsteadOfWaitingTheFullTime()
+    {
+        // A 10-minute longest wait: without the arrival-gap rule these requests would wait it out.
+        await using var service = await RunningService.StartAsync(model.ModelPath, o =>
+        {
+            o.MaxBatchSize = 64;
+            o.MaxBatchWaitMilliseconds = 600_000;
+            o.BatchArrivalGapMilliseconds = 300;
+            o.CacheEnabled = false;
+        });
+        using var lone = await service.ScoreAsync(model.Texts(1, offset: 70)).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(HttpStatusCode.OK, lone.StatusCode);
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => service.ScoreAsync(model.Texts(1, offset: 80 + i)))).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.All(burst, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var batches = (await service.MetricsAsync()).GetProperty("batchSize");
+        Assert.True(batches.GetProperty("max").GetDouble() > 1, "the burst should share a batch");
+        Assert.True(batches.GetProperty("count").GetInt64() < 11, "the burst should not run text by text");
+    }
+
     private static async Task<JsonElement> WaitUntil(RunningService service, Func<JsonElement, bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -7,8 +7,9 @@ namespace MLNet.MoE.Samples.ScoringService.Batching;
 
 /// <summary>
 /// Dynamic micro-batching: texts from concurrent requests wait in one bounded queue, and a single worker thread takes
-/// up to <see cref="ScoringServiceOptions.MaxBatchSize"/> of them, as soon as that many are waiting or the oldest has
-/// waited <see cref="ScoringServiceOptions.MaxBatchWaitMilliseconds"/>, and scores them in one backend call. Each caller
+/// up to <see cref="ScoringServiceOptions.MaxBatchSize"/> of them, as soon as that many are waiting, the oldest has
+/// waited <see cref="ScoringServiceOptions.MaxBatchWaitMilliseconds"/>, or (when set) no text has arrived for
+/// <see cref="ScoringServiceOptions.BatchArrivalGapMilliseconds"/>, and scores them in one backend call. Each caller
 /// awaits its own texts' results. A full queue refuses new work (<see cref="ServiceBusyException"/>); a cancelled caller's
 /// texts leave the queue at once. On shutdown the batcher refuses new work and finishes everything already queued.
 /// The queue is a linked list under a lock rather than a Channel because cancelled entries must be removed from the middle.
@@ -20,7 +21,9 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
     private readonly ILogger<ScoreBatcher> logger;
     private readonly int maxBatchSize;
     private readonly TimeSpan maxWait;
+    private readonly TimeSpan arrivalGap;
     private readonly int capacity;
+    private long lastArrival;
     private readonly object gate = new();
     private readonly LinkedList<WorkItem> queue = new();
     private readonly SemaphoreSlim arrived = new(0, 1);
@@ -37,6 +40,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
         this.logger = logger;
         maxBatchSize = options.Value.MaxBatchSize;
         maxWait = TimeSpan.FromMilliseconds(options.Value.MaxBatchWaitMilliseconds);
+        arrivalGap = TimeSpan.FromMilliseconds(options.Value.BatchArrivalGapMilliseconds);
         capacity = options.Value.QueueCapacity;
     }
 
@@ -63,6 +67,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
             if (queue.Count + items.Count > capacity)
                 throw new ServiceBusyException($"The scoring queue is full ({queue.Count} of {capacity} texts waiting).");
             foreach (var item in items) item.Node = queue.AddLast(item);
+            lastArrival = Stopwatch.GetTimestamp();
         }
         if (cancellation.CanBeCanceled)
         {
@@ -128,7 +133,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
         }
     }
 
-    /// <summary>Waits for work, then for the batch to fill or the oldest text's wait to run out; null once stopped and drained.</summary>
+    /// <summary>Waits for work, then for the batch to fill, the oldest text's wait to run out or arrivals to pause; null once stopped and drained.</summary>
     private async Task<List<WorkItem>?> NextBatch()
     {
         while (true)
@@ -144,6 +149,11 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
                 else
                 {
                     var remaining = maxWait - Stopwatch.GetElapsedTime(queue.First!.Value.EnqueuedAt);
+                    if (arrivalGap > TimeSpan.Zero)
+                    {
+                        var quiet = arrivalGap - Stopwatch.GetElapsedTime(lastArrival);
+                        if (quiet < remaining) remaining = quiet;
+                    }
                     if (queue.Count >= maxBatchSize || remaining <= TimeSpan.Zero || !accepting) return Take();
                     wait = remaining;
                 }
