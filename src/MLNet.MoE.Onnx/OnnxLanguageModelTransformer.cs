@@ -215,27 +215,33 @@ public sealed class OnnxLanguageModelTransformer : ITransformer, ICanSaveModel, 
                 long correct = 0;
                 for (int t = 0; t < text.Count; t++)
                 {
-                    var row = logits.AsSpan((r * length + t) * vocab, vocab);
-                    int best = 0;
-                    float max = row[0];
-                    for (int v = 1; v < vocab; v++)
-                    {
-                        if (row[v] > max)
-                        {
-                            max = row[v];
-                            best = v;
-                        }
-                    }
-                    double total = 0;
-                    for (int v = 0; v < vocab; v++) total += Math.Exp(row[v] - max);
-                    sum += Math.Log(total) + max - row[text[t]];
-                    if (best == text[t]) correct++;
+                    sum += CrossEntropy(logits.AsSpan((r * length + t) * vocab, vocab), text[t], out bool hit);
+                    if (hit) correct++;
                 }
                 results[rows[r]] = (sum, correct, text.Count);
             }
             start = end;
         }
         return results;
+    }
+
+    /// <summary>−log softmax(<paramref name="logits"/>)[<paramref name="target"/>], and whether the target is the most likely id.</summary>
+    private static double CrossEntropy(ReadOnlySpan<float> logits, int target, out bool mostLikely)
+    {
+        int best = 0;
+        float max = logits[0];
+        for (int v = 1; v < logits.Length; v++)
+        {
+            if (logits[v] > max)
+            {
+                max = logits[v];
+                best = v;
+            }
+        }
+        double total = 0;
+        for (int v = 0; v < logits.Length; v++) total += Math.Exp(logits[v] - max);
+        mostLikely = best == target;
+        return Math.Log(total) + max - logits[target];
     }
 
     private static bool StopsAt(string text, IReadOnlyList<string> stops, out string? stopped)
@@ -289,22 +295,8 @@ public sealed class OnnxLanguageModelTransformer : ITransformer, ICanSaveModel, 
                 {
                     for (int t = 0; t < length; t++)
                     {
-                        var row = logits.AsSpan((w * length + t) * vocab, vocab);
-                        int target = stream[windows[w] + t + 1];
-                        int best = 0;
-                        float max = row[0];
-                        for (int v = 1; v < vocab; v++)
-                        {
-                            if (row[v] > max)
-                            {
-                                max = row[v];
-                                best = v;
-                            }
-                        }
-                        double total = 0;
-                        for (int v = 0; v < vocab; v++) total += Math.Exp(row[v] - max);
-                        sum += Math.Log(total) + max - row[target];
-                        if (best == target) correct++;
+                        sum += CrossEntropy(logits.AsSpan((w * length + t) * vocab, vocab), stream[windows[w] + t + 1], out bool hit);
+                        if (hit) correct++;
                         count++;
                     }
                 }

@@ -2,7 +2,7 @@ using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 
-/// <summary>Checks of a generation request shared by the language-model backends, and the prompt's ids (end-of-text first).</summary>
+/// <summary>Checks and conversions shared by the language-model backends: texts to score, generation requests, scores.</summary>
 internal static class GenerationChecks
 {
     /// <summary>Refuses a request the model cannot run (<see cref="RequestRejectedException"/>, naming the field) and tokenizes its prompt.</summary>
@@ -21,6 +21,15 @@ internal static class GenerationChecks
                 $"prompt is {ids.Count - 1} tokens long; with maxTokens {request.MaxTokens} it needs {ids.Count + request.MaxTokens} positions (end-of-text first) but the model's context is {contextLength} tokens.");
         }
         return new PreparedPrompt(request, ids, request.Seed ?? Random.Shared.Next());
+    }
+
+    /// <summary>Tokenizes a text to score; refuses one longer than the model's context, naming <paramref name="field"/>.</summary>
+    public static PreparedText Tokenize(string text, string field, MoeTokenizer tokenizer, int contextLength)
+    {
+        int[] tokens = tokenizer.Encode(text);
+        if (tokens.Length > contextLength)
+            throw new RequestRejectedException($"{field} is {tokens.Length} tokens long; the model's context is {contextLength} tokens.");
+        return new PreparedText(text, tokens);
     }
 
     /// <summary>A language model's scores of one text: mean cross-entropy, perplexity, tokens and next-token accuracy (nulls for an empty text).</summary>

@@ -35,13 +35,7 @@ public sealed class OnnxLanguageModelBackend : IScoringBackend
     public bool CanGenerate => true;
 
     /// <inheritdoc />
-    public PreparedText Prepare(string text, string field)
-    {
-        int[] tokens = model.Tokenizer.Encode(text);
-        if (tokens.Length > ContextLength)
-            throw new RequestRejectedException($"{field} is {tokens.Length} tokens long; the model's context is {ContextLength} tokens.");
-        return new PreparedText(text, tokens);
-    }
+    public PreparedText Prepare(string text, string field) => GenerationChecks.Tokenize(text, field, model.Tokenizer, ContextLength);
 
     /// <inheritdoc />
     public IReadOnlyList<ScoreResult> ScoreBatch(IReadOnlyList<PreparedText> inputs) =>

@@ -89,7 +89,6 @@ public sealed record ClassifierTrainingSettings
 public sealed class ClassifierTrainingLoop
 {
     private const string CheckpointPrefix = "classifier-step";
-    private const string CheckpointExtension = ".moeckpt";
 
     private readonly MoeTextClassifier model;
     private readonly ClassifierTrainingSettings settings;
@@ -105,9 +104,7 @@ public sealed class ClassifierTrainingLoop
 
     /// <summary>The newest classifier checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
     public static string? LatestCheckpoint(string directory) =>
-        Directory.Exists(directory)
-            ? Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
-            : null;
+        CheckpointFiles.Latest(directory, CheckpointPrefix);
 
     /// <summary>
     /// Runs the steps over <paramref name="training"/> (labels 0..C-1); <paramref name="validation"/> may be empty (no
@@ -313,7 +310,7 @@ public sealed class ClassifierTrainingLoop
     {
         string directory = settings.CheckpointDirectory!;
         Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, $"{CheckpointPrefix}{step:D8}{CheckpointExtension}");
+        string path = CheckpointFiles.PathFor(directory, CheckpointPrefix, step);
         var checkpoint = new ClassifierCheckpoint
         {
             ConfigJson = model.Backbone.Config.ToJson(),
@@ -327,8 +324,7 @@ public sealed class ClassifierTrainingLoop
             History = history.ToList(),
         };
         checkpoint.Write(path, model, best.Count > 0 ? best : null, optimizer);
-        var old = Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).ToList();
-        foreach (string stale in old.Take(Math.Max(0, old.Count - settings.KeepCheckpoints))) File.Delete(stale);
+        CheckpointFiles.Prune(directory, CheckpointPrefix, settings.KeepCheckpoints);
         return path;
     }
 

@@ -92,7 +92,6 @@ public sealed record TrainingLoopSettings
 public sealed class LanguageModelTrainingLoop
 {
     private const string CheckpointPrefix = "checkpoint-step";
-    private const string CheckpointExtension = ".moeckpt";
 
     private readonly MoeCausalLM model;
     private readonly TrainingLoopSettings settings;
@@ -108,9 +107,7 @@ public sealed class LanguageModelTrainingLoop
 
     /// <summary>The newest checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
     public static string? LatestCheckpoint(string directory) =>
-        Directory.Exists(directory)
-            ? Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
-            : null;
+        CheckpointFiles.Latest(directory, CheckpointPrefix);
 
     /// <summary>Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated at the end.</summary>
     public TrainingSummary Run(int[] trainingStream, int[] validation, Action<TrainingProgress> report, CancellationToken cancellation = default)
@@ -334,7 +331,7 @@ public sealed class LanguageModelTrainingLoop
     {
         string directory = settings.CheckpointDirectory!;
         Directory.CreateDirectory(directory);
-        string path = Path.Combine(directory, $"{CheckpointPrefix}{step:D8}{CheckpointExtension}");
+        string path = CheckpointFiles.PathFor(directory, CheckpointPrefix, step);
         var checkpoint = new TrainingCheckpoint
         {
             ConfigJson = model.Config.ToJson(),
@@ -345,8 +342,7 @@ public sealed class LanguageModelTrainingLoop
             History = history.ToList(),
         };
         checkpoint.Write(path, model, optimizer);
-        var old = Directory.GetFiles(directory, CheckpointPrefix + "*" + CheckpointExtension).OrderBy(f => f, StringComparer.Ordinal).ToList();
-        foreach (string stale in old.Take(Math.Max(0, old.Count - settings.KeepCheckpoints))) File.Delete(stale);
+        CheckpointFiles.Prune(directory, CheckpointPrefix, settings.KeepCheckpoints);
         return path;
     }
 }

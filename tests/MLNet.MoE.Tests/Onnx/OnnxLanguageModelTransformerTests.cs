@@ -57,6 +57,28 @@ public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ABatchOfPaddedTextsScoresAsEachTextAlone()
+    {
+        var trained = TrainedModel.Instance;
+        var ml = new MLContext(seed: 1);
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text", contextLength: trained.Transformer.ContextLength);
+        var texts = PipelineTestData.Verses(260).Skip(230).Take(9)
+            .Select((v, i) => (IReadOnlyList<int>)onnx.Tokenizer.Encode(v.Text).Take(3 + 4 * i).Take(onnx.ContextLength).ToArray())
+            .Append(Array.Empty<int>()).ToList();
+        // A small budget splits the rows over several runs, each padded to its longest row.
+        var batch = onnx.ScoreBatch(texts, maxTokensPerRun: 64);
+        for (int i = 0; i < texts.Count; i++)
+        {
+            var alone = texts[i].Count == 0 ? (0.0, 0L, 0L) : onnx.ScoreTokens(texts[i]);
+            Assert.Equal(alone.Item3, batch[i].Tokens);
+            Assert.Equal(alone.Item2, batch[i].Correct);
+            Assert.True(Math.Abs(alone.Item1 - batch[i].CrossEntropySum) < 1e-4, $"text {i}: batch {batch[i].CrossEntropySum}, alone {alone.Item1}");
+        }
+        var tooLong = new List<IReadOnlyList<int>> { Enumerable.Repeat(65, onnx.ContextLength + 1).ToArray() };
+        Assert.Contains("Text 0 is", Assert.Throws<ArgumentOutOfRangeException>(() => onnx.ScoreBatch(tooLong)).Message);
+    }
+
+    [Fact]
     public void SavedZipLoadsBackWithTheOnnxBytesInside()
     {
         var trained = TrainedModel.Instance;
