@@ -41,6 +41,7 @@ var pooling = (Argument("--pooling") ?? "mean") switch
     var other => throw new ArgumentException($"--pooling must be mean or last, not '{other}'."),
 };
 double dropout = double.Parse(Argument("--dropout") ?? "0.1", CultureInfo.InvariantCulture);
+int headHiddenSize = int.Parse(Argument("--head-hidden") ?? "0", CultureInfo.InvariantCulture);
 double validationFraction = double.Parse(Argument("--validation-fraction") ?? "0.1", CultureInfo.InvariantCulture);
 // For (b): language-model steps on each training fold's own sentences before classifying, and the backbone's learning-rate scale.
 int adaptSteps = int.Parse(Argument("--adapt-steps") ?? "0", CultureInfo.InvariantCulture);
@@ -94,6 +95,7 @@ MoeTextClassificationOptions ClassifierOptions() => new()
     LearningRate = classifierRate,
     WarmupSteps = quick ? 1 : 20,
     Dropout = dropout,
+    HeadHiddenSize = headHiddenSize,
     Pooling = pooling,
     ValidationFraction = validationFraction,
     EarlyStoppingPatience = 3,

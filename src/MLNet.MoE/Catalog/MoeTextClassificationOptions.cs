@@ -48,7 +48,13 @@ public sealed class MoeTextClassificationOptions
     /// <summary>How hidden states become the row's features. Default <see cref="TextPooling.Mean"/>.</summary>
     public TextPooling Pooling { get; set; } = TextPooling.Mean;
 
-    /// <summary>Dropout on the pooled features while training (0 to below 1). Default 0.1.</summary>
+    /// <summary>
+    /// Width of a dense tanh layer between the pooled features and the classification head (as BERT's pooler); 0 makes the
+    /// head one linear layer on the pooled features. Default 0.
+    /// </summary>
+    public int HeadHiddenSize { get; set; }
+
+    /// <summary>Dropout on the features entering the classification head while training (0 to below 1). Default 0.1.</summary>
     public double Dropout { get; set; } = 0.1;
 
     /// <summary>Rows per optimizer step. Default 32.</summary>
@@ -173,6 +179,7 @@ public sealed class MoeTextClassificationOptions
         Check(MaxLength >= 4, nameof(MaxLength), MaxLength, "must be at least 4");
         Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");
+        Check(HeadHiddenSize >= 0 && HeadHiddenSize <= 65536, nameof(HeadHiddenSize), HeadHiddenSize, "must be between 0 and 65536");
         Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
         Check(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1");
         Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");

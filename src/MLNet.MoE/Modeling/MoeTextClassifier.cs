@@ -6,40 +6,56 @@ namespace MLNet.MoE.Modeling;
 
 /// <summary>
 /// A text classifier over a <see cref="MoeCausalLM"/> backbone: the backbone's final-normed hidden states, pooled over
-/// each sequence's real tokens (<see cref="TextPooling"/>), optional dropout, and a linear head to one logit per class.
+/// each sequence's real tokens (<see cref="TextPooling"/>), optionally a dense tanh layer (<see cref="HeadHiddenSize"/>,
+/// as BERT's pooler), dropout, and a linear head to one logit per class.
 /// Sequences in a batch are right-padded; with causal attention a real token never attends to a later (padding) one,
 /// and at inference the routed experts drop no token, so padding does not change a row's logits.
-/// Parameter names: <c>backbone.*</c> (Hugging Face names under it) and <c>head.weight</c>, <c>head.bias</c>.
+/// Parameter names: <c>backbone.*</c> (Hugging Face names under it), <c>head_hidden.weight</c>, <c>head_hidden.bias</c>
+/// (with a hidden layer) and <c>head.weight</c>, <c>head.bias</c>.
 /// </summary>
 public sealed class MoeTextClassifier : nn.Module
 {
     private readonly MoeCausalLM backbone;
     private readonly Linear head;
+    private readonly Linear? headHidden;
     // Dropout masks come from the classifier's own CPU generator (seeded with the model): training is reproducible on any
     // device and a checkpoint can save and restore the generator, which nn.Dropout's global generator does not allow.
     private readonly Generator dropoutGenerator;
 
-    /// <summary>Creates a classifier with a fresh head (N(0, initializer_range) weights, zero bias) on <paramref name="backbone"/>, which it then owns.</summary>
-    public MoeTextClassifier(MoeCausalLM backbone, int classCount, TextPooling pooling, double dropoutRate = 0.0, long seed = 1) : base(nameof(MoeTextClassifier))
+    /// <summary>
+    /// Creates a classifier with a fresh head (N(0, initializer_range) weights, zero biases) on <paramref name="backbone"/>,
+    /// which it then owns; <paramref name="headHiddenSize"/> &gt; 0 adds a dense tanh layer of that width before the head.
+    /// </summary>
+    public MoeTextClassifier(MoeCausalLM backbone, int classCount, TextPooling pooling, double dropoutRate = 0.0, long seed = 1, int headHiddenSize = 0) : base(nameof(MoeTextClassifier))
     {
         ArgumentNullException.ThrowIfNull(backbone);
         if (classCount < 2) throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "A classifier needs at least two classes.");
         if (dropoutRate < 0 || dropoutRate >= 1) throw new ArgumentOutOfRangeException(nameof(dropoutRate), dropoutRate, "The dropout rate must be in [0, 1).");
+        if (headHiddenSize < 0) throw new ArgumentOutOfRangeException(nameof(headHiddenSize), headHiddenSize, "The head's hidden size must be 0 (none) or positive.");
         this.backbone = backbone;
         ClassCount = classCount;
         Pooling = pooling;
         DropoutRate = dropoutRate;
-        head = nn.Linear(backbone.Config.HiddenSize, classCount, hasBias: true);
+        HeadHiddenSize = headHiddenSize;
+        if (headHiddenSize > 0) headHidden = nn.Linear(backbone.Config.HiddenSize, headHiddenSize, hasBias: true);
+        head = nn.Linear(headHiddenSize > 0 ? headHiddenSize : backbone.Config.HiddenSize, classCount, hasBias: true);
         dropoutGenerator = new Generator((ulong)seed + 1);
         register_module("backbone", backbone);
+        if (headHidden != null) register_module("head_hidden", headHidden);
         register_module("head", head);
         using (torch.no_grad())
         {
             using var generator = new Generator((ulong)seed);
             head.weight!.normal_(0, backbone.Config.InitializerRange, generator);
             head.bias!.zero_();
+            if (headHidden != null)
+            {
+                headHidden.weight!.normal_(0, backbone.Config.InitializerRange, generator);
+                headHidden.bias!.zero_();
+            }
         }
         head.to(backbone.Device);
+        headHidden?.to(backbone.Device);
     }
 
     /// <summary>The backbone language model.</summary>
@@ -50,6 +66,9 @@ public sealed class MoeTextClassifier : nn.Module
 
     /// <summary>How hidden states are pooled.</summary>
     public TextPooling Pooling { get; }
+
+    /// <summary>Width of the dense tanh layer before the head; 0 when the head is linear on the pooled features.</summary>
+    public int HeadHiddenSize { get; }
 
     /// <summary>Dropout applied to the pooled features while training.</summary>
     public double DropoutRate { get; }
@@ -65,8 +84,9 @@ public sealed class MoeTextClassifier : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var hidden = backbone.HiddenStates(ids, context);
-        var pooled = Pool(hidden, lengths);
-        return head.forward(Dropout(pooled)).MoveToOuterDisposeScope();
+        var features = Pool(hidden, lengths);
+        if (headHidden != null) features = headHidden.forward(features).tanh();
+        return head.forward(Dropout(features)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The state of the dropout generator (a CPU byte tensor), for training checkpoints.</summary>

@@ -69,9 +69,9 @@ internal sealed class OnnxDecoderGraph
         var builder = new OnnxDecoderGraph(model.Backbone, options) { withCache = false };
         foreach (var (name, tensor) in model.state_dict())
         {
-            if (name.StartsWith("head.", StringComparison.Ordinal)) builder.weights[name] = tensor;
+            if (name.StartsWith("head.", StringComparison.Ordinal) || name.StartsWith("head_hidden.", StringComparison.Ordinal)) builder.weights[name] = tensor;
         }
-        builder.BuildClassifierGraph(model.ClassCount, model.Pooling);
+        builder.BuildClassifierGraph(model.ClassCount, model.Pooling, model.HeadHiddenSize > 0);
         return builder.Proto(metadata);
     }
 
@@ -90,7 +90,7 @@ internal sealed class OnnxDecoderGraph
         return proto;
     }
 
-    private void BuildClassifierGraph(int classCount, TextPooling pooling)
+    private void BuildClassifierGraph(int classCount, TextPooling pooling, bool hiddenLayer)
     {
         string ids = g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
         string attentionMask = g.Input("attention_mask", DataType.Int64, "batch_size", "sequence_length");
@@ -117,6 +117,7 @@ internal sealed class OnnxDecoderGraph
             string index = g.Node("Expand", new[] { last, g.Int64s(1, 1, config.HiddenSize) });
             pooled = g.Node("Squeeze", new[] { g.Node("GatherElements", new[] { hidden, index }, ("axis", 1L)), g.Int64s(1) });
         }
+        if (hiddenLayer) pooled = g.Node("Tanh", new[] { Linear(pooled, "head_hidden.weight", Bias("head_hidden.bias")) });
         LinearTo("logits", pooled, "head.weight", Bias("head.bias"));
         g.NodeTo("probabilities", "Softmax", new[] { "logits" }, ("axis", -1L));
     }

@@ -10,10 +10,13 @@ internal static class ModelVersions
 {
     private static readonly string AssemblyName = typeof(ModelVersions).Assembly.GetName().Name!;
 
-    /// <summary>A version header; <paramref name="modelSignature"/> has exactly 8 characters.</summary>
-    public static VersionInfo Create(string modelSignature, uint version, string loaderSignature)
+    /// <summary>
+    /// A version header; <paramref name="modelSignature"/> has exactly 8 characters. <paramref name="readsBackTo"/> is the
+    /// oldest version the loader still reads (default: <paramref name="version"/> only).
+    /// </summary>
+    public static VersionInfo Create(string modelSignature, uint version, string loaderSignature, uint? readsBackTo = null)
     {
         if (modelSignature.Length != 8) throw new ArgumentException("A model signature has 8 characters.", nameof(modelSignature));
-        return new VersionInfo(modelSignature, version, version, version, AssemblyName, loaderSignature, null);
+        return new VersionInfo(modelSignature, version, version, readsBackTo ?? version, AssemblyName, loaderSignature, null);
     }
 }

@@ -70,7 +70,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             string? resume = ResolveResume(channel);
             if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, seed, channel);
             else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
-            model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed);
+            model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed, options.HeadHiddenSize);
             model.to(device);
             channel.Info(string.Format(CultureInfo.InvariantCulture,
                 "Training a {0}-class MoE text classifier ({1:N2}M-parameter backbone) on {2}: {3} training and {4} validation rows, up to {5} steps of {6} rows, tokens per row ≤ {7} (mean {8:F1}).",

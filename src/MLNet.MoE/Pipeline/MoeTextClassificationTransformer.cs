@@ -26,7 +26,9 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
 {
     internal const string LoaderSignature = "MLNetMoETextClassifier";
     private const string ModelSignature = "MOETXTCL";
-    private const uint Version = 0x00010001;
+    // 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
+    private const uint Version = 0x00010002;
+    private const uint FirstVersion = 0x00010001;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
@@ -140,6 +142,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         ctx.Writer.Write(ClassCount);
         ctx.Writer.Write((int)Model.Pooling);
         ctx.Writer.Write(Model.DropoutRate);
+        ctx.Writer.Write(Model.HeadHiddenSize);
         LabelKeyValues.Write(ctx.Writer, keyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
         ctx.SaveBinaryStream(ConfigStream, w =>
@@ -158,7 +161,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
 
     private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
-        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, FirstVersion));
         string textColumn = ctx.LoadNonEmptyString();
         string? secondColumn = ctx.LoadStringOrNull();
         string predictedColumn = ctx.LoadNonEmptyString();
@@ -167,7 +170,8 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         int classCount = ctx.Reader.ReadInt32();
         var pooling = (TextPooling)ctx.Reader.ReadInt32();
         double dropout = ctx.Reader.ReadDouble();
-        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1)
+        int headHiddenSize = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 0;
+        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0)
             throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
         var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
         MoeModelConfig? config = null;
@@ -177,7 +181,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
-        var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout);
+        var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout, headHiddenSize: headHiddenSize);
         try
         {
             if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.Read(r, model, WeightsStream)))

@@ -25,6 +25,9 @@ public sealed class ClassifierCheckpoint
     /// <summary>Pooling of the classifier.</summary>
     public required TextPooling Pooling { get; init; }
 
+    /// <summary>Width of the classifier's hidden head layer (0: none).</summary>
+    public required int HeadHiddenSize { get; init; }
+
     /// <summary>Fingerprint of the training and validation rows (ids and labels, in order).</summary>
     public required DataFingerprint Data { get; init; }
 
@@ -57,6 +60,7 @@ public sealed class ClassifierCheckpoint
             writer.Write(ConfigJson);
             writer.Write(ClassCount);
             writer.Write((int)Pooling);
+            writer.Write(HeadHiddenSize);
             writer.Write(Data.Length);
             writer.Write(Data.Hash);
             writer.Write(Step);
@@ -98,6 +102,7 @@ public sealed class ClassifierCheckpoint
             string config = reader.ReadString();
             int classCount = reader.ReadInt32();
             var pooling = (TextPooling)reader.ReadInt32();
+            int headHiddenSize = reader.ReadInt32();
             var data = new DataFingerprint(reader.ReadInt64(), reader.ReadUInt64());
             int step = reader.ReadInt32();
             int epoch = reader.ReadInt32();
@@ -109,7 +114,7 @@ public sealed class ClassifierCheckpoint
             for (int i = 0; i < count; i++) history.Add(ReadProgress(reader));
             var checkpoint = new ClassifierCheckpoint
             {
-                ConfigJson = config, ClassCount = classCount, Pooling = pooling, Data = data, Step = step, Epoch = epoch,
+                ConfigJson = config, ClassCount = classCount, Pooling = pooling, HeadHiddenSize = headHiddenSize, Data = data, Step = step, Epoch = epoch,
                 BatchesDoneInEpoch = batchesDone, State = state, History = history,
             };
             if (model == null) return checkpoint;

@@ -295,8 +295,8 @@ public sealed class ClassifierTrainingLoop
 
     private void CheckResumable(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
     {
-        if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling)
-            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling. Resume with the same backbone and options.");
+        if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling || checkpoint.HeadHiddenSize != model.HeadHiddenSize)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, head hidden size {checkpoint.HeadHiddenSize}, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling and head hidden size {model.HeadHiddenSize}. Resume with the same backbone and options.");
         if (checkpoint.Data != fingerprint)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made on other rows (fingerprint {checkpoint.Data.Length} values, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} values, hash {fingerprint.Hash:x16}. Resume with the same data, tokenizer, seed and validation fraction.");
         if (checkpoint.Step >= settings.Steps)
@@ -316,6 +316,7 @@ public sealed class ClassifierTrainingLoop
             ConfigJson = model.Backbone.Config.ToJson(),
             ClassCount = model.ClassCount,
             Pooling = model.Pooling,
+            HeadHiddenSize = model.HeadHiddenSize,
             Data = fingerprint,
             Step = step,
             Epoch = epoch,

@@ -13,14 +13,16 @@ namespace MLNet.MoE.Tests.Onnx;
 public class ClassifierOnnxExportTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(TextPooling.Mean)]
-    [InlineData(TextPooling.LastToken)]
-    public void OnnxProbabilitiesOfAPaddedBatchMatchTheTrainedClassifier(TextPooling pooling)
+    [InlineData(TextPooling.Mean, 0)]
+    [InlineData(TextPooling.LastToken, 0)]
+    [InlineData(TextPooling.Mean, 24)]
+    public void OnnxProbabilitiesOfAPaddedBatchMatchTheTrainedClassifier(TextPooling pooling, int headHiddenSize)
     {
         var ml = new MLContext(seed: 1);
         var options = Options(epochs: 1);
         options.MaxSteps = 12;
         options.Pooling = pooling;
+        options.HeadHiddenSize = headHiddenSize;
         var model = ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(64)));
         using var classifier = Classifier(model);
         string directory = TestPaths.NewTempDirectory();

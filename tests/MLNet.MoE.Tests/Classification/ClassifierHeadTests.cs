@@ -1,0 +1,42 @@
+using Microsoft.ML;
+using MLNet.MoE.Catalog;
+using static MLNet.MoE.Tests.Classification.ClassificationTestData;
+
+namespace MLNet.MoE.Tests.Classification;
+
+/// <summary>The classification head's optional hidden layer: trained, saved and loaded with the classifier.</summary>
+public class ClassifierHeadTests
+{
+    [Fact]
+    public void AHiddenHeadLayerIsTrainedSavedAndLoaded()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = Options(epochs: 1);
+        options.MaxSteps = 6;
+        options.HeadHiddenSize = 24;
+        var data = ml.Data.LoadFromEnumerable(Reviews(64));
+        var model = ClassifierPipeline(ml, options).Fit(data);
+        using var classifier = Classifier(model);
+        var state = classifier.Model.state_dict();
+        Assert.Equal(new long[] { 24, TinyConfig.HiddenSize }, state["head_hidden.weight"].shape);
+        Assert.Equal(new long[] { 2, 24 }, state["head.weight"].shape);
+        Assert.Equal(24, classifier.Model.HeadHiddenSize);
+
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "classifier.zip");
+        ml.Model.Save(model, data.Schema, path);
+        var loaded = ml.Model.Load(path, out _);
+        using var reloaded = Classifier(loaded);
+        Assert.Equal(24, reloaded.Model.HeadHiddenSize);
+        foreach (var text in Reviews(80).Skip(70).Select(r => r.Text))
+            Assert.Equal(classifier.PredictProbabilities(text), reloaded.PredictProbabilities(text));
+    }
+
+    [Fact]
+    public void ANegativeHeadHiddenSizeIsRefused()
+    {
+        var options = Options();
+        options.HeadHiddenSize = -1;
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate());
+        Assert.Equal(nameof(MoeTextClassificationOptions.HeadHiddenSize), error.ParamName);
+    }
+}
