@@ -32,6 +32,23 @@ public class ClassifierHeadTests
     }
 
     [Fact]
+    public void AZipWrittenBeforeTheHiddenLayerExistedLoadsWithALinearHead()
+    {
+        string fixture = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "Fixtures", "classifier-format-1");
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(fixture, "expected.json")));
+        var loaded = new MLContext(seed: 1).Model.Load(Path.Combine(fixture, "classifier.zip"), out _);
+        using var classifier = Classifier(loaded);
+        Assert.Equal(0, classifier.Model.HeadHiddenSize);
+        foreach (var row in expected.RootElement.GetProperty("rows").EnumerateArray())
+        {
+            float[] then = row.GetProperty("probabilities").EnumerateArray().Select(p => float.Parse(p.GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            float[] now = classifier.PredictProbabilities(row.GetProperty("text").GetString()!);
+            Assert.Equal(then.Length, now.Length);
+            for (int c = 0; c < then.Length; c++) Assert.True(Math.Abs(then[c] - now[c]) < 1e-6, $"class {c}: {now[c]} now, {then[c]} when saved");
+        }
+    }
+
+    [Fact]
     public void ANegativeHeadHiddenSizeIsRefused()
     {
         var options = Options();
