@@ -1,3 +1,4 @@
+using MLNet.MoE.Modeling;
 using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
@@ -30,6 +31,25 @@ internal sealed class GeneratedTextStream
             onText(text[emitted..ready]);
             emitted = ready;
         }
+    }
+
+    /// <summary>
+    /// Runs a generation for <paramref name="prompt"/>: <paramref name="generate"/> receives the request's sampler and a
+    /// step callback (stream the new text, stop when cancelled) and returns the generated ids.
+    /// </summary>
+    public static GenerateResult Generate(PreparedPrompt prompt, MoeTokenizer tokenizer, Action<string>? onText, CancellationToken cancellation,
+        Func<TokenSampler, Func<IReadOnlyList<int>, bool>, int[]> generate)
+    {
+        var request = prompt.Request;
+        var stream = new GeneratedTextStream(tokenizer, onText);
+        bool cancelled = false;
+        int[] output = generate(new TokenSampler(request.Temperature, request.TopK, request.TopP, prompt.Seed), generated =>
+        {
+            stream.Update(generated);
+            return cancelled = cancellation.IsCancellationRequested;
+        });
+        string reason = cancelled ? "cancelled" : output.Length < request.MaxTokens ? "end_of_text" : "length";
+        return new GenerateResult(stream.Finish(output), output.Length, reason);
     }
 
     /// <summary>Sends what is left of the final text and returns it whole.</summary>

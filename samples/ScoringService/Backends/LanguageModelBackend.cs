@@ -49,20 +49,8 @@ public sealed class LanguageModelBackend : IScoringBackend
     public PreparedPrompt PreparePrompt(GenerateRequest request) => GenerationChecks.Prepare(request, model.Tokenizer, ContextLength);
 
     /// <inheritdoc />
-    public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation)
-    {
-        var request = prompt.Request;
-        var sampler = new TokenSampler(request.Temperature, request.TopK, request.TopP, prompt.Seed);
-        var stream = new GeneratedTextStream(model.Tokenizer, onText);
-        bool cancelled = false;
-        int[] output = TokenGenerator.Generate(model.Model, prompt.Tokens, request.MaxTokens, sampler, model.Tokenizer.EndOfTextId, generated =>
-        {
-            stream.Update(generated);
-            return cancelled = cancellation.IsCancellationRequested;
-        });
-        string reason = cancelled ? "cancelled" : output.Length < request.MaxTokens ? "end_of_text" : "length";
-        return new GenerateResult(stream.Finish(output), output.Length, reason);
-    }
+    public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation) =>
+        GeneratedTextStream.Generate(prompt, model.Tokenizer, onText, cancellation, (sampler, step) => TokenGenerator.Generate(model.Model, prompt.Tokens, prompt.Request.MaxTokens, sampler, model.Tokenizer.EndOfTextId, step));
 
     /// <summary>Frees the model.</summary>
     public void Dispose() => model.Dispose();

@@ -1,4 +1,3 @@
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Onnx;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
@@ -45,20 +44,8 @@ public sealed class OnnxLanguageModelBackend : IScoringBackend
     public PreparedPrompt PreparePrompt(GenerateRequest request) => GenerationChecks.Prepare(request, model.Tokenizer, ContextLength);
 
     /// <inheritdoc />
-    public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation)
-    {
-        var request = prompt.Request;
-        var sampler = new TokenSampler(request.Temperature, request.TopK, request.TopP, prompt.Seed);
-        var stream = new GeneratedTextStream(model.Tokenizer, onText);
-        bool cancelled = false;
-        int[] output = model.Generate(prompt.Tokens, request.MaxTokens, sampler, generated =>
-        {
-            stream.Update(generated);
-            return cancelled = cancellation.IsCancellationRequested;
-        });
-        string reason = cancelled ? "cancelled" : output.Length < request.MaxTokens ? "end_of_text" : "length";
-        return new GenerateResult(stream.Finish(output), output.Length, reason);
-    }
+    public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation) =>
+        GeneratedTextStream.Generate(prompt, model.Tokenizer, onText, cancellation, (sampler, step) => model.Generate(prompt.Tokens, prompt.Request.MaxTokens, sampler, step));
 
     /// <summary>Frees the ONNX Runtime session.</summary>
     public void Dispose() => model.Dispose();
