@@ -159,7 +159,7 @@ var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
 var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
 string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps of {languageModelBatch}×{languageModelContext} tokens, {pretrainTime.TotalSeconds:F0} s";
 string pretrainedOn = reusedLanguageModel != null ? "a language model" : Path.GetFileName(corpusPath);
-Report($"MoE classifier, backbone pre-trained on {pretrainedOn} ({pretraining}; {adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, dropout {dropout}, {epochs} epochs, validation {validationFraction})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+Report($"MoE classifier, backbone pre-trained on {pretrainedOn} ({pretraining}; {adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, head hidden {headHiddenSize}, dropout {dropout}, {epochs} epochs, validation {validationFraction})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
