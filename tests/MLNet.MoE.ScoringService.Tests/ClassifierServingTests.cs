@@ -79,7 +79,7 @@ public sealed class ClassifierServingTests : IDisposable
 
         using var tooLong = await service.ScoreAsync(new[] { new string('a', 200) });
         Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
-        Assert.Contains("the classifier reads at most 160", await tooLong.Content.ReadAsStringAsync());
+        Assert.Contains("texts[0] is longer than the 160 tokens (end-of-text tokens included) the classifier reads", await tooLong.Content.ReadAsStringAsync());
     }
 
     public void Dispose()

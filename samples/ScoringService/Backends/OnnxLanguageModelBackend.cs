@@ -34,14 +34,14 @@ public sealed class OnnxLanguageModelBackend : IScoringBackend
     public bool CanGenerate => true;
 
     /// <inheritdoc />
-    public PreparedText Prepare(string text, string field) => GenerationChecks.Tokenize(text, field, model.Tokenizer, ContextLength);
+    public PreparedText Prepare(string text, string field) => LanguageModelRequests.Tokenize(text, field, model.Tokenizer, ContextLength);
 
     /// <inheritdoc />
     public IReadOnlyList<ScoreResult> ScoreBatch(IReadOnlyList<PreparedText> inputs) =>
-        model.ScoreBatch(inputs.Select(i => i.Tokens).ToList(), maxTokensPerPass).Select(s => GenerationChecks.Score(s.CrossEntropySum, s.Correct, s.Tokens)).ToList();
+        model.ScoreBatch(inputs.Select(i => i.Tokens).ToList(), maxTokensPerPass).Select(s => LanguageModelRequests.Score(s.CrossEntropySum, s.Correct, s.Tokens)).ToList();
 
     /// <inheritdoc />
-    public PreparedPrompt PreparePrompt(GenerateRequest request) => GenerationChecks.Prepare(request, model.Tokenizer, ContextLength);
+    public PreparedPrompt PreparePrompt(GenerateRequest request) => LanguageModelRequests.PreparePrompt(request, model.Tokenizer, ContextLength);
 
     /// <inheritdoc />
     public GenerateResult Generate(PreparedPrompt prompt, Action<string>? onText, CancellationToken cancellation) =>

@@ -36,11 +36,10 @@ public sealed class TextClassifierBackend : IScoringBackend
     /// <inheritdoc />
     public PreparedText Prepare(string text, string field)
     {
-        // The classifier reads end-of-text, the text's tokens, end-of-text.
-        int length = model.Tokenizer.Encode(text).Length + 2;
-        if (length > ContextLength)
-            throw new RequestRejectedException($"{field} is {length} tokens long with its end-of-text tokens; the classifier reads at most {ContextLength}.");
-        return new PreparedText(text, model.Encode(text));
+        int[] tokens = model.Encode(text, null, out bool truncated);
+        if (truncated)
+            throw new RequestRejectedException($"{field} is longer than the {ContextLength} tokens (end-of-text tokens included) the classifier reads.");
+        return new PreparedText(text, tokens);
     }
 
     /// <inheritdoc />

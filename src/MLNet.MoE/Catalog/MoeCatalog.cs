@@ -143,7 +143,7 @@ public sealed class MoeCatalog
     /// Exports a text classifier to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (inputs <c>input_ids</c> and
     /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
     /// with the class names, pooling and maximum length in its metadata, and the tokenizer. Rows are encoded as
-    /// <see cref="MoeTextClassificationTransformer.Encode"/> does. Files are written atomically.
+    /// <see cref="MoeTextClassificationTransformer.Encode(string, string?)"/> does. Files are written atomically.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
     {

@@ -10,7 +10,11 @@ namespace MLNet.MoE.Pipeline;
 /// </summary>
 internal static class ClassificationTokens
 {
-    public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength)
+    public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength) =>
+        Encode(tokenizer, text, second, maxLength, out _);
+
+    /// <summary>The sequence, and whether the row was cut to <paramref name="maxLength"/>.</summary>
+    public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength, out bool truncated)
     {
         int eot = tokenizer.EndOfTextId;
         var ids = new List<int>(maxLength) { eot };
@@ -20,7 +24,8 @@ internal static class ClassificationTokens
             ids.Add(eot);
             ids.AddRange(tokenizer.Encode(second));
         }
-        if (ids.Count > maxLength - 1) ids.RemoveRange(maxLength - 1, ids.Count - (maxLength - 1));
+        truncated = ids.Count > maxLength - 1;
+        if (truncated) ids.RemoveRange(maxLength - 1, ids.Count - (maxLength - 1));
         ids.Add(eot);
         return ids.ToArray();
     }

@@ -98,14 +98,17 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     public IDataView Transform(IDataView input) => new MappedDataView(input, new Mapper(this, input.Schema));
 
     /// <summary>The token ids the classifier reads for a row (end-of-text tokens included, truncated to <see cref="MaxLength"/>).</summary>
-    public int[] Encode(string text, string? secondText = null)
+    public int[] Encode(string text, string? secondText = null) => Encode(text, secondText, out _);
+
+    /// <summary>The token ids the classifier reads for a row, and whether the row was longer than <see cref="MaxLength"/> and cut.</summary>
+    public int[] Encode(string text, string? secondText, out bool truncated)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (SecondTextColumnName != null && secondText == null) throw new ArgumentNullException(nameof(secondText), $"The classifier reads two texts (columns '{TextColumnName}' and '{SecondTextColumnName}').");
-        return ClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength);
+        return ClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
     }
 
-    /// <summary>Class probabilities of token sequences from <see cref="Encode"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
+    /// <summary>Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
     public float[][] PredictProbabilities(IReadOnlyList<int[]> sequences, int batchSize = 32)
     {
         ArgumentNullException.ThrowIfNull(sequences);

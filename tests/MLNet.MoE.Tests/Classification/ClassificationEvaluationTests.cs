@@ -104,6 +104,22 @@ public class ClassificationEvaluationTests : IClassFixture<TrainedClassifier>
     }
 
     [Fact]
+    public void EncodeSaysWhenARowWasCutToTheMaximumLength()
+    {
+        var classifier = Classifier(trained.Model);
+        int maxLength = classifier.MaxLength;
+        string fits = new('a', maxLength - 2), tooLong = new('a', maxLength - 1);
+        int[] kept = classifier.Encode(fits, null, out bool cut);
+        Assert.False(cut);
+        Assert.Equal(maxLength, kept.Length);
+        int[] cutRow = classifier.Encode(tooLong, null, out cut);
+        Assert.True(cut);
+        Assert.Equal(maxLength, cutRow.Length);
+        Assert.Equal(classifier.Tokenizer.EndOfTextId, cutRow[^1]);
+        Assert.Equal(cutRow, classifier.Encode(tooLong));
+    }
+
+    [Fact]
     public void TwoTextColumnsAreReadTogetherAndBothAreNeededToScore()
     {
         var ml = new MLContext(seed: 1);

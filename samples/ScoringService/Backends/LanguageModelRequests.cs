@@ -2,11 +2,11 @@ using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 
-/// <summary>Checks and conversions shared by the language-model backends: texts to score, generation requests, scores.</summary>
-internal static class GenerationChecks
+/// <summary>What the language-model backends share: checking and tokenizing texts to score and generation requests, and turning sums into scores.</summary>
+internal static class LanguageModelRequests
 {
     /// <summary>Refuses a request the model cannot run (<see cref="RequestRejectedException"/>, naming the field) and tokenizes its prompt.</summary>
-    public static PreparedPrompt Prepare(GenerateRequest request, MoeTokenizer tokenizer, int contextLength)
+    public static PreparedPrompt PreparePrompt(GenerateRequest request, MoeTokenizer tokenizer, int contextLength)
     {
         if (request.Prompt is null) throw new RequestRejectedException("prompt is required.");
         if (request.MaxTokens < 1) throw new RequestRejectedException($"maxTokens is {request.MaxTokens}; it must be at least 1.");
