@@ -84,12 +84,8 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         ContextLength = sequence,
         BatchSize = batch,
         Steps = warmup + steps,
-        LearningRate = 3e-4,
-        WarmupSteps = 0,
-        MinLearningRateRatio = 1,
-        WeightDecay = 0.1,
-        GradientClipNorm = 1.0,
-        CapacityFactor = 1.25,
+        Optimizer = new OptimizerSettings { LearningRate = 3e-4, WarmupSteps = 0, MinLearningRateRatio = 1, WeightDecay = 0.1, GradientClipNorm = 1.0 },
+        Routing = new MoeRoutingSettings { CapacityFactor = 1.25 },
         ComputeType = computeType,
         LogEverySteps = warmup,
         MultiTokenPredictionWeight = 0,
@@ -228,8 +224,9 @@ object PrecisionCurves(string name, string textFile, int steps)
         model.to(device);
         var settings = new TrainingLoopSettings
         {
-            ContextLength = sequence, BatchSize = batch, Steps = steps, LearningRate = 1e-3, WarmupSteps = steps / 10,
-            CapacityFactor = 1.25, ComputeType = computeType, LogEverySteps = 10, MultiTokenPredictionWeight = 0, Seed = 5,
+            ContextLength = sequence, BatchSize = batch, Steps = steps,
+            Optimizer = new OptimizerSettings { LearningRate = 1e-3, WarmupSteps = steps / 10 },
+            Routing = new MoeRoutingSettings { CapacityFactor = 1.25 }, ComputeType = computeType, LogEverySteps = 10, MultiTokenPredictionWeight = 0, Seed = 5,
         };
         var reports = new List<TrainingProgress>();
         new LanguageModelTrainingLoop(model, settings, device).Run(stream, Array.Empty<int>(), reports.Add);
@@ -262,8 +259,9 @@ object CompareWithCpu(string name, int steps)
         for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
         var settings = new TrainingLoopSettings
         {
-            ContextLength = 128, BatchSize = 4, Steps = steps, LearningRate = 1e-3, WarmupSteps = 0, MinLearningRateRatio = 1,
-            CapacityFactor = 8, ComputeType = ScalarType.BFloat16, LogEverySteps = 1, MultiTokenPredictionWeight = 0, Seed = 5,
+            ContextLength = 128, BatchSize = 4, Steps = steps,
+            Optimizer = new OptimizerSettings { LearningRate = 1e-3, WarmupSteps = 0, MinLearningRateRatio = 1 },
+            Routing = new MoeRoutingSettings { CapacityFactor = 8 }, ComputeType = ScalarType.BFloat16, LogEverySteps = 1, MultiTokenPredictionWeight = 0, Seed = 5,
         };
         var reports = new List<TrainingProgress>();
         new LanguageModelTrainingLoop(model, settings, target).Run(stream, Array.Empty<int>(), reports.Add);

@@ -162,6 +162,26 @@ public sealed class MoeTextClassificationOptions
         NRoutedExperts = 4, NumExpertsPerTok = 2, MaxPositionEmbeddings = 256,
     };
 
+    /// <summary>The learning-rate schedule, AdamW and clipping options, as the training loops take them.</summary>
+    internal OptimizerSettings ToOptimizerSettings() => new()
+    {
+        LearningRate = LearningRate,
+        MinLearningRateRatio = MinLearningRateRatio,
+        WarmupSteps = WarmupSteps,
+        WeightDecay = WeightDecay,
+        Beta1 = Beta1,
+        Beta2 = Beta2,
+        GradientClipNorm = GradientClipNorm,
+    };
+
+    /// <summary>The MoE routing options of training, as the training loops take them.</summary>
+    internal MoeRoutingSettings ToRoutingSettings() => new()
+    {
+        CapacityFactor = CapacityFactor,
+        BiasUpdateRate = BiasUpdateRate,
+        BalanceLossWeight = BalanceLossWeight,
+    };
+
     /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
     public void Validate()
     {

@@ -15,41 +15,17 @@ public sealed record ClassifierTrainingSettings
     /// <summary>Optimizer steps planned.</summary>
     public required int Steps { get; init; }
 
-    /// <summary>Peak learning rate.</summary>
-    public required double LearningRate { get; init; }
-
-    /// <summary>Final learning rate as a fraction of the peak.</summary>
-    public double MinLearningRateRatio { get; init; } = 0.1;
-
-    /// <summary>Warm-up steps.</summary>
-    public int WarmupSteps { get; init; }
-
-    /// <summary>Decoupled weight decay.</summary>
-    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>Learning-rate schedule, AdamW and gradient clipping.</summary>
+    public required OptimizerSettings Optimizer { get; init; }
 
     /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
     public double BackboneLearningRateScale { get; init; } = 1.0;
 
-    /// <summary>AdamW β1.</summary>
-    public double Beta1 { get; init; } = 0.9;
-
-    /// <summary>AdamW β2.</summary>
-    public double Beta2 { get; init; } = 0.999;
-
-    /// <summary>Global gradient-norm clip (0: off).</summary>
-    public double GradientClipNorm { get; init; } = 1.0;
-
     /// <summary>Seed of the batch order.</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>Expert capacity factor during training.</summary>
-    public double CapacityFactor { get; init; } = 2.0;
-
-    /// <summary>γ of the routing-bias update.</summary>
-    public double BiasUpdateRate { get; init; } = 0.001;
-
-    /// <summary>α of the balance loss.</summary>
-    public double BalanceLossWeight { get; init; }
+    /// <summary>MoE routing during training: capacity, routing-bias update and balance loss.</summary>
+    public MoeRoutingSettings Routing { get; init; } = new();
 
     /// <summary>Evaluate on the validation rows every this many steps (0: at the end of every epoch).</summary>
     public int EvaluateEverySteps { get; init; }
@@ -115,9 +91,9 @@ public sealed class ClassifierTrainingLoop
         Action<ClassificationProgress> report, CancellationToken cancellation = default)
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
-        var schedule = new LearningRateSchedule(settings.LearningRate, settings.MinLearningRateRatio, settings.WarmupSteps, settings.Steps);
+        var schedule = new LearningRateSchedule(settings.Optimizer.LearningRate, settings.Optimizer.MinLearningRateRatio, settings.Optimizer.WarmupSteps, settings.Steps);
         // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
-        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.WeightDecay, settings.BackboneLearningRateScale), settings.Beta1, settings.Beta2, 1e-8, device);
+        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
         var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
         var fingerprint = Fingerprint(training, validation);
         var history = new List<ClassificationProgress>();
@@ -166,8 +142,8 @@ public sealed class ClassifierTrainingLoop
                     using var context = new ForwardContext
                     {
                         Training = true,
-                        CapacityFactor = settings.CapacityFactor,
-                        BalanceLossWeight = settings.BalanceLossWeight,
+                        CapacityFactor = settings.Routing.CapacityFactor,
+                        BalanceLossWeight = settings.Routing.BalanceLossWeight,
                     };
                     var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
                     var total = crossEntropy;
@@ -178,13 +154,13 @@ public sealed class ClassifierTrainingLoop
                         // A step whose loss or gradient is not finite is masked out on the device (no update).
                         var norm = optimizer.GradientNorm();
                         var good = norm.isfinite().logical_and(total.detach().isfinite()).to(ScalarType.Float32).reshape(1);
-                        var scale = settings.GradientClipNorm > 0
-                            ? (settings.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
+                        var scale = settings.Optimizer.GradientClipNorm > 0
+                            ? (settings.Optimizer.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
                             : torch.ones(1, device: device);
                         optimizer.Step(lr, scale, good);
                         foreach (var (layer, moe) in moeLayers)
                         {
-                            if (context.ExpertLoad.TryGetValue(layer, out var load)) moe.Router.UpdateCorrectionBias(load, settings.BiasUpdateRate, good);
+                            if (context.ExpertLoad.TryGetValue(layer, out var load)) moe.Router.UpdateCorrectionBias(load, settings.Routing.BiasUpdateRate, good);
                         }
                     }
                     loss = crossEntropy.item<float>();

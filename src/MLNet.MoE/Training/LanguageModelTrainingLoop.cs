@@ -21,38 +21,14 @@ public sealed record TrainingLoopSettings
     /// <summary>Optimizer steps.</summary>
     public required int Steps { get; init; }
 
-    /// <summary>Peak learning rate.</summary>
-    public required double LearningRate { get; init; }
-
-    /// <summary>Final learning rate as a fraction of the peak.</summary>
-    public double MinLearningRateRatio { get; init; } = 0.1;
-
-    /// <summary>Warm-up steps.</summary>
-    public int WarmupSteps { get; init; }
-
-    /// <summary>Decoupled weight decay.</summary>
-    public double WeightDecay { get; init; } = 0.1;
-
-    /// <summary>AdamW β1.</summary>
-    public double Beta1 { get; init; } = 0.9;
-
-    /// <summary>AdamW β2.</summary>
-    public double Beta2 { get; init; } = 0.95;
-
-    /// <summary>Global gradient-norm clip (0: off).</summary>
-    public double GradientClipNorm { get; init; } = 1.0;
+    /// <summary>Learning-rate schedule, AdamW and gradient clipping.</summary>
+    public required OptimizerSettings Optimizer { get; init; }
 
     /// <summary>Seed of the window sampler.</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>Expert capacity factor during training.</summary>
-    public double CapacityFactor { get; init; } = 2.0;
-
-    /// <summary>γ of the routing-bias update.</summary>
-    public double BiasUpdateRate { get; init; } = 0.001;
-
-    /// <summary>α of the balance loss.</summary>
-    public double BalanceLossWeight { get; init; }
+    /// <summary>MoE routing during training: capacity, routing-bias update and balance loss.</summary>
+    public MoeRoutingSettings Routing { get; init; } = new();
 
     /// <summary>Recompute each block's activations in the backward pass (less memory, about one more forward pass).</summary>
     public bool RecomputeActivations { get; init; }
@@ -115,9 +91,9 @@ public sealed class LanguageModelTrainingLoop
         int window = Math.Min(settings.ContextLength, trainingStream.Length - 1);
         if (window < 1) throw new ArgumentException("The training data holds fewer than two tokens.", nameof(trainingStream));
         var sampler = new WindowSampler(trainingStream, window, settings.Seed);
-        var schedule = new LearningRateSchedule(settings.LearningRate, settings.MinLearningRateRatio, settings.WarmupSteps, settings.Steps);
+        var schedule = new LearningRateSchedule(settings.Optimizer.LearningRate, settings.Optimizer.MinLearningRateRatio, settings.Optimizer.WarmupSteps, settings.Steps);
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-        using var optimizer = new FlatAdamW(decay, noDecay, settings.WeightDecay, settings.Beta1, settings.Beta2, 1e-8, device);
+        using var optimizer = new FlatAdamW(decay, noDecay, settings.Optimizer.WeightDecay, settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
         var moeLayers = model.MoeLayers().ToList();
         int microBatch = settings.BatchSize / settings.GradientAccumulationSteps;
         var fingerprint = DataFingerprint.Of(trainingStream);
@@ -185,8 +161,8 @@ public sealed class LanguageModelTrainingLoop
                     {
                         Training = true,
                         ComputeType = settings.ComputeType,
-                        CapacityFactor = settings.CapacityFactor,
-                        BalanceLossWeight = settings.BalanceLossWeight,
+                        CapacityFactor = settings.Routing.CapacityFactor,
+                        BalanceLossWeight = settings.Routing.BalanceLossWeight,
                         RecomputeActivations = settings.RecomputeActivations,
                     };
                     var (total, crossEntropy) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
@@ -206,8 +182,8 @@ public sealed class LanguageModelTrainingLoop
                     var norm = optimizer.GradientNorm();
                     var good = norm.isfinite().logical_and(stepLoss.isfinite()).to(ScalarType.Float32).reshape(1);
                     var goodD = good.to(ScalarType.Float64);
-                    var scale = settings.GradientClipNorm > 0
-                        ? (settings.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
+                    var scale = settings.Optimizer.GradientClipNorm > 0
+                        ? (settings.Optimizer.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
                         : torch.ones(1, device: device);
                     optimizer.Step(lr, scale, good);
                     lossSum.add_(stepLoss.nan_to_num(0, 0, 0) * goodD);
@@ -220,7 +196,7 @@ public sealed class LanguageModelTrainingLoop
                     {
                         var load = stepLoad[layer];
                         loadSums[layer].add_(load * good);
-                        moe.Router.UpdateCorrectionBias(load, settings.BiasUpdateRate, good);
+                        moe.Router.UpdateCorrectionBias(load, settings.Routing.BiasUpdateRate, good);
                     }
                 }
                 bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;

@@ -63,11 +63,9 @@ public class ActivationRecomputationTests
             ContextLength = 16,
             BatchSize = 4,
             Steps = 12,
-            LearningRate = 3e-3,
-            WarmupSteps = 2,
+            Optimizer = new OptimizerSettings { LearningRate = 3e-3, WarmupSteps = 2 },
             LogEverySteps = 1,
-            BalanceLossWeight = 0.01,
-            CapacityFactor = 1.0,
+            Routing = new MoeRoutingSettings { BalanceLossWeight = 0.01, CapacityFactor = 1.0 },
             RecomputeActivations = recompute,
         };
         var reports = new List<TrainingProgress>();
