@@ -24,7 +24,7 @@ int languageModelSteps = int.Parse(Argument("--lm-steps") ?? (quick ? "4" : "600
 int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo.InvariantCulture);
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
 // --backbone tiny: MoeModelConfig.Tiny (hidden 128, 4 blocks, 8 routed experts) instead of the classifier's default (hidden 64, 2 blocks);
-// --backbone small: MoeModelConfig.Small (hidden 256, 4 blocks, 8 routed experts), for a GPU.
+// --backbone small: MoeModelConfig.Small (hidden 256, 4 blocks, 8 routed experts), for a GPU; --backbone medium: hidden 384, 6 blocks.
 string backboneName = Argument("--backbone") ?? "default";
 // The language model's context, batch and peak learning rate, and the classifier's peak learning rate and tokens per row.
 int languageModelContext = int.Parse(Argument("--lm-context") ?? "64", CultureInfo.InvariantCulture);
@@ -51,6 +51,10 @@ string? reusedLanguageModel = Argument("--lm-model");
 bool skipScratch = args.Contains("--skip-scratch");
 // --lm-corpus FILE: the language model's text for (b), one document a line (default: kjv.txt from the data folder).
 string? languageModelCorpus = Argument("--lm-corpus");
+// --capacity-factor F: expert capacity while fine-tuning, as a multiple of the mean load (the trainer's default 2).
+double capacityFactor = double.Parse(Argument("--capacity-factor") ?? "2", CultureInfo.InvariantCulture);
+// --seeds 1,2,3: (b) once per seed; then also the mean over the seeds and the accuracy of averaging their probabilities.
+int[] seeds = (Argument("--seeds") ?? "1").Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
 Directory.CreateDirectory(outDirectory);
 var clock = Stopwatch.StartNew();
 // GpuDeviceId + FallbackToCpu: the classifiers and the language model train on CUDA when TorchSharp finds a GPU, else on the CPU.
@@ -83,7 +87,13 @@ var backbone = (backboneName switch
     "default" => MoeTextClassificationOptions.DefaultModel,
     "tiny" => MoeModelConfig.Tiny,
     "small" => MoeModelConfig.Small,
-    _ => throw new ArgumentException($"--backbone must be default, tiny or small, not '{backboneName}'."),
+    // Small widened to 384 and deepened to 6 blocks (about 3.4 times its compute a token), for a GPU.
+    "medium" => MoeModelConfig.Small with
+    {
+        HiddenSize = 384, IntermediateSize = 1152, MoeIntermediateSize = 192, NumHiddenLayers = 6, NumAttentionHeads = 6,
+        NumKeyValueHeads = 6, KvLoraRank = 96,
+    },
+    _ => throw new ArgumentException($"--backbone must be default, tiny, small or medium, not '{backboneName}'."),
 }) with { VocabSize = tokenizer.VocabularySize };
 MoeTextClassificationOptions ClassifierOptions() => new()
 {
@@ -148,22 +158,59 @@ else
 }
 var pretrainTime = timer.Elapsed;
 timer.Restart();
-var pretrainedOptions = ClassifierOptions();
-pretrainedOptions.Model = null;
-pretrainedOptions.Tokenizer = null;
-pretrainedOptions.LanguageModelPath = languageModelPath;
-pretrainedOptions.LanguageModelSteps = adaptSteps;
-pretrainedOptions.BackboneLearningRateScale = backboneScale;
-var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
-    .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
-var pretrainedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
 string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps of {languageModelBatch}×{languageModelContext} tokens, {pretrainTime.TotalSeconds:F0} s";
 string pretrainedOn = reusedLanguageModel != null ? "a language model" : Path.GetFileName(corpusPath);
-Report($"MoE classifier, backbone pre-trained on {pretrainedOn} ({pretraining}; {adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, head hidden {headHiddenSize}, dropout {dropout}, {epochs} epochs, validation {validationFraction})", pretrainedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+string recipe = $"{adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, head hidden {headHiddenSize}, dropout {dropout}, {epochs} epochs, validation {validationFraction}{(capacityFactor != 2 ? $", capacity factor {capacityFactor}" : "")}";
+IReadOnlyList<TrainCatalogBase.CrossValidationResult<MulticlassClassificationMetrics>>? pretrainedFolds = null;
+// Per seed, per fold: each held-out row's label and class probabilities, for the probability average over seeds.
+var heldOut = new List<List<(uint Label, float[] Score)[]>>();
+foreach (int seed in seeds)
+{
+    timer.Restart();
+    var pretrainedOptions = ClassifierOptions();
+    pretrainedOptions.Model = null;
+    pretrainedOptions.Tokenizer = null;
+    pretrainedOptions.LanguageModelPath = languageModelPath;
+    pretrainedOptions.LanguageModelSteps = adaptSteps;
+    pretrainedOptions.BackboneLearningRateScale = backboneScale;
+    pretrainedOptions.CapacityFactor = capacityFactor;
+    pretrainedOptions.Seed = seed;
+    var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
+        .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
+    var seedFolds = ml.MulticlassClassification.CrossValidate(reviews, pretrained, numberOfFolds: folds, seed: 1);
+    Report($"MoE classifier, backbone pre-trained on {pretrainedOn} ({pretraining}; {recipe}; seed {seed})", seedFolds.Select(f => f.Metrics.MicroAccuracy).ToArray(), timer.Elapsed);
+    heldOut.Add(seedFolds.Select(f => LabelsAndScores(f.ScoredHoldOutSet)).ToList());
+    if (pretrainedFolds == null) pretrainedFolds = seedFolds;
+    else foreach (var f in seedFolds) (f.Model as IDisposable)?.Dispose();
+}
+if (seeds.Length > 1)
+{
+    var perSeed = results.TakeLast(seeds.Length).ToList();
+    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Mean over seeds {0}: accuracy {1:F3} (seed means {2})", string.Join(",", seeds),
+        perSeed.Average(r => r.Mean), string.Join(" ", perSeed.Select(r => r.Mean.ToString("F3", CultureInfo.InvariantCulture)))));
+    var ensemble = Enumerable.Range(0, folds).Select(fold =>
+    {
+        var rows = heldOut[0][fold];
+        int correct = 0;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            int classes = rows[i].Score.Length;
+            var mean = new double[classes];
+            foreach (var seedRows in heldOut)
+            {
+                if (seedRows[fold][i].Label != rows[i].Label) throw new InvalidOperationException("The seeds' held-out rows differ.");
+                for (int c = 0; c < classes; c++) mean[c] += seedRows[fold][i].Score[c];
+            }
+            if (Array.IndexOf(mean, mean.Max()) == rows[i].Label - 1) correct++;
+        }
+        return (double)correct / rows.Length;
+    }).ToArray();
+    Report($"Ensemble: the probabilities of seeds {string.Join(",", seeds)} averaged", ensemble, TimeSpan.Zero);
+}
 
 // Save the first fold's classifier, reload it and compare a PredictionEngine's probabilities.
 // MapKeyToValue turns the predicted key back into the label's values (false/true).
-var foldModel = pretrainedFolds[0].Model;
+var foldModel = pretrainedFolds![0].Model;
 var model = new TransformerChain<ITransformer>(foldModel, ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(foldModel.Transform(reviews)));
 string classifierPath = Path.Combine(outDirectory, "sentiment-classifier.zip");
 ml.Model.Save(model, reviews.Schema, classifierPath);
@@ -214,6 +261,26 @@ static string FindSharedData()
         }
     }
     throw new DirectoryNotFoundException("amazon_cells_labelled.txt not found in a shared/data folder above the program; pass --data <folder>.");
+}
+
+// Each row's label key and class probabilities, in the data view's order.
+static (uint Label, float[] Score)[] LabelsAndScores(IDataView scored)
+{
+    var label = scored.Schema["Label"];
+    var score = scored.Schema["Score"];
+    var rows = new List<(uint, float[])>();
+    using var cursor = scored.GetRowCursor(new[] { label, score });
+    var labelGetter = cursor.GetGetter<uint>(label);
+    var scoreGetter = cursor.GetGetter<VBuffer<float>>(score);
+    uint key = 0;
+    VBuffer<float> values = default;
+    while (cursor.MoveNext())
+    {
+        labelGetter(ref key);
+        scoreGetter(ref values);
+        rows.Add((key, values.DenseValues().ToArray()));
+    }
+    return rows.ToArray();
 }
 
 /// <summary>Reports progress on the calling thread (<see cref="Progress{T}"/> would post to the thread pool and reorder lines).</summary>
