@@ -51,6 +51,8 @@ string? reusedLanguageModel = Argument("--lm-model");
 bool skipScratch = args.Contains("--skip-scratch");
 // --lm-corpus FILE: the language model's text for (b), one document a line (default: kjv.txt from the data folder).
 string? languageModelCorpus = Argument("--lm-corpus");
+// --ensemble K: (b) trains K classifiers (seeds s, s+1, ...) and averages their probabilities (EnsembleSize).
+int ensembleSize = int.Parse(Argument("--ensemble") ?? "1", CultureInfo.InvariantCulture);
 // --capacity-factor F: expert capacity while fine-tuning, as a multiple of the mean load (the trainer's default 2).
 double capacityFactor = double.Parse(Argument("--capacity-factor") ?? "2", CultureInfo.InvariantCulture);
 // --seeds 1,2,3: (b) once per seed; then also the mean over the seeds and the accuracy of averaging their probabilities.
@@ -160,7 +162,7 @@ var pretrainTime = timer.Elapsed;
 timer.Restart();
 string pretraining = reusedLanguageModel != null ? $"language model {Path.GetFileName(reusedLanguageModel)}" : $"{languageModelSteps} LM steps of {languageModelBatch}×{languageModelContext} tokens, {pretrainTime.TotalSeconds:F0} s";
 string pretrainedOn = reusedLanguageModel != null ? "a language model" : Path.GetFileName(corpusPath);
-string recipe = $"{adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, head hidden {headHiddenSize}, dropout {dropout}, {epochs} epochs, validation {validationFraction}{(capacityFactor != 2 ? $", capacity factor {capacityFactor}" : "")}";
+string recipe = $"{adaptSteps} steps on each fold's text, learning rate {classifierRate}, backbone ×{backboneScale}, {maxLength} tokens a row, {pooling} pooling, head hidden {headHiddenSize}, dropout {dropout}, {epochs} epochs, validation {validationFraction}{(capacityFactor != 2 ? $", capacity factor {capacityFactor}" : "")}{(ensembleSize > 1 ? $", ensemble of {ensembleSize}" : "")}";
 IReadOnlyList<TrainCatalogBase.CrossValidationResult<MulticlassClassificationMetrics>>? pretrainedFolds = null;
 // Per seed, per fold: each held-out row's label and class probabilities, for the probability average over seeds.
 var heldOut = new List<List<(uint Label, float[] Score)[]>>();
@@ -174,6 +176,7 @@ foreach (int seed in seeds)
     pretrainedOptions.LanguageModelSteps = adaptSteps;
     pretrainedOptions.BackboneLearningRateScale = backboneScale;
     pretrainedOptions.CapacityFactor = capacityFactor;
+    pretrainedOptions.EnsembleSize = ensembleSize;
     pretrainedOptions.Seed = seed;
     var pretrained = ml.Transforms.Conversion.MapValueToKey("Label")
         .Append(ml.MulticlassClassification.Trainers.MoeTextClassification(pretrainedOptions));
@@ -227,8 +230,15 @@ foreach (string text in new[] { "Great phone, works perfectly.", "The battery di
 // The same classifier as an ONNX model (input_ids + attention_mask → probabilities), with its tokenizer beside it.
 string onnxDirectory = Path.Combine(outDirectory, "sentiment-classifier-onnx");
 var classifierStage = ((IEnumerable<ITransformer>)foldModel).OfType<MoeTextClassificationTransformer>().Single();
-ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
-Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
+if (classifierStage.Members.Count == 1)
+{
+    ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
+    Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
+}
+else
+{
+    Console.WriteLine($"ONNX export skipped: the classifier is an ensemble of {classifierStage.Members.Count}, and an ONNX graph holds one classifier.");
+}
 foreach (var f in pretrainedFolds) (f.Model as IDisposable)?.Dispose();
 
 Console.WriteLine();

@@ -143,11 +143,14 @@ public sealed class MoeCatalog
     /// Exports a text classifier to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (inputs <c>input_ids</c> and
     /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
     /// with the class names, pooling and maximum length in its metadata, and the tokenizer. Rows are encoded as
-    /// <see cref="MoeTextClassificationTransformer.Encode(string, string?)"/> does. Files are written atomically.
+    /// <see cref="MoeTextClassificationTransformer.Encode(string, string?)"/> does. Files are written atomically. An
+    /// ensemble (<c>EnsembleSize</c> above 1) is refused with <see cref="NotSupportedException"/>: the graph holds one classifier.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (model.Members.Count > 1)
+            throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
         OnnxExporter.ExportClassifier(model.Model, model.Tokenizer, model.MaxLength, model.ClassNames, directory, options);
     }
 

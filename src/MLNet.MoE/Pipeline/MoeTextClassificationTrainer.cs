@@ -50,8 +50,9 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
 
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
         torch.manual_seed(seed);
-        var (backbone, tokenizer) = ClassifierBackbone.Create(options, seed);
-        MoeTextClassifier? model = null;
+        var (firstBackbone, tokenizer) = ClassifierBackbone.Create(options, seed);
+        MoeCausalLM? backbone = firstBackbone;
+        var members = new List<MoeTextClassifier>();
         try
         {
             var (rows, skipped) = ReadRows(input, label, text, second, tokenizer);
@@ -66,51 +67,101 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             var (training, validation) = Split(rows, options.ValidationFraction, seed);
             int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
             int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
-
-            string? resume = ResolveResume(channel);
-            if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, seed, channel);
-            else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
-            model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, seed, options.HeadHiddenSize);
-            model.to(device);
-            channel.Info(string.Format(CultureInfo.InvariantCulture,
-                "Training a {0}-class MoE text classifier ({1:N2}M-parameter backbone) on {2}: {3} training and {4} validation rows, up to {5} steps of {6} rows, tokens per row ≤ {7} (mean {8:F1}).",
-                classCount, backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps, options.BatchSize, options.MaxLength,
-                rows.Average(r => r.Ids.Length)));
-            var settings = new ClassifierTrainingSettings
+            int size = options.EnsembleSize;
+            var summaries = new List<ClassificationTrainingSummary>();
+            for (int member = 1; member <= size; member++)
             {
-                BatchSize = options.BatchSize,
-                Steps = steps,
-                Optimizer = options.ToOptimizerSettings(),
-                BackboneLearningRateScale = options.BackboneLearningRateScale,
-                Seed = seed,
-                Routing = options.ToRoutingSettings(),
-                EvaluateEverySteps = options.EvaluateEverySteps,
-                EarlyStoppingPatience = options.EarlyStoppingPatience,
-                LogEverySteps = options.LogEverySteps,
-                PadId = tokenizer.EndOfTextId,
-                CheckpointDirectory = options.TrainingCheckpointDirectory,
-                CheckpointEverySteps = options.CheckpointEverySteps,
-                KeepCheckpoints = options.KeepCheckpoints,
-                ResumeFrom = resume,
-            };
-            var summary = new ClassifierTrainingLoop(model, settings, device).Run(training, validation, progress =>
-            {
-                channel.Info(Format(progress));
-                options.Progress?.Report(progress);
-            });
-            summary = summary with { SkippedRows = skipped };
-            if (validation.Count > 0)
-                channel.Info(string.Format(CultureInfo.InvariantCulture, "Kept the weights of step {0}: validation loss {1:F4}, accuracy {2:P1}{3}.",
-                    summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
-            return new MoeTextClassificationTransformer(env, model, tokenizer, options.TextColumnName, options.SecondTextColumnName,
-                options.PredictedLabelColumnName, options.ScoreColumnName, options.MaxLength, keyValues, device, summary);
+                // Member m is what a single training with seed + m - 1 makes: its own random backbone (if any), head, batch order and dropout.
+                int memberSeed = unchecked(seed + member - 1);
+                if (backbone == null)
+                {
+                    torch.manual_seed(memberSeed);
+                    backbone = ClassifierBackbone.Create(options, memberSeed).Model;
+                }
+                string? resume = ResolveResume(channel, member, size);
+                if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, channel);
+                else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
+                var model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, memberSeed, options.HeadHiddenSize);
+                backbone = null;
+                members.Add(model);
+                model.to(device);
+                channel.Info(string.Format(CultureInfo.InvariantCulture,
+                    "Training {0}a {1}-class MoE text classifier ({2:N2}M-parameter backbone) on {3}: {4} training and {5} validation rows, up to {6} steps of {7} rows, tokens per row ≤ {8} (mean {9:F1}).",
+                    size > 1 ? $"member {member} of {size}, seed {memberSeed}: " : "", classCount, model.Backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps,
+                    options.BatchSize, options.MaxLength, rows.Average(r => r.Ids.Length)));
+                string? checkpoints = options.TrainingCheckpointDirectory is { } directory && size > 1 ? MemberDirectory(directory, member) : options.TrainingCheckpointDirectory;
+                var settings = new ClassifierTrainingSettings
+                {
+                    BatchSize = options.BatchSize,
+                    Steps = steps,
+                    Optimizer = options.ToOptimizerSettings(),
+                    BackboneLearningRateScale = options.BackboneLearningRateScale,
+                    Seed = memberSeed,
+                    Routing = options.ToRoutingSettings(),
+                    EvaluateEverySteps = options.EvaluateEverySteps,
+                    EarlyStoppingPatience = options.EarlyStoppingPatience,
+                    LogEverySteps = options.LogEverySteps,
+                    PadId = tokenizer.EndOfTextId,
+                    CheckpointDirectory = checkpoints,
+                    CheckpointEverySteps = options.CheckpointEverySteps,
+                    KeepCheckpoints = options.KeepCheckpoints,
+                    ResumeFrom = resume,
+                };
+                int current = member;
+                void Report(ClassificationProgress progress)
+                {
+                    progress = progress with { Member = current };
+                    channel.Info((size > 1 ? $"member {current}/{size}: " : "") + Format(progress));
+                    options.Progress?.Report(progress);
+                }
+                var loop = new ClassifierTrainingLoop(model, settings, device);
+                // A finished member of an interrupted ensemble is reloaded; a single classifier's finished checkpoint is refused by Run.
+                var summary = (size > 1 && resume != null ? loop.TryLoadFinished(resume, training, validation) : null)
+                    ?? new ClassifierTrainingLoop(model, settings, device).Run(training, validation, Report);
+                summary = summary with { SkippedRows = skipped, History = summary.History.Select(p => p with { Member = current }).ToList() };
+                summaries.Add(summary);
+                if (validation.Count > 0)
+                    channel.Info(string.Format(CultureInfo.InvariantCulture, "{0}Kept the weights of step {1}: validation loss {2:F4}, accuracy {3:P1}{4}.",
+                        size > 1 ? $"Member {member}: " : "", summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
+            }
+            var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, channel);
+            return new MoeTextClassificationTransformer(env, members, tokenizer, options.TextColumnName, options.SecondTextColumnName,
+                options.PredictedLabelColumnName, options.ScoreColumnName, options.MaxLength, keyValues, device, result);
         }
         catch
         {
-            if (model != null) model.Dispose();
-            else backbone.Dispose();
+            foreach (var model in members) model.Dispose();
+            backbone?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The folder of ensemble member <paramref name="member"/>'s training checkpoints inside <see cref="MoeTextClassificationOptions.TrainingCheckpointDirectory"/>.</summary>
+    public static string MemberDirectory(string trainingCheckpointDirectory, int member) => Path.Combine(trainingCheckpointDirectory, $"member-{member:D2}");
+
+    /// <summary>The summary of an ensemble: every member's steps and reports, and the averaged probabilities' validation figures.</summary>
+    private static ClassificationTrainingSummary EnsembleSummary(IReadOnlyList<MoeTextClassifier> members, List<ClassificationTrainingSummary> summaries,
+        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation, long skipped, int padId, IChannel channel)
+    {
+        double loss = double.NaN, accuracy = double.NaN;
+        if (validation.Count > 0)
+        {
+            (loss, accuracy) = ClassifierTrainingLoop.Score(ClassifierBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), 32, padId), validation);
+            channel.Info(string.Format(CultureInfo.InvariantCulture, "Ensemble of {0}: validation loss {1:F4}, accuracy {2:P1}.", members.Count, loss, accuracy));
+        }
+        return new ClassificationTrainingSummary
+        {
+            Steps = summaries.Sum(s => s.Steps),
+            TrainingRows = training.Count,
+            ValidationRows = validation.Count,
+            SkippedRows = skipped,
+            KeptStep = 0,
+            ValidationLoss = loss,
+            ValidationAccuracy = accuracy,
+            StoppedEarly = summaries.Any(s => s.StoppedEarly),
+            Members = summaries,
+            History = summaries.SelectMany(s => s.History).ToList(),
+        };
     }
 
     /// <summary>
@@ -143,12 +194,17 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
         channel.Info(string.Format(CultureInfo.InvariantCulture, "Adapted the backbone with {0} language-model steps on {1:N0} tokens of training text.", options.LanguageModelSteps, stream.Length));
     }
 
-    private string? ResolveResume(IChannel channel)
+    /// <summary>
+    /// The checkpoint a member resumes from: a single classifier takes <see cref="MoeTextClassificationOptions.ResumeFrom"/>
+    /// (a file, or a folder's newest); an ensemble member takes the newest in its own sub-folder of that folder.
+    /// </summary>
+    private string? ResolveResume(IChannel channel, int member, int size)
     {
         if (options.ResumeFrom is not { } resume) return null;
-        if (File.Exists(resume)) return resume;
-        string? latest = ClassifierTrainingLoop.LatestCheckpoint(resume);
-        channel.Info(latest != null ? $"Resuming from {latest}." : $"No classifier checkpoint in '{resume}': training starts fresh.");
+        if (size == 1 && File.Exists(resume)) return resume;
+        string folder = size == 1 ? resume : MemberDirectory(resume, member);
+        string? latest = ClassifierTrainingLoop.LatestCheckpoint(folder);
+        channel.Info(latest != null ? $"Resuming from {latest}." : $"No classifier checkpoint in '{folder}': training starts fresh.");
         return latest;
     }
 

@@ -20,15 +20,19 @@ namespace MLNet.MoE.Pipeline;
 /// (a key of the label's key type, carrying the label's key values) and <c>Score</c> (the class probabilities, a
 /// vector of Single with one slot per class, named after the key values). The label column is not read, so the
 /// transformer scores unlabelled rows and works in a <c>PredictionEngine</c>. Saved in the model zip with its config,
-/// weights, tokenizer and label key values.
+/// weights, tokenizer and label key values. An ensemble (<c>EnsembleSize</c> above 1) holds several classifiers of one
+/// architecture and scores the mean of their probabilities.
 /// </summary>
 public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveModel, IDisposable
 {
     internal const string LoaderSignature = "MLNetMoETextClassifier";
     private const string ModelSignature = "MOETXTCL";
+    // 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its own weights entry.
     // 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
-    private const uint Version = 0x00010002;
+    private const uint Version = 0x00010003;
+    private const uint HiddenHeadVersion = 0x00010002;
     private const uint FirstVersion = 0x00010001;
+    private const int MaxMembers = 16;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
@@ -37,14 +41,15 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     private readonly Device device;
     private readonly LabelKeyValues? keyValues;
 
-    internal MoeTextClassificationTransformer(IHostEnvironment env, MoeTextClassifier model, MoeTokenizer tokenizer, string textColumnName,
+    internal MoeTextClassificationTransformer(IHostEnvironment env, IReadOnlyList<MoeTextClassifier> members, MoeTokenizer tokenizer, string textColumnName,
         string? secondTextColumnName, string predictedLabelColumnName, string scoreColumnName, int maxLength, LabelKeyValues? keyValues,
         Device device, ClassificationTrainingSummary? summary)
     {
         this.env = env;
         this.device = device;
         this.keyValues = keyValues;
-        Model = model;
+        if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
+        Members = members.ToList();
         Tokenizer = tokenizer;
         TextColumnName = textColumnName;
         SecondTextColumnName = secondTextColumnName;
@@ -52,11 +57,14 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         ScoreColumnName = scoreColumnName;
         MaxLength = maxLength;
         TrainingSummary = summary;
-        Model.eval();
+        foreach (var member in Members) member.eval();
     }
 
-    /// <summary>The TorchSharp classifier (backbone and head).</summary>
-    public MoeTextClassifier Model { get; }
+    /// <summary>The TorchSharp classifier (backbone and head); of an ensemble, its first member.</summary>
+    public MoeTextClassifier Model => Members[0];
+
+    /// <summary>The classifiers whose probabilities are averaged: one, or an ensemble's members in order.</summary>
+    public IReadOnlyList<MoeTextClassifier> Members { get; }
 
     /// <summary>The tokenizer of the backbone.</summary>
     public MoeTokenizer Tokenizer { get; }
@@ -124,14 +132,17 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             }
         }
         using var scope = torch.NewDisposeScope();
-        return ClassifierBatches.Probabilities(Model, sequences, batchSize, Tokenizer.EndOfTextId);
+        return ClassifierBatches.EnsembleProbabilities(Members, sequences, batchSize, Tokenizer.EndOfTextId);
     }
 
     /// <summary>Class probabilities of one row's text(s).</summary>
     public float[] PredictProbabilities(string text, string? secondText = null) => PredictProbabilities(new[] { Encode(text, secondText) })[0];
 
-    /// <summary>Frees the model's native memory.</summary>
-    public void Dispose() => Model.Dispose();
+    /// <summary>Frees the models' native memory.</summary>
+    public void Dispose()
+    {
+        foreach (var member in Members) member.Dispose();
+    }
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
@@ -146,6 +157,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         ctx.Writer.Write((int)Model.Pooling);
         ctx.Writer.Write(Model.DropoutRate);
         ctx.Writer.Write(Model.HeadHiddenSize);
+        ctx.Writer.Write(Members.Count);
         LabelKeyValues.Write(ctx.Writer, keyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
         ctx.SaveBinaryStream(ConfigStream, w =>
@@ -159,8 +171,15 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             w.Write(tokenizer.Length);
             w.Write(tokenizer);
         });
-        ctx.SaveBinaryStream(WeightsStream, w => ModelWeightsFormat.Write(w, Model));
+        for (int m = 0; m < Members.Count; m++)
+        {
+            var member = Members[m];
+            ctx.SaveBinaryStream(WeightsEntry(m), w => ModelWeightsFormat.Write(w, member));
+        }
     }
+
+    /// <summary>The zip entry of member <paramref name="index"/>'s weights (0-based): <c>Weights.bin</c> for the first, as in a single classifier.</summary>
+    private static string WeightsEntry(int index) => index == 0 ? WeightsStream : $"Weights.{index + 1}.bin";
 
     private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
@@ -173,8 +192,9 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         int classCount = ctx.Reader.ReadInt32();
         var pooling = (TextPooling)ctx.Reader.ReadInt32();
         double dropout = ctx.Reader.ReadDouble();
-        int headHiddenSize = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 0;
-        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0)
+        int headHiddenSize = ctx.Header.ModelVerWritten >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
+        int memberCount = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 1;
+        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0 || memberCount < 1 || memberCount > MaxMembers)
             throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
         var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
         MoeModelConfig? config = null;
@@ -184,19 +204,25 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
-        var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout, headHiddenSize: headHiddenSize);
+        var members = new List<MoeTextClassifier>();
         try
         {
-            if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.Read(r, model, WeightsStream)))
-                throw new InvalidDataException($"The text classifier has no '{WeightsStream}' entry: the model file is incomplete.");
+            for (int m = 0; m < memberCount; m++)
+            {
+                var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout, headHiddenSize: headHiddenSize);
+                members.Add(model);
+                string entry = WeightsEntry(m);
+                if (!ctx.TryLoadBinaryStream(entry, r => ModelWeightsFormat.Read(r, model, entry)))
+                    throw new InvalidDataException($"The text classifier has no '{entry}' entry: the model file is incomplete.");
+                model.to(device);
+            }
         }
         catch
         {
-            model.Dispose();
+            foreach (var model in members) model.Dispose();
             throw;
         }
-        model.to(device);
-        return new MoeTextClassificationTransformer(env, model, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, maxLength, keyValues, device, null);
+        return new MoeTextClassificationTransformer(env, members, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, maxLength, keyValues, device, null);
     }
 
     private sealed class Mapper : ColumnMapper

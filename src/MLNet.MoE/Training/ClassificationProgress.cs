@@ -3,7 +3,10 @@ namespace MLNet.MoE.Training;
 /// <summary>One progress report of a text-classifier training run.</summary>
 public sealed record ClassificationProgress
 {
-    /// <summary>Optimizer steps done.</summary>
+    /// <summary>The ensemble member (1-based) being trained when <c>EnsembleSize</c> is above 1; 1 otherwise.</summary>
+    public int Member { get; init; } = 1;
+
+    /// <summary>Optimizer steps done (by this member).</summary>
     public int Step { get; init; }
 
     /// <summary>Optimizer steps planned (training may stop earlier).</summary>

@@ -15,7 +15,7 @@ public sealed record ClassificationTrainingSummary
     /// <summary>Rows skipped because their label was missing.</summary>
     public long SkippedRows { get; init; }
 
-    /// <summary>The step whose weights were kept (the best validation loss; the last step without validation).</summary>
+    /// <summary>The step whose weights were kept (the best validation loss; the last step without validation); 0 for an ensemble, whose members each keep their own (<see cref="Members"/>).</summary>
     public int KeptStep { get; init; }
 
     /// <summary>Validation cross-entropy of the kept weights, or NaN without validation.</summary>
@@ -27,6 +27,13 @@ public sealed record ClassificationTrainingSummary
     /// <summary>True when the validation loss stopped improving for the patience and training ended before the planned steps.</summary>
     public bool StoppedEarly { get; init; }
 
-    /// <summary>Every progress report, in order.</summary>
+    /// <summary>
+    /// For an ensemble (<c>EnsembleSize</c> above 1), each member's own summary, in order; empty for a single classifier.
+    /// The ensemble's summary counts every member's steps and reports the ensemble's validation loss and accuracy (the
+    /// members' probabilities averaged).
+    /// </summary>
+    public IReadOnlyList<ClassificationTrainingSummary> Members { get; init; } = Array.Empty<ClassificationTrainingSummary>();
+
+    /// <summary>Every progress report, in order (an ensemble's members one after another).</summary>
     public IReadOnlyList<ClassificationProgress> History { get; init; } = Array.Empty<ClassificationProgress>();
 }

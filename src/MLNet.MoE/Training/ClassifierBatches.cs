@@ -45,4 +45,28 @@ public static class ClassifierBatches
         }
         return result;
     }
+
+    /// <summary>
+    /// The mean of the class probabilities of several classifiers over the same classes (an ensemble), [N][C], in the input
+    /// order; with one classifier, its own probabilities.
+    /// </summary>
+    public static float[][] EnsembleProbabilities(IReadOnlyList<Modeling.MoeTextClassifier> members, IReadOnlyList<int[]> sequences, int batchSize, int padId)
+    {
+        if (members.Count == 0) throw new ArgumentException("An ensemble needs at least one classifier.", nameof(members));
+        var mean = Probabilities(members[0], sequences, batchSize, padId);
+        if (members.Count == 1) return mean;
+        for (int m = 1; m < members.Count; m++)
+        {
+            var p = Probabilities(members[m], sequences, batchSize, padId);
+            for (int i = 0; i < mean.Length; i++)
+            {
+                for (int c = 0; c < mean[i].Length; c++) mean[i][c] += p[i][c];
+            }
+        }
+        foreach (var row in mean)
+        {
+            for (int c = 0; c < row.Length; c++) row[c] /= members.Count;
+        }
+        return mean;
+    }
 }

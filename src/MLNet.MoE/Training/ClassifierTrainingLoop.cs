@@ -269,12 +269,57 @@ public sealed class ClassifierTrainingLoop
         return DataFingerprint.Of(values);
     }
 
-    private void CheckResumable(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
+    /// <summary>
+    /// When the checkpoint at <paramref name="path"/> ends its run (its last step, or an early stop), loads the weights
+    /// that run kept (the best ones with validation, else the last) into the model and returns the run's summary; returns
+    /// null when the run has steps left (resume it with <see cref="ClassifierTrainingSettings.ResumeFrom"/>). The checkpoint
+    /// must come from a run of the same architecture on the same rows.
+    /// </summary>
+    public ClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    {
+        var header = ClassifierCheckpoint.ReadHeader(path);
+        CheckSameRun(header, path, Fingerprint(training, validation));
+        if (header.Step > settings.Steps)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {header.Step}; this run has only {settings.Steps} steps. Resume with the same epochs and batch size.");
+        bool stoppedEarly = settings.EarlyStoppingPatience > 0 && header.State.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
+        if (header.Step < settings.Steps && !stoppedEarly) return null;
+        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
+        var best = new Dictionary<string, Tensor>();
+        try
+        {
+            ClassifierCheckpoint.Read(path, model, best, optimizer);
+            if (best.Count > 0) Restore(best);
+        }
+        finally
+        {
+            DisposeAll(best);
+            model.eval();
+        }
+        bool kept = header.State.BestStep > 0;
+        return new ClassificationTrainingSummary
+        {
+            Steps = header.Step,
+            TrainingRows = training.Count,
+            ValidationRows = validation.Count,
+            KeptStep = kept ? header.State.BestStep : header.Step,
+            ValidationLoss = kept ? header.State.BestLoss : double.NaN,
+            ValidationAccuracy = kept ? header.State.BestAccuracy : double.NaN,
+            StoppedEarly = header.Step < settings.Steps,
+            History = header.History,
+        };
+    }
+
+    private void CheckSameRun(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
     {
         if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling || checkpoint.HeadHiddenSize != model.HeadHiddenSize)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, head hidden size {checkpoint.HeadHiddenSize}, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling and head hidden size {model.HeadHiddenSize}. Resume with the same backbone and options.");
         if (checkpoint.Data != fingerprint)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made on other rows (fingerprint {checkpoint.Data.Length} values, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} values, hash {fingerprint.Hash:x16}. Resume with the same data, tokenizer, seed and validation fraction.");
+    }
+
+    private void CheckResumable(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
+    {
+        CheckSameRun(checkpoint, path, fingerprint);
         if (checkpoint.Step >= settings.Steps)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps: nothing is left to train.");
         if (settings.EarlyStoppingPatience > 0 && checkpoint.State.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience)
@@ -309,7 +354,12 @@ public sealed class ClassifierTrainingLoop
     public (double Loss, double Accuracy) Evaluate(IReadOnlyList<(int[] Ids, int Label)> rows)
     {
         model.eval();
-        var probabilities = ClassifierBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId);
+        return Score(ClassifierBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId), rows);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy of class probabilities against the rows' labels.</summary>
+    public static (double Loss, double Accuracy) Score(float[][] probabilities, IReadOnlyList<(int[] Ids, int Label)> rows)
+    {
         double loss = 0;
         int correct = 0;
         for (int i = 0; i < rows.Count; i++)

@@ -76,6 +76,12 @@ public static class ClassificationTestData
     public static MoeTextClassificationTransformer Classifier(ITransformer model) =>
         ((IEnumerable<ITransformer>)model).OfType<MoeTextClassificationTransformer>().Single();
 
+    /// <summary>Receives progress reports on the reporting thread, in order (<see cref="Progress{T}"/> would post them to the thread pool).</summary>
+    public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
     /// <summary>One trained classifier over 96 reviews, shared by the tests of a class.</summary>
     public sealed class TrainedClassifier : IDisposable
     {

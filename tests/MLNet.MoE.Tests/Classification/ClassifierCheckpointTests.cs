@@ -120,9 +120,4 @@ public class ClassifierCheckpointTests
         options.KeepCheckpoints = 0;
         Assert.Equal(nameof(MoeTextClassificationOptions.KeepCheckpoints), Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate()).ParamName);
     }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
