@@ -3,7 +3,8 @@
 //   (baseline) ML.NET FeaturizeText + SdcaLogisticRegression,
 //   (a) a Mixture-of-Experts text classifier trained from random weights,
 //   (b) the same classifier whose backbone was first trained as a language model on the King James Bible,
-// then saves the last classifier, reloads it and checks a PredictionEngine gives the same probabilities.
+// then saves the first fold's classifier, reloads it, checks a PredictionEngine gives the same probabilities and exports
+// it to ONNX. Options (--backbone, --head-hidden, --ensemble, --seeds, ...): see README.md.
 //
 //   dotnet run --project samples/SentimentClassification -c Release [-- --out sentiment-output]
 //   --quick (or MLNET_MOE_SAMPLE_QUICK=1): fewer rows, epochs and language-model steps, for CI.
