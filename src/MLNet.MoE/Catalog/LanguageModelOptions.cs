@@ -6,7 +6,7 @@ using MLNet.MoE.Training;
 namespace MLNet.MoE.Catalog;
 
 /// <summary>Options of the Mixture-of-Experts language-model trainer. Defaults train a small model on a CPU in minutes.</summary>
-public sealed class LanguageModelOptions
+public sealed class LanguageModelOptions : ITrainerOptimizationOptions
 {
     /// <summary>The token-id column (a vector of Int32, from <c>TokenizeForMoe</c>). Default "Tokens".</summary>
     public string TokenColumnName { get; set; } = "Tokens";
@@ -118,26 +118,6 @@ public sealed class LanguageModelOptions
 
     /// <summary>How the transformer generates text for the prompt column.</summary>
     public GenerationOptions Generation { get; set; } = new();
-
-    /// <summary>The learning-rate schedule, AdamW and clipping options, as the training loops take them.</summary>
-    internal OptimizerSettings ToOptimizerSettings() => new()
-    {
-        LearningRate = LearningRate,
-        MinLearningRateRatio = MinLearningRateRatio,
-        WarmupSteps = WarmupSteps,
-        WeightDecay = WeightDecay,
-        Beta1 = Beta1,
-        Beta2 = Beta2,
-        GradientClipNorm = GradientClipNorm,
-    };
-
-    /// <summary>The MoE routing options of training, as the training loops take them.</summary>
-    internal MoeRoutingSettings ToRoutingSettings() => new()
-    {
-        CapacityFactor = CapacityFactor,
-        BiasUpdateRate = BiasUpdateRate,
-        BalanceLossWeight = BalanceLossWeight,
-    };
 
     /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
     public void Validate()

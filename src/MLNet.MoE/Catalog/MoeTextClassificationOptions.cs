@@ -10,7 +10,7 @@ namespace MLNet.MoE.Catalog;
 /// <see cref="LanguageModelPath"/>, <see cref="CheckpointDirectory"/> and <see cref="InitialModel"/>; with none of them
 /// it is a new model with random weights (<see cref="Model"/>, default <see cref="DefaultModel"/>).
 /// </summary>
-public sealed class MoeTextClassificationOptions
+public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
 {
     /// <summary>The label column: a key type (from <c>MapValueToKey</c>) with at least two values. Default "Label".</summary>
     public string LabelColumnName { get; set; } = "Label";
@@ -173,26 +173,6 @@ public sealed class MoeTextClassificationOptions
         HiddenSize = 64, IntermediateSize = 192, MoeIntermediateSize = 64, NumHiddenLayers = 2, NumAttentionHeads = 4,
         NumKeyValueHeads = 4, KvLoraRank = 32, QLoraRank = null, QkRopeHeadDim = 8, QkNopeHeadDim = 16, VHeadDim = 16,
         NRoutedExperts = 4, NumExpertsPerTok = 2, MaxPositionEmbeddings = 256,
-    };
-
-    /// <summary>The learning-rate schedule, AdamW and clipping options, as the training loops take them.</summary>
-    internal OptimizerSettings ToOptimizerSettings() => new()
-    {
-        LearningRate = LearningRate,
-        MinLearningRateRatio = MinLearningRateRatio,
-        WarmupSteps = WarmupSteps,
-        WeightDecay = WeightDecay,
-        Beta1 = Beta1,
-        Beta2 = Beta2,
-        GradientClipNorm = GradientClipNorm,
-    };
-
-    /// <summary>The MoE routing options of training, as the training loops take them.</summary>
-    internal MoeRoutingSettings ToRoutingSettings() => new()
-    {
-        CapacityFactor = CapacityFactor,
-        BiasUpdateRate = BiasUpdateRate,
-        BalanceLossWeight = BalanceLossWeight,
     };
 
     /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
