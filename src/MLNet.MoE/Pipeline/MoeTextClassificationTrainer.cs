@@ -106,25 +106,24 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                     CheckpointEverySteps = options.CheckpointEverySteps,
                     KeepCheckpoints = options.KeepCheckpoints,
                     ResumeFrom = resume,
+                    Member = member,
                 };
-                int current = member;
                 void Report(ClassificationProgress progress)
                 {
-                    progress = progress with { Member = current };
-                    channel.Info((size > 1 ? $"member {current}/{size}: " : "") + Format(progress));
+                    channel.Info((size > 1 ? $"member {progress.Member}/{size}: " : "") + Format(progress));
                     options.Progress?.Report(progress);
                 }
                 var loop = new ClassifierTrainingLoop(model, settings, device);
                 // A finished member of an interrupted ensemble is reloaded; a single classifier's finished checkpoint is refused by Run.
                 var summary = (size > 1 && resume != null ? loop.TryLoadFinished(resume, training, validation) : null)
-                    ?? new ClassifierTrainingLoop(model, settings, device).Run(training, validation, Report);
-                summary = summary with { SkippedRows = skipped, History = summary.History.Select(p => p with { Member = current }).ToList() };
+                    ?? loop.Run(training, validation, Report);
+                summary = summary with { SkippedRows = skipped };
                 summaries.Add(summary);
                 if (validation.Count > 0)
                     channel.Info(string.Format(CultureInfo.InvariantCulture, "{0}Kept the weights of step {1}: validation loss {2:F4}, accuracy {3:P1}{4}.",
                         size > 1 ? $"Member {member}: " : "", summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
             }
-            var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, channel);
+            var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, Math.Max(options.BatchSize, 32), channel);
             return new MoeTextClassificationTransformer(env, members, tokenizer, options.TextColumnName, options.SecondTextColumnName,
                 options.PredictedLabelColumnName, options.ScoreColumnName, options.MaxLength, keyValues, device, result);
         }
@@ -141,12 +140,12 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
 
     /// <summary>The summary of an ensemble: every member's steps and reports, and the averaged probabilities' validation figures.</summary>
     private static ClassificationTrainingSummary EnsembleSummary(IReadOnlyList<MoeTextClassifier> members, List<ClassificationTrainingSummary> summaries,
-        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation, long skipped, int padId, IChannel channel)
+        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation, long skipped, int padId, int batchSize, IChannel channel)
     {
         double loss = double.NaN, accuracy = double.NaN;
         if (validation.Count > 0)
         {
-            (loss, accuracy) = ClassifierTrainingLoop.Score(ClassifierBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), 32, padId), validation);
+            (loss, accuracy) = ClassifierTrainingLoop.Score(ClassifierBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), batchSize, padId), validation);
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Ensemble of {0}: validation loss {1:F4}, accuracy {2:P1}.", members.Count, loss, accuracy));
         }
         return new ClassificationTrainingSummary

@@ -86,7 +86,8 @@ public sealed class ClassifierCheckpoint
     /// <summary>
     /// Reads a checkpoint; when <paramref name="model"/> is given, loads its weights, the best weights into
     /// <paramref name="best"/> (an empty dictionary that receives tensors on the model's device, or stays empty when the
-    /// checkpoint has none), the optimizer state and the dropout generator's state. The caller checks the header against its run first
+    /// checkpoint has none), the optimizer state (skipped when <paramref name="optimizer"/> is null) and the dropout
+    /// generator's state. The caller checks the header against its run first
     /// by reading it with <see cref="ReadHeader"/>.
     /// </summary>
     public static ClassifierCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer)
@@ -128,7 +129,8 @@ public sealed class ClassifierCheckpoint
                 }
                 ModelWeightsFormat.Read(reader, best, path);
             }
-            optimizer?.Load(reader);
+            if (optimizer != null) optimizer.Load(reader);
+            else FlatAdamW.SkipState(reader);
             int length = reader.ReadInt32();
             if (length < 0 || length > 1 << 20) throw new InvalidDataException($"Classifier training checkpoint '{path}' is corrupt (dropout generator state of {length} bytes).");
             byte[] bytes = reader.ReadBytes(length);

@@ -50,6 +50,9 @@ public sealed record ClassifierTrainingSettings
 
     /// <summary>A checkpoint file to continue from, or null to start fresh.</summary>
     public string? ResumeFrom { get; init; }
+
+    /// <summary>The ensemble member (1-based) this run trains, stamped on its progress reports.</summary>
+    public int Member { get; init; } = 1;
 }
 
 /// <summary>
@@ -112,7 +115,7 @@ public sealed class ClassifierTrainingLoop
                 CheckResumable(header, resume, fingerprint);
                 ClassifierCheckpoint.Read(resume, model, best, optimizer);
                 state = header.State;
-                history.AddRange(header.History);
+                history.AddRange(header.History.Select(p => p with { Member = settings.Member }));
                 step = header.Step;
                 epoch = header.Epoch;
                 batchesDone = header.BatchesDoneInEpoch;
@@ -193,12 +196,13 @@ public sealed class ClassifierTrainingLoop
                         state.EvaluationsWithoutImprovement++;
                     }
                 }
-                bool stop = settings.EarlyStoppingPatience > 0 && state.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
+                bool stop = PatienceRunOut(state);
                 ClassificationProgress? progress = null;
                 if (step % settings.LogEverySteps == 0 || step == settings.Steps || evaluate || stop)
                 {
                     progress = new ClassificationProgress
                     {
+                        Member = settings.Member,
                         Step = step,
                         TotalSteps = settings.Steps,
                         Epoch = epoch,
@@ -238,6 +242,13 @@ public sealed class ClassifierTrainingLoop
             DisposeAll(best);
             model.eval();
         }
+        return Summary(step, state, stoppedEarly, history, training, validation);
+    }
+
+    /// <summary>The summary of a run that ended at <paramref name="step"/>: the best weights' figures when it validated, else the last step's.</summary>
+    private static ClassificationTrainingSummary Summary(int step, ClassifierTrainingState state, bool stoppedEarly, IReadOnlyList<ClassificationProgress> history,
+        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    {
         bool kept = state.BestStep > 0;
         return new ClassificationTrainingSummary
         {
@@ -251,6 +262,14 @@ public sealed class ClassifierTrainingLoop
             History = history,
         };
     }
+
+    /// <summary>Whether a checkpoint ends its run: at the last step, or after early stopping.</summary>
+    private bool Finished(ClassifierCheckpoint checkpoint) =>
+        checkpoint.Step >= settings.Steps || PatienceRunOut(checkpoint.State);
+
+    /// <summary>Whether early stopping ends the run: as many evaluations without improvement as the patience allows.</summary>
+    private bool PatienceRunOut(ClassifierTrainingState state) =>
+        settings.EarlyStoppingPatience > 0 && state.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
 
     /// <summary>The fingerprint of the rows a run trains and validates on: labels, lengths and ids, in order.</summary>
     public static DataFingerprint Fingerprint(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
@@ -281,13 +300,11 @@ public sealed class ClassifierTrainingLoop
         CheckSameRun(header, path, Fingerprint(training, validation));
         if (header.Step > settings.Steps)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {header.Step}; this run has only {settings.Steps} steps. Resume with the same epochs and batch size.");
-        bool stoppedEarly = settings.EarlyStoppingPatience > 0 && header.State.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
-        if (header.Step < settings.Steps && !stoppedEarly) return null;
-        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
+        if (!Finished(header)) return null;
         var best = new Dictionary<string, Tensor>();
         try
         {
-            ClassifierCheckpoint.Read(path, model, best, optimizer);
+            ClassifierCheckpoint.Read(path, model, best, optimizer: null);
             if (best.Count > 0) Restore(best);
         }
         finally
@@ -295,18 +312,8 @@ public sealed class ClassifierTrainingLoop
             DisposeAll(best);
             model.eval();
         }
-        bool kept = header.State.BestStep > 0;
-        return new ClassificationTrainingSummary
-        {
-            Steps = header.Step,
-            TrainingRows = training.Count,
-            ValidationRows = validation.Count,
-            KeptStep = kept ? header.State.BestStep : header.Step,
-            ValidationLoss = kept ? header.State.BestLoss : double.NaN,
-            ValidationAccuracy = kept ? header.State.BestAccuracy : double.NaN,
-            StoppedEarly = header.Step < settings.Steps,
-            History = header.History,
-        };
+        var history = header.History.Select(p => p with { Member = settings.Member }).ToList();
+        return Summary(header.Step, header.State, header.Step < settings.Steps, history, training, validation);
     }
 
     private void CheckSameRun(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
@@ -322,7 +329,7 @@ public sealed class ClassifierTrainingLoop
         CheckSameRun(checkpoint, path, fingerprint);
         if (checkpoint.Step >= settings.Steps)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps: nothing is left to train.");
-        if (settings.EarlyStoppingPatience > 0 && checkpoint.State.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience)
+        if (PatienceRunOut(checkpoint.State))
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' ends a run that stopped early at step {checkpoint.Step}: nothing is left to train.");
     }
 

@@ -125,6 +125,26 @@ public sealed class FlatAdamW : IDisposable
         }
     }
 
+    /// <summary>
+    /// Moves <paramref name="reader"/> past an optimizer state written by <see cref="Save"/> without reading it into
+    /// buffers, for a reader that needs what follows the state but not the state itself.
+    /// </summary>
+    public static void SkipState(BinaryReader reader)
+    {
+        int count = reader.ReadInt32();
+        if (count < 0 || count > 1 << 16) throw new InvalidDataException($"The optimizer state is corrupt ({count} parameter groups).");
+        reader.ReadDouble();
+        var stream = reader.BaseStream;
+        for (int i = 0; i < 2 * count; i++)
+        {
+            long length = reader.ReadInt64();
+            if (length < 0) throw new InvalidDataException($"The optimizer state is corrupt (a buffer of {length} values).");
+            long bytes = checked(length * sizeof(float));
+            if (stream.Position + bytes > stream.Length) throw new EndOfStreamException("The optimizer state is truncated.");
+            stream.Seek(bytes, SeekOrigin.Current);
+        }
+    }
+
     /// <summary>Frees the optimizer's buffers (the parameter and gradient buffers stay alive through the parameters).</summary>
     public void Dispose()
     {
