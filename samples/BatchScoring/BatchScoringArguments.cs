@@ -18,7 +18,7 @@ internal sealed record BatchScoringArguments
     public bool Quick { get; init; }
 
     /// <summary>Quick mode's folder for its model, input and output.</summary>
-    public string WorkDirectory { get; init; } = "batchscoring-quick";
+    public string WorkDirectory { get; init; } = "artifacts/batchscoring";
 
     public static BatchScoringArguments Parse(string[] args)
     {

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] | parity <fixture-dir> [--device ...] | compare-cpu <config> [--steps N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -35,7 +35,8 @@ switch (args[0])
         foreach (string name in positional) Emit(TrainBenchmark(name, steps, warmup, precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, recompute, batchOverride));
         return 0;
     case "parity":
-        Emit(Parity(positional[0]));
+        // Default: the Hugging Face fixture shipped in the repository (data/deepseek-v3-tiny-a, copied beside the program).
+        Emit(Parity(positional.Count > 0 ? positional[0] : Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a")));
         return 0;
     case "profile":
         Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));

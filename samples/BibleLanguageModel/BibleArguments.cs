@@ -5,7 +5,7 @@ internal sealed record BibleArguments
 {
     public bool Quick { get; init; }
 
-    public string OutputDirectory { get; init; } = "bible-output";
+    public string OutputDirectory { get; init; } = "artifacts/bible";
 
     public string? CorpusPath { get; init; }
 

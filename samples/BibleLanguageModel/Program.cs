@@ -2,7 +2,7 @@
 // held-out validation set, the trainer's periodic checkpoints that a later run resumes from exactly, the GPU when one
 // is available, and two charts next to the model: the loss curve and the experts' load over training.
 //
-//   dotnet run --project samples/BibleLanguageModel -c Release [-- --steps 2000 --checkpoint-every 250 --out bible-output]
+//   dotnet run --project samples/BibleLanguageModel -c Release [-- --steps 2000 --checkpoint-every 250 --out artifacts/bible]
 //   --quick (or MLNET_MOE_SAMPLE_QUICK=1): a small slice and a few steps, for CI.
 //   Run the same command again after an interruption: it resumes from the newest checkpoint (--fresh starts over).
 //   --stop-after N ends the run at the first checkpoint at or after step N, as an interruption would.

@@ -2,7 +2,7 @@
 // pipeline, score text with it, generate, save it as model.zip, reload the zip and check it generates the same text.
 //
 //   dotnet run --project samples/HuggingFaceImport -c Release [-- --checkpoint DIR --tokenizer tokenizer.json --out DIR]
-//   Default checkpoint: ../shared/fixtures/deepseek-v3-tiny-a, a tiny random model written by Hugging Face transformers
+//   Default checkpoint: the repository's data/deepseek-v3-tiny-a, a tiny random model written by Hugging Face transformers
 //   whose 128-token vocabulary no MoeTokenizer fits: the sample runs it on token ids (and checks its greedy output
 //   against the one transformers recorded), then shows the text pipeline on a same-shaped checkpoint with room for the
 //   byte-level tokenizer. --quick (or MLNET_MOE_SAMPLE_QUICK=1) generates fewer tokens.
@@ -14,9 +14,9 @@ using MLNet.MoE.Checkpoints;
 using MLNet.MoE.Modeling;
 using MLNet.MoE.Tokenization;
 
-string checkpoint = "../shared/fixtures/deepseek-v3-tiny-a";
+string checkpoint = Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a");   // data/deepseek-v3-tiny-a, copied beside the program
 string? tokenizerPath = null;
-string output = "hf-import-output";
+string output = "artifacts/hf-import";
 bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 for (int i = 0; i < args.Length; i++)
 {

@@ -2,7 +2,7 @@
 // once per scenario, sends POST /v1/score requests of one text each from 1, 8 and 64 concurrent clients, with
 // micro-batching off (MaxBatchSize 1) and on, and with the cache hit rate at 0% and 90%, and prints JSON.
 //
-//   dotnet run --project samples/LoadGenerator -c Release -- --model quickstart-output/model.zip [--requests 600] [--seconds 20] [--out result.json] [--onnx] [--max-wait-ms 2] [--arrival-gap-ms 0]
+//   dotnet run --project samples/LoadGenerator -c Release -- --model artifacts/quickstart/model.zip [--requests 600] [--seconds 20] [--out result.json] [--onnx] [--max-wait-ms 2] [--arrival-gap-ms 0]
 //
 // Each scenario stops after --requests requests or --seconds seconds, whichever comes first, after a short warm-up.
 using System.Diagnostics;

@@ -19,7 +19,7 @@ using MLNet.MoE.Tokenization;
 
 bool quick = args.Contains("--quick");
 int steps = ArgValue("--steps") is { } s ? int.Parse(s) : (quick ? 10 : 60);
-string corpus = ArgValue("--corpus") ?? FindCorpus();
+string corpus = ArgValue("--corpus") ?? Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");   // data/kjv-pentateuch.txt, copied beside the program
 int contextLength = quick ? 64 : 128;
 
 var ml = new MLContext(seed: 1);
@@ -129,16 +129,6 @@ string? ArgValue(string name)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-}
-
-static string FindCorpus()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-    {
-        string candidate = Path.Combine(dir.FullName, "..", "shared", "data", "kjv.txt");
-        if (File.Exists(candidate)) return Path.GetFullPath(candidate);
-    }
-    throw new FileNotFoundException("kjv.txt not found: pass --corpus path/to/kjv.txt (one verse a line).");
 }
 
 /// <summary>An input row.</summary>

@@ -2,7 +2,7 @@
 // the King James Bible, evaluate it against a unigram baseline, generate text, save model.zip, reload it and check
 // the reloaded model generates the same text.
 //
-//   dotnet run --project samples/QuickStart -c Release [-- --steps 300 --out quickstart-output]
+//   dotnet run --project samples/QuickStart -c Release [-- --steps 300 --out artifacts/quickstart]
 //   --quick (or MLNET_MOE_SAMPLE_QUICK=1): a few steps on a small slice, for CI.
 using System.Diagnostics;
 using System.Globalization;
@@ -93,7 +93,7 @@ internal sealed record QuickStartArguments(int Steps, bool Quick, string OutputD
     {
         bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
         int steps = quick ? 20 : 500;
-        string output = "quickstart-output";
+        string output = "artifacts/quickstart";
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--steps" && i + 1 < args.Length) steps = int.Parse(args[++i], CultureInfo.InvariantCulture);

@@ -2,13 +2,13 @@
 //
 //   1. export: train a small MoE language model with MLNet.MoE, write it as a Hugging Face DeepseekV3 checkpoint
 //      (with its tokenizer) and write the tokenized corpus as a token file (train.bin/validation.bin + tokens.json).
-//        dotnet run --project samples/ScaleOut -c Release -- export --out scaleout
+//        dotnet run --project samples/ScaleOut -c Release -- export --out artifacts/scaleout
 //   2. continue training with PyTorch FSDP or DDP through Hugging Face Accelerate (train.py, next to this file):
-//        accelerate launch --num_processes 2 samples/ScaleOut/train.py --checkpoint scaleout/checkpoint \
-//          --tokens scaleout/tokens --output scaleout/trained --strategy fsdp
+//        accelerate launch --num_processes 2 samples/ScaleOut/train.py --checkpoint artifacts/scaleout/checkpoint \
+//          --tokens artifacts/scaleout/tokens --output artifacts/scaleout/trained --strategy fsdp
 //   3. import: load the trained checkpoint into an ML.NET pipeline, score the held-out text, and compare the logits with
 //      the ones PyTorch wrote (reference_logits.json) and the validation loss with PyTorch's.
-//        dotnet run --project samples/ScaleOut -c Release -- import --checkpoint scaleout/trained --tokens scaleout/tokens
+//        dotnet run --project samples/ScaleOut -c Release -- import --checkpoint artifacts/scaleout/trained --tokens artifacts/scaleout/tokens
 //
 // --quick (or MLNET_MOE_SAMPLE_QUICK=1): export trains a few steps on a slice of the corpus, for CI.
 using System.Globalization;
@@ -185,7 +185,7 @@ internal sealed record ScaleOutArguments(string Command, bool Quick, int Steps, 
         int steps = quick ? 10 : 300;
         int context = 128;
         string corpus = Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");
-        string output = "scaleout";
+        string output = "artifacts/scaleout";
         string? checkpoint = null, tokens = null, reference = null;
         for (int i = 1; i < args.Length; i++)
         {

@@ -9,8 +9,8 @@ token stream in bfloat16 mixed precision on every GPU of the launch, and saves a
     fresh `from_pretrained` load, for the import check on the .NET side;
   - scale_out_run.json: the run's figures (validation loss before/after in float32, tokens/s, expert load).
 
-  accelerate launch --num_processes 2 samples/ScaleOut/train.py --checkpoint scaleout/checkpoint \
-      --tokens scaleout/tokens --output scaleout/trained --strategy fsdp
+  accelerate launch --num_processes 2 samples/ScaleOut/train.py --checkpoint artifacts/scaleout/checkpoint \
+      --tokens artifacts/scaleout/tokens --output artifacts/scaleout/trained --strategy fsdp
   (one GPU: accelerate launch --num_processes 1 ...; several nodes: see docs/scale-out.md)
 
 Routing: Hugging Face's model routes with `e_score_correction_bias` but never updates it. This script applies

@@ -1,6 +1,6 @@
 // MLNet.MoE scoring service: serves a saved model.zip over HTTP with dynamic micro-batching and a result cache.
 //
-//   dotnet run --project samples/ScoringService -c Release -- --Scoring:ModelPath=quickstart-output/model.zip
+//   dotnet run --project samples/ScoringService -c Release -- --Scoring:ModelPath=artifacts/quickstart/model.zip
 //
 // Settings (docs/serving.md): --Scoring:Urls, MaxBatchSize, MaxBatchWaitMilliseconds, QueueCapacity, ApiKey,
 // RedisConnectionString, CacheEnabled, MaxTextsPerRequest, MaxNewTokens, MaxRequestBytes, ...

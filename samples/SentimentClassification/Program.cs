@@ -20,7 +20,7 @@ using MLNet.MoE.Training;
 
 bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 string outDirectory = Argument("--out") ?? Path.Combine(Path.GetTempPath(), "mlnet-moe-sentiment");
-string dataDirectory = Argument("--data") ?? FindSharedData();
+string dataDirectory = Argument("--data") ?? Path.Combine(AppContext.BaseDirectory, "Data");   // data/amazon_cells_labelled.txt, copied beside the program
 int languageModelSteps = int.Parse(Argument("--lm-steps") ?? (quick ? "4" : "600"), CultureInfo.InvariantCulture);
 int epochs = int.Parse(Argument("--epochs") ?? (quick ? "1" : "12"), CultureInfo.InvariantCulture);
 string tokenizerName = Argument("--tokenizer") ?? (quick ? "bytes" : "gpt2");
@@ -50,7 +50,7 @@ double backboneScale = double.Parse(Argument("--backbone-lr-scale") ?? "1", Cult
 // --lm-model FILE: a language-model zip from an earlier run (same tokenizer and backbone) instead of training one.
 string? reusedLanguageModel = Argument("--lm-model");
 bool skipScratch = args.Contains("--skip-scratch");
-// --lm-corpus FILE: the language model's text for (b), one document a line (default: kjv.txt from the data folder).
+// --lm-corpus FILE: the language model's text for (b), one document a line (default: data/kjv-pentateuch.txt).
 string? languageModelCorpus = Argument("--lm-corpus");
 // --ensemble K: (b) trains K classifiers (seeds s, s+1, ...) and averages their probabilities (EnsembleSize).
 int ensembleSize = int.Parse(Argument("--ensemble") ?? "1", CultureInfo.InvariantCulture);
@@ -128,7 +128,7 @@ if (!skipScratch)
 
 // (b) Backbone first trained as a language model on the King James Bible (the same architecture and tokenizer).
 timer.Restart();
-string corpusPath = languageModelCorpus ?? Path.Combine(dataDirectory, "kjv.txt");
+string corpusPath = languageModelCorpus ?? Path.Combine(dataDirectory, "kjv-pentateuch.txt");
 string languageModelPath = Path.Combine(outDirectory, Path.GetFileNameWithoutExtension(corpusPath) + "-language-model.zip");
 if (reusedLanguageModel != null)
 {
@@ -260,18 +260,6 @@ string? Argument(string name)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-}
-
-static string FindSharedData()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-    {
-        foreach (string candidate in new[] { Path.Combine(dir.FullName, "shared", "data"), Path.Combine(dir.FullName, "..", "shared", "data") })
-        {
-            if (File.Exists(Path.Combine(candidate, "amazon_cells_labelled.txt"))) return Path.GetFullPath(candidate);
-        }
-    }
-    throw new DirectoryNotFoundException("amazon_cells_labelled.txt not found in a shared/data folder above the program; pass --data <folder>.");
 }
 
 // Each row's label key and class probabilities, in the data view's order.

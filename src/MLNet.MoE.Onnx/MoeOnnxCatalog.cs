@@ -16,7 +16,9 @@ public sealed class MoeOnnxCatalog
     /// Loads a language model exported by <c>mlContext.MoE().ExportOnnx</c> as a transformer scored by ONNX Runtime.
     /// <paramref name="path"/> is the export folder or its <c>model.onnx</c>; the tokenizer defaults to the one saved in
     /// the folder (<c>mlnet_moe_tokenizer.bin</c>). <paramref name="tokenColumnName"/> holds token ids (vector of Int32) or
-    /// text. Throws <see cref="InvalidDataException"/> for a file that is not ONNX, is truncated, or was not exported by MLNet.MoE.
+    /// text. <paramref name="contextLength"/> defaults to the context the model was trained with (recorded at export), so
+    /// scores match the TorchSharp transformer's. Throws <see cref="InvalidDataException"/> for a file that is not ONNX, is
+    /// truncated, or was not exported by MLNet.MoE.
     /// </summary>
     public OnnxLanguageModelTransformer LoadLanguageModel(string path, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
         string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null)

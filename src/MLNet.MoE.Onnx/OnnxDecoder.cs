@@ -44,6 +44,12 @@ internal sealed class OnnxDecoder : IDisposable
         Heads = Read(OnnxMetadataKeys.NumHeads);
         CacheHeadSize = Read(OnnxMetadataKeys.CacheHeadSize);
         MaxPositions = Read(OnnxMetadataKeys.MaxPositions);
+        ContextLength = map.ContainsKey(OnnxMetadataKeys.ContextLength) ? Read(OnnxMetadataKeys.ContextLength) : MaxPositions;
+        if (ContextLength > MaxPositions)
+        {
+            Dispose();
+            throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.ContextLength}' ({ContextLength}) exceeds '{OnnxMetadataKeys.MaxPositions}' ({MaxPositions}).");
+        }
         Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
     }
 
@@ -64,6 +70,9 @@ internal sealed class OnnxDecoder : IDisposable
 
     /// <summary>Longest sequence the model accepts.</summary>
     public int MaxPositions { get; }
+
+    /// <summary>The context the model was trained with (from the export's metadata; <see cref="MaxPositions"/> for older exports).</summary>
+    public int ContextLength { get; }
 
     /// <summary>float32, int8 or int4.</summary>
     public string Weights { get; }

@@ -53,7 +53,7 @@ public sealed class OnnxLanguageModelTransformer : ITransformer, ICanSaveModel, 
         generation.Validate();
         if (tokenizer.VocabularySize > decoder.VocabSize)
             throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the ONNX model's vocabulary ({decoder.VocabSize}).");
-        int context = contextLength ?? decoder.MaxPositions;
+        int context = contextLength ?? decoder.ContextLength;
         if (context < 2 || context > decoder.MaxPositions)
             throw new ArgumentOutOfRangeException(nameof(contextLength), context, $"contextLength must be between 2 and the model's max_position_embeddings ({decoder.MaxPositions}).");
         this.decoder = decoder;

@@ -20,7 +20,7 @@ public sealed class ClassifierServingTests : IDisposable
     {
         Directory.CreateDirectory(directory);
         modelPath = Path.Combine(directory, "classifier.zip");
-        var rows = File.ReadLines(TrainedModelFixture.SharedData("amazon_cells_labelled.txt")).Take(120).Select(line =>
+        var rows = File.ReadLines(TrainedModelFixture.RepositoryData("amazon_cells_labelled.txt")).Take(120).Select(line =>
         {
             int tab = line.LastIndexOf('\t');
             return new Review { Text = line[..tab], Label = line[(tab + 1)..].Trim() == "1" ? "positive" : "negative" };

@@ -39,8 +39,8 @@ public sealed class TrainedModelFixture : IDisposable
     /// <summary>The same model, loaded apart from any service, for expected answers.</summary>
     public LanguageModelTransformer Reference { get; }
 
-    /// <summary>Verses of the shared King James Bible text.</summary>
-    public static IReadOnlyList<string> Verses { get; } = File.ReadLines(SharedData("kjv.txt")).Take(400).ToList();
+    /// <summary>Verses of the King James Bible text shipped in the repository.</summary>
+    public static IReadOnlyList<string> Verses { get; } = File.ReadLines(RepositoryData("kjv-pentateuch.txt")).Take(400).ToList();
 
     /// <summary>Texts that fit in the context, of varied lengths, all different.</summary>
     public IReadOnlyList<string> Texts(int count, int offset = 0) =>
@@ -65,14 +65,15 @@ public sealed class TrainedModelFixture : IDisposable
         }
     }
 
-    internal static string SharedData(string name)
+    /// <summary>A file of the repository's <c>data</c> folder.</summary>
+    internal static string RepositoryData(string name)
     {
         for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
         {
             if (File.Exists(Path.Combine(dir, "MLNet.MoE.sln")))
             {
-                string path = Path.GetFullPath(Path.Combine(dir, "..", "shared", "data", name));
-                if (!File.Exists(path)) throw new FileNotFoundException($"Shared test data '{path}' is missing: the tests expect the shared folder beside the repository.", path);
+                string path = Path.Combine(dir, "data", name);
+                if (!File.Exists(path)) throw new FileNotFoundException($"Test data '{path}' is missing from the repository's data folder.", path);
                 return path;
             }
         }

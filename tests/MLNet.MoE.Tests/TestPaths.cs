@@ -1,21 +1,30 @@
 namespace MLNet.MoE.Tests;
 
-/// <summary>Locates the repository root and the shared data/fixtures folder that sits beside it.</summary>
+/// <summary>Locates the repository root and its <c>data</c> folder (test corpora and the Hugging Face fixture).</summary>
 internal static class TestPaths
 {
     /// <summary>The repository root: the first folder above the test binaries that holds MLNet.MoE.sln.</summary>
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
-    /// <summary>The shared folder (data, fixtures) beside the repository: <c>../shared</c>.</summary>
-    public static string Shared => Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared"));
+    /// <summary>The repository's <c>data</c> folder: everything the tests read (see its README for sources and licences).</summary>
+    public static string Data => Path.Combine(RepositoryRoot, "data");
 
-    /// <summary>A file under the shared folder; fails with the path when it is missing.</summary>
-    public static string SharedFile(params string[] parts)
+    /// <summary>The King James Bible verses shipped in the repository (Genesis to Deuteronomy, one verse a line).</summary>
+    public static string KjvVerses => DataFile("kjv-pentateuch.txt");
+
+    /// <summary>The UCI Amazon review sentences, <c>sentence&lt;TAB&gt;0/1</c>.</summary>
+    public static string AmazonReviews => DataFile("amazon_cells_labelled.txt");
+
+    /// <summary>The tiny DeepSeek-V3 checkpoint written by Hugging Face transformers, with its <c>expected.json</c>.</summary>
+    public static string HuggingFaceFixture => DataFile("deepseek-v3-tiny-a");
+
+    /// <summary>A file or folder under <see cref="Data"/>; fails with the path when it is missing.</summary>
+    public static string DataFile(params string[] parts)
     {
-        string path = Path.Combine(new[] { Shared }.Concat(parts).ToArray());
+        string path = Path.Combine(new[] { Data }.Concat(parts).ToArray());
         if (!File.Exists(path) && !Directory.Exists(path))
         {
-            throw new FileNotFoundException($"Shared test input '{path}' is missing: the tests expect the shared folder beside the repository.", path);
+            throw new FileNotFoundException($"Test input '{path}' is missing from the repository's data folder.", path);
         }
         return path;
     }

@@ -20,8 +20,13 @@ namespace MLNet.MoE.Onnx;
 /// </summary>
 public static class OnnxExporter
 {
-    /// <summary>Exports <paramref name="model"/> (and <paramref name="tokenizer"/>, when given) to <paramref name="directory"/>.</summary>
-    public static void Export(MoeCausalLM model, MoeTokenizer? tokenizer, string directory, OnnxExportOptions? options = null)
+    /// <summary>
+    /// Exports <paramref name="model"/> (and <paramref name="tokenizer"/>, when given) to <paramref name="directory"/>.
+    /// <paramref name="contextLength"/> is the context the model was trained and is scored with (default:
+    /// <c>max_position_embeddings</c>); it is recorded in the metadata and <c>genai_config.json</c> so that ONNX scoring
+    /// windows long texts exactly as the TorchSharp transformer does.
+    /// </summary>
+    public static void Export(MoeCausalLM model, MoeTokenizer? tokenizer, string directory, OnnxExportOptions? options = null, int? contextLength = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -32,6 +37,10 @@ public static class OnnxExporter
         if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
             throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocab_size ({config.VocabSize}).");
 
+        int context = contextLength ?? config.MaxPositionEmbeddings;
+        if (context < 2 || context > config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(nameof(contextLength), context, $"The context length must be between 2 and the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+
         var metadata = new Dictionary<string, string>
         {
             [OnnxMetadataKeys.Format] = OnnxMetadataKeys.FormatName,
@@ -41,12 +50,13 @@ public static class OnnxExporter
             [OnnxMetadataKeys.NumHeads] = Invariant(config.NumAttentionHeads),
             [OnnxMetadataKeys.CacheHeadSize] = Invariant(OnnxDecoderGraph.CacheHeadSize(config)),
             [OnnxMetadataKeys.MaxPositions] = Invariant(config.MaxPositionEmbeddings),
+            [OnnxMetadataKeys.ContextLength] = Invariant(context),
             [OnnxMetadataKeys.Weights] = options.Weights.ToString().ToLowerInvariant(),
             [OnnxMetadataKeys.Config] = config.ToJson(),
         };
         ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
         var files = ModelFiles(proto, options);
-        files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer))));
+        files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer, context))));
         AddTokenizerFiles(files, tokenizer, config.MaxPositionEmbeddings);
         WriteAll(directory, files);
     }
@@ -157,8 +167,11 @@ public static class OnnxExporter
         return data.ToArray();
     }
 
-    /// <summary>ONNX Runtime GenAI's configuration for the exported decoder (CPU, growing cache, greedy by default).</summary>
-    internal static byte[] GenAIConfig(MoeModelConfig config, MoeTokenizer? tokenizer)
+    /// <summary>
+    /// ONNX Runtime GenAI's configuration for the exported decoder (CPU, growing cache, greedy by default), with the
+    /// trained context as <c>context_length</c> and the default <c>max_length</c>.
+    /// </summary>
+    internal static byte[] GenAIConfig(MoeModelConfig config, MoeTokenizer? tokenizer, int contextLength)
     {
         int endOfText = tokenizer?.EndOfTextId ?? config.EosTokenId ?? 0;
         var root = new JsonObject
@@ -168,7 +181,7 @@ public static class OnnxExporter
                 ["bos_token_id"] = config.BosTokenId ?? endOfText,
                 ["eos_token_id"] = config.EosTokenId ?? endOfText,
                 ["pad_token_id"] = config.PadTokenId ?? endOfText,
-                ["context_length"] = config.MaxPositionEmbeddings,
+                ["context_length"] = contextLength,
                 ["vocab_size"] = config.VocabSize,
                 ["type"] = "llama",
                 ["decoder"] = new JsonObject
@@ -199,7 +212,7 @@ public static class OnnxExporter
             ["search"] = new JsonObject
             {
                 ["do_sample"] = false,
-                ["max_length"] = config.MaxPositionEmbeddings,
+                ["max_length"] = contextLength,
                 ["min_length"] = 0,
                 ["num_beams"] = 1,
                 ["num_return_sequences"] = 1,

@@ -48,6 +48,12 @@ internal static class OnnxMetadataKeys
     /// <summary>Longest sequence (the RoPE tables' length).</summary>
     public const string MaxPositions = "mlnet_moe.max_position_embeddings";
 
+    /// <summary>
+    /// The context the language model was trained and is scored with (tokens per scoring window and the generation
+    /// context). Exports written before it existed lack it; readers then use <see cref="MaxPositions"/>.
+    /// </summary>
+    public const string ContextLength = "mlnet_moe.context_length";
+
     /// <summary>float32, int8 or int4.</summary>
     public const string Weights = "mlnet_moe.weights";
 

@@ -9,7 +9,7 @@ namespace MLNet.MoE.Tests.Checkpoints;
 /// </summary>
 public class ConfigJsonTypeTests
 {
-    private static readonly string FixtureConfig = TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a", "config.json");
+    private static readonly string FixtureConfig = TestPaths.DataFile("deepseek-v3-tiny-a", "config.json");
 
     [Fact]
     public void WholeFloatValuesAreWrittenAsFloatLiteralsWhereTransformersWritesFloats()

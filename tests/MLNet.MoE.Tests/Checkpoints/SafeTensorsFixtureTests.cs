@@ -9,11 +9,11 @@ namespace MLNet.MoE.Tests.Checkpoints;
 /// <summary>Reads the tiny DeepseekV3 checkpoint that Hugging Face transformers wrote, and checks it against its config.json.</summary>
 public class SafeTensorsFixtureTests
 {
-    private static string FixtureFile => TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a", "model.safetensors");
+    private static string FixtureFile => TestPaths.DataFile("deepseek-v3-tiny-a", "model.safetensors");
 
     private static JsonElement Config()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a", "config.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.DataFile("deepseek-v3-tiny-a", "config.json")));
         return doc.RootElement.Clone();
     }
 

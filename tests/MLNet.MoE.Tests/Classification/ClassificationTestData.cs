@@ -7,7 +7,7 @@ using MLNet.MoE.Tests.Pipeline;
 
 namespace MLNet.MoE.Tests.Classification;
 
-/// <summary>Review rows from the shared data and tiny classifier options shared by the classification tests.</summary>
+/// <summary>Review rows shipped in the repository and tiny classifier options shared by the classification tests.</summary>
 public static class ClassificationTestData
 {
     public sealed class Review
@@ -45,9 +45,9 @@ public static class ClassificationTestData
         public float[] Score { get; set; } = Array.Empty<float>();
     }
 
-    /// <summary>The first <paramref name="count"/> labelled review sentences of the shared data.</summary>
+    /// <summary>The first <paramref name="count"/> labelled review sentences shipped in the repository.</summary>
     public static List<Review> Reviews(int count) =>
-        File.ReadLines(TestPaths.SharedFile("data", "amazon_cells_labelled.txt")).Take(count).Select(line =>
+        File.ReadLines(TestPaths.AmazonReviews).Take(count).Select(line =>
         {
             int tab = line.LastIndexOf('\t');
             return new Review { Text = line[..tab], Label = line[(tab + 1)..].Trim() == "1" };

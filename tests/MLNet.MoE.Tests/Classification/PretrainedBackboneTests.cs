@@ -71,7 +71,7 @@ public class PretrainedBackboneTests
     {
         var ml = new MLContext(seed: 1);
         var options = Options(epochs: 1);
-        options.CheckpointDirectory = TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a");
+        options.CheckpointDirectory = TestPaths.HuggingFaceFixture;
         var data = ml.Data.LoadFromEnumerable(Reviews(16));
         var noTokenizer = Assert.Throws<FileNotFoundException>(() => ClassifierPipeline(ml, options).Fit(data));
         Assert.Contains("tokenizer.json", noTokenizer.Message);

@@ -9,7 +9,7 @@ namespace MLNet.MoE.Tests.Modeling;
 /// <summary>The model against Hugging Face transformers' DeepseekV3ForCausalLM on the reference fixture.</summary>
 public class HuggingFaceParityTests
 {
-    private static string FixtureDirectory => TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a");
+    private static string FixtureDirectory => TestPaths.HuggingFaceFixture;
 
     private static JsonElement Expected()
     {

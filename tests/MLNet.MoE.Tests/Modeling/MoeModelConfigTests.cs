@@ -71,7 +71,7 @@ public class MoeModelConfigTests
     [Fact]
     public void TheFixtureConfigReadsAsItsJsonSays()
     {
-        string path = TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a", "config.json");
+        string path = TestPaths.DataFile("deepseek-v3-tiny-a", "config.json");
         using var document = JsonDocument.Parse(File.ReadAllText(path));
         var json = document.RootElement;
         var config = MoeModelConfig.Load(path);

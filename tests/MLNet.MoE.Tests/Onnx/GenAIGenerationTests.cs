@@ -23,7 +23,7 @@ public class GenAIGenerationTests
     [Fact]
     public void GreedyGenerationOnTheFixtureIsIdenticalToTokenGenerator()
     {
-        using var model = HuggingFaceCheckpoint.Load(TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a"));
+        using var model = HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
         string directory = TestPaths.NewTempDirectory();
         OnnxExporter.Export(model, null, directory);
         int[] prompt = { 0, 17, 42, 99, 3 };

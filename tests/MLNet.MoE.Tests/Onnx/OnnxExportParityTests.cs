@@ -13,7 +13,7 @@ public class OnnxExportParityTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;
 
-    private static string FixtureDirectory => TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a");
+    private static string FixtureDirectory => TestPaths.HuggingFaceFixture;
 
     private static long[][] FixtureIds()
     {

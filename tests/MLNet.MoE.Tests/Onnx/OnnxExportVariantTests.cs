@@ -92,7 +92,7 @@ public class OnnxExportVariantTests(ITestOutputHelper output)
     [Fact]
     public void FixtureGreedyGenerationIsIdentical()
     {
-        using var model = MLNet.MoE.Checkpoints.HuggingFaceCheckpoint.Load(TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a"));
+        using var model = MLNet.MoE.Checkpoints.HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
         int[] prompt = { 0, 17, 42, 99, 3 };
         int[] ours = TokenGenerator.Generate(model, prompt, 12, new TokenSampler(0, 0, 1, 1));
         int[] onnx = OnnxGreedy.Generate(OnnxExportParityTests.Export(model), prompt, 12);

@@ -57,6 +57,32 @@ public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AtDefaultSettingsLongRowsScoreAsInTheTorchSharpTransformer()
+    {
+        // The model was trained with a context (32) shorter than max_position_embeddings (64): the export records it, and
+        // the ONNX transformer loaded with no settings windows long rows exactly as the TorchSharp transformer does.
+        var trained = TrainedModel.Instance;
+        Assert.True(trained.Transformer.ContextLength < trained.Transformer.Model.Config.MaxPositionEmbeddings);
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Texts());
+        var torchModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", trained.Transformer.Tokenizer).Fit(data).Append(trained.Transformer);
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text");
+        Assert.Equal(trained.Transformer.ContextLength, onnx.ContextLength);
+
+        var expected = Scored(ml, torchModel, data);
+        var actual = Scored(ml, onnx, data);
+        Assert.True(expected.Count(r => r.TokenCount > trained.Transformer.ContextLength) >= 3, "most rows should span several windows");
+        double worst = expected.Zip(actual, (e, a) => Math.Abs(e.Score - a.Score)).Max();
+        output.WriteLine($"default settings: max |Score onnx - Score torch| = {worst:E3} over {expected.Count} rows");
+        Assert.Equal(expected.Select(r => r.TokenCount), actual.Select(r => r.TokenCount));
+        Assert.True(worst < 1e-4, $"max score difference {worst:E3}");
+
+        using var genai = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(trained.Directory, "genai_config.json")));
+        Assert.Equal(trained.Transformer.ContextLength, genai.RootElement.GetProperty("model").GetProperty("context_length").GetInt32());
+        Assert.Equal(trained.Transformer.ContextLength, genai.RootElement.GetProperty("search").GetProperty("max_length").GetInt32());
+    }
+
+    [Fact]
     public void ABatchOfPaddedTextsScoresAsEachTextAlone()
     {
         var trained = TrainedModel.Instance;

@@ -67,7 +67,7 @@ public class PackageConsumerTests
             string bin = Path.Combine(app, "bin", "Release", "net10.0");
             CheckNativeLibraryFix(bin);
 
-            string corpus = TestPaths.SharedFile("data", "kjv.txt");
+            string corpus = TestPaths.KjvVerses;
             string stdout = Run(app, "exec", Quote(Path.Combine(bin, "ConsumerApp.dll")), Quote(corpus), Quote(output));
             var values = stdout.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Contains('='))
                 .Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);

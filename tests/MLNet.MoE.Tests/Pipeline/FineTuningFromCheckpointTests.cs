@@ -61,7 +61,7 @@ public class FineTuningFromCheckpointTests
     public void ATokenizerLargerThanTheCheckpointsVocabularyIsRefused()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() =>
-            new MLContext().MoE().LoadHuggingFace(TestPaths.SharedFile("fixtures", "deepseek-v3-tiny-a"), MoeTokenizer.ByteLevel()));
+            new MLContext().MoE().LoadHuggingFace(TestPaths.HuggingFaceFixture, MoeTokenizer.ByteLevel()));
         Assert.Contains("vocab_size", error.Message, StringComparison.Ordinal);
     }
 }

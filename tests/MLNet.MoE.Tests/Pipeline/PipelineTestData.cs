@@ -33,9 +33,9 @@ internal static class PipelineTestData
         NRoutedExperts = 4, NumExpertsPerTok = 2, NGroup = 2, TopkGroup = 2, MaxPositionEmbeddings = 64, NumNextnPredictLayers = 1,
     };
 
-    /// <summary>The first <paramref name="count"/> verses of the King James Bible from the shared data.</summary>
+    /// <summary>The first <paramref name="count"/> verses of the King James Bible shipped in the repository.</summary>
     public static List<TextRow> Verses(int count) =>
-        File.ReadLines(TestPaths.SharedFile("data", "kjv.txt")).Take(count).Select(t => new TextRow { Text = t }).ToList();
+        File.ReadLines(TestPaths.KjvVerses).Take(count).Select(t => new TextRow { Text = t }).ToList();
 
     public static LanguageModelOptions Options(int steps = 6) => new()
     {

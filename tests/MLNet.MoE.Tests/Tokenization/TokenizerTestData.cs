@@ -29,10 +29,10 @@ internal static class TokenizerTestData
     /// <summary>GPT-2's merges.txt.</summary>
     public static string Gpt2MergesTxt => Path.Combine(Gpt2Folder, "vocab.bpe");
 
-    /// <summary>The first 2000 characters of the King James Bible from the shared data folder.</summary>
+    /// <summary>The first 2000 characters of the King James Bible shipped in the repository.</summary>
     public static string KjvParagraph()
     {
-        string text = File.ReadAllText(TestPaths.SharedFile("data", "kjv.txt"));
+        string text = File.ReadAllText(TestPaths.KjvVerses);
         return text.Substring(0, Math.Min(2000, text.Length));
     }
 

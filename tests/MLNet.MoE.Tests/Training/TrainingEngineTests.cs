@@ -23,7 +23,7 @@ public class TrainingEngineTests
     [Fact]
     public void AProcessEndedPartWayResumesInANewProcessWithTheSameLossAtEveryLaterStep()
     {
-        string corpus = TestPaths.SharedFile("data", "kjv.txt");
+        string corpus = TestPaths.KjvVerses;
         string reference = TestPaths.NewTempDirectory();
         var (code, output, error) = TestTools.Run("MLNet.MoE.TrainingRun", corpus, reference, "14");
         Assert.True(code == 0, error);
