@@ -59,9 +59,9 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
-            "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens, {6} steps of {7}×{8} tokens.",
+            "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",
             config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, corpus.TrainingDocuments,
-            corpus.Training.Length, corpus.Validation.Length, steps, options.BatchSize, options.ContextLength));
+            corpus.Training.Length, corpus.Validation.Length, steps, options.BatchSize, options.ContextLength, options.ValidationFraction));
         var settings = new TrainingLoopSettings
         {
             ContextLength = options.ContextLength,

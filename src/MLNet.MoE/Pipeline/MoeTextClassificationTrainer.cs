@@ -65,6 +65,9 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             if (absent.Count > 0)
                 channel.Warning($"{absent.Count} of the {classCount} classes of label column '{options.LabelColumnName}' have no training row (keys {string.Join(", ", absent.Take(20).Select(a => a + 1))}): they are learned only as wrong answers and get low probabilities.");
             var (training, validation) = Split(rows, options.ValidationFraction, seed);
+            channel.Info(string.Format(CultureInfo.InvariantCulture,
+                "{0} labelled rows: {1} for training and {2} for validation (ValidationFraction {3:0.###} of the rows held out; set it to 0 for a training set split already).",
+                rows.Count, training.Count, validation.Count, options.ValidationFraction));
             int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
             int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
             int size = options.EnsembleSize;

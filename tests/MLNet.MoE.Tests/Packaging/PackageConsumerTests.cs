@@ -7,9 +7,10 @@ using System.Xml.Linq;
 namespace MLNet.MoE.Tests.Packaging;
 
 /// <summary>
-/// Packs MLNet.MoE, then builds and runs a throwaway app in a temporary folder that consumes the package from a local
-/// feed (nuget.org for everything else) with TorchSharp-cpu: the package works outside the solution, its buildTransitive
-/// native-loading fix included.
+/// Packs the three packages, then builds and runs the newcomer app (<c>tests/NewcomerApp</c>, written from the docs) in a
+/// temporary folder, consuming them from a local feed (nuget.org for everything else) with TorchSharp-cpu: the packages
+/// work outside the solution, their buildTransitive native-loading fix included, and a second process reloads what the
+/// first one saved.
 /// </summary>
 /// <remarks>
 /// The package gets a version of its own per run, so NuGet can never hand the app a stale MLNet.MoE from the machine's
@@ -21,69 +22,68 @@ public class PackageConsumerTests
     private const string TorchSharpVersion = "0.107.0";
 
     [Fact]
-    public void AppOutsideTheSolutionTrainsSavesAndReloadsThroughThePackage()
+    public void TheNewcomerAppTrainsExportsAndReloadsThroughThePackages()
     {
         string work = TestPaths.NewTempDirectory();
         string feed = Path.Combine(work, "feed");
         string app = Path.Combine(work, "app");
         string output = Path.Combine(work, "output");
         Directory.CreateDirectory(app);
-        Directory.CreateDirectory(output);
         string version = "0.0.0-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Guid.NewGuid().ToString("N")[..8];
-        string cachedPackage = Path.Combine(GlobalPackagesFolder(), "mlnet.moe", version);
-        string cachedTokenization = Path.Combine(GlobalPackagesFolder(), "mlnet.moe.tokenization", version);
+        string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Tokenization", "MLNet.MoE.Onnx" };
         try
         {
-            // The library is already built in this configuration: the test project references it.
-            string project = Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE", "MLNet.MoE.csproj");
-            Run(TestPaths.RepositoryRoot, "pack", Quote(project), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
-            // MLNet.MoE depends on the tokenizer package (also used by the TorchSharp-free ONNX package).
-            string tokenization = Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE.Tokenization", "MLNet.MoE.Tokenization.csproj");
-            Run(TestPaths.RepositoryRoot, "pack", Quote(tokenization), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
+            // The libraries are already built in this configuration: the test project references them.
+            foreach (string id in packageIds)
+            {
+                string project = Path.Combine(TestPaths.RepositoryRoot, "src", id, id + ".csproj");
+                Run(TestPaths.RepositoryRoot, "pack", Quote(project), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
+                string written = Path.Combine(feed, $"{id}.{version}.nupkg");
+                Assert.True(File.Exists(written), $"dotnet pack wrote no {written}");
+                CheckReadme(written, id);
+            }
             string package = Path.Combine(feed, $"MLNet.MoE.{version}.nupkg");
-            Assert.True(File.Exists(package), $"dotnet pack wrote no {package}");
             Assert.True(File.Exists(Path.ChangeExtension(package, ".snupkg")), "dotnet pack wrote no symbol package");
             CheckPackageContents(package);
 
-            string source = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "Packaging", "ConsumerApp");
-            File.WriteAllText(Path.Combine(app, "ConsumerApp.csproj"), File.ReadAllText(Path.Combine(source, "ConsumerApp.csproj.template")).Replace("@PACKAGE_VERSION@", version));
-            File.Copy(Path.Combine(source, "Program.cs"), Path.Combine(app, "Program.cs"));
-            File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources>
-                    <clear />
-                    <add key="local" value="{feed}" />
-                    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
-                  </packageSources>
-                  <packageSourceMapping>
-                    <packageSource key="local"><package pattern="MLNet.MoE" /><package pattern="MLNet.MoE.Tokenization" /></packageSource>
-                    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
-                  </packageSourceMapping>
-                </configuration>
-                """);
+            // The newcomer app as CI builds it, with this test's feed in place of the repository's nuget/ folder.
+            string source = Path.Combine(TestPaths.RepositoryRoot, "tests", "NewcomerApp");
+            foreach (string file in new[] { "NewcomerApp.csproj", "Program.cs", "Directory.Build.props", "Directory.Build.targets" })
+                File.Copy(Path.Combine(source, file), Path.Combine(app, file));
+            File.WriteAllText(Path.Combine(app, "nuget.config"), File.ReadAllText(Path.Combine(source, "nuget.config")).Replace("\"../../nuget\"", "\"" + feed + "\""));
 
-            Run(app, "build", "-c", "Release");
+            Run(app, "build", "-c", "Release", "-p:MLNetMoEVersion=" + version);
             string bin = Path.Combine(app, "bin", "Release", "net10.0");
             CheckNativeLibraryFix(bin);
 
-            string corpus = TestPaths.KjvVerses;
-            string stdout = Run(app, "exec", Quote(Path.Combine(bin, "ConsumerApp.dll")), Quote(corpus), Quote(output));
-            var values = stdout.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Contains('='))
-                .Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-            Assert.Equal("3", values["steps"]);
-            Assert.True(File.Exists(Path.Combine(output, "model.zip")));
-            Assert.Equal(values["trained.score"], values["reloaded.score"]);
-            Assert.Equal(values["trained.generated"], values["reloaded.generated"]);
-            Assert.True(float.TryParse(values["trained.score"], System.Globalization.CultureInfo.InvariantCulture, out float score) && float.IsFinite(score) && score > 0,
-                "the trained model's score is not a positive cross-entropy: " + values["trained.score"]);
+            string trained = Run(app, "exec", Quote(Path.Combine(bin, "NewcomerApp.dll")), "train", Quote(TestPaths.Data), Quote(output));
+            Assert.Contains("train=ok", trained);
+            Assert.Contains("lm.steps=4", trained);
+            string reloaded = Run(app, "exec", Quote(Path.Combine(bin, "NewcomerApp.dll")), "score", Quote(output));
+            Assert.Contains("score=ok", reloaded);
+            string Value(string text, string key) => text.Split('\n').Select(l => l.TrimEnd('\r')).Single(l => l.StartsWith(key + "=", StringComparison.Ordinal))[(key.Length + 1)..];
+            Assert.Equal(Value(trained, "lm.generated"), Value(reloaded, "reloaded.generated"));
         }
         finally
         {
-            if (Directory.Exists(cachedPackage)) Directory.Delete(cachedPackage, recursive: true);
-            if (Directory.Exists(cachedTokenization)) Directory.Delete(cachedTokenization, recursive: true);
+            foreach (string id in packageIds)
+            {
+                string cached = Path.Combine(GlobalPackagesFolder(), id.ToLowerInvariant(), version);
+                if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            }
             Directory.Delete(work, recursive: true);
         }
+    }
+
+    /// <summary>Every package carries a readme that NuGet shows on its page.</summary>
+    private static void CheckReadme(string package, string id)
+    {
+        using var zip = ZipFile.OpenRead(package);
+        Assert.NotNull(zip.GetEntry("README.md"));
+        using var nuspecStream = zip.GetEntry(id + ".nuspec")!.Open();
+        XElement nuspec = XElement.Load(nuspecStream);
+        XNamespace ns = nuspec.Name.Namespace;
+        Assert.Equal("README.md", nuspec.Element(ns + "metadata")?.Element(ns + "readme")?.Value);
     }
 
     /// <summary>The package holds the library, its docs, the README and the buildTransitive fix, and depends on no build-time project.</summary>
