@@ -24,10 +24,13 @@ int contextLength = quick ? 64 : 128;
 
 var ml = new MLContext(seed: 1);
 var verses = File.ReadLines(corpus).Where(l => l.Length > 0).Select(l => new TextRow { Text = l }).ToList();
-var train = ml.Data.LoadFromEnumerable(verses.Take(quick ? 500 : 20000).ToList());
 string size = ArgValue("--size") ?? "tiny";
 int validationVerses = quick ? 20 : size == "medium" ? 100 : 300;
-var validation = ml.Data.LoadFromEnumerable(verses.Skip(30000).Take(validationVerses).ToList());
+if (verses.Count < validationVerses + 100)
+    throw new ArgumentException($"The corpus '{corpus}' has {verses.Count} non-empty lines: at least {validationVerses + 100} are needed ({validationVerses} held out for validation).");
+// The last verses are held out; training takes the verses before them (at most 500 in quick mode, 20,000 otherwise).
+var validation = ml.Data.LoadFromEnumerable(verses.Skip(verses.Count - validationVerses).ToList());
+var train = ml.Data.LoadFromEnumerable(verses.Take(Math.Min(verses.Count - validationVerses, quick ? 500 : 20000)).ToList());
 var config = size switch
 {
     // The Tiny preset: H 128, 4 blocks (1 dense), 8 routed experts (top 2) + 1 shared, byte-level vocabulary.
