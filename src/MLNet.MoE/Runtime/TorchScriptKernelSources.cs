@@ -59,13 +59,15 @@ internal static class TorchScriptKernelSources
     /// step count is incremented first (the bias correction divides by 1 − β^step, zero at step 0), and taken back
     /// when found_inf is 1: the fused kernel then leaves parameters and moments as they were, on the device, with no
     /// host synchronisation. The kernel divides gradients by grad_scale (the clipping coefficient's reciprocal).
+    /// The tensor lists come from the caller: TorchScript drops an in-place operation on a list built inside a function
+    /// that returns nothing (<c>torch._fused_adamw_([param], …)</c> silently does nothing).
     /// </summary>
     public const string AdamW = """
-        def adamw_begin(step: Tensor):
-            torch._foreach_add_([step], 1.0)
+        def adamw_begin(steps: List[Tensor]):
+            torch._foreach_add_(steps, 1.0)
 
-        def adamw_group(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, step: Tensor, lr: float, beta1: float, beta2: float, weight_decay: float, eps: float, grad_scale: Tensor, found_inf: Tensor):
-            torch._fused_adamw_([param], [grad], [exp_avg], [exp_avg_sq], [], [step], lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False, grad_scale=grad_scale, found_inf=found_inf)
+        def adamw_group(params: List[Tensor], grads: List[Tensor], exp_avgs: List[Tensor], exp_avg_sqs: List[Tensor], steps: List[Tensor], lr: float, beta1: float, beta2: float, weight_decay: float, eps: float, grad_scale: Tensor, found_inf: Tensor):
+            torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False, grad_scale=grad_scale, found_inf=found_inf)
 
         def adamw_end(step: Tensor, found_inf: Tensor):
             step.sub_(found_inf)

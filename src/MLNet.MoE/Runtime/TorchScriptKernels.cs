@@ -23,8 +23,9 @@ internal sealed class TorchScriptKernels
         foreach (var op in Enum.GetValues<KernelOp>())
         {
             string source = sources != null && sources.TryGetValue(op, out var replacement) ? replacement : TorchScriptKernelSources.For(op);
-            // A compilation that failed fails again the same way (Lazy keeps the exception), without recompiling.
-            units[op] = new Lazy<jit.CompilationUnit>(() => jit.compile(source), LazyThreadSafetyMode.ExecutionAndPublication);
+            // The parser needs a line end after the last statement (C# raw strings drop it). A compilation that failed
+            // fails again the same way (Lazy keeps the exception), without recompiling.
+            units[op] = new Lazy<jit.CompilationUnit>(() => jit.compile(source.EndsWith('\n') ? source : source + "\n"), LazyThreadSafetyMode.ExecutionAndPublication);
         }
     }
 
@@ -54,7 +55,7 @@ internal sealed class TorchScriptKernels
 
     /// <summary>Counts one optimizer step on the device scalar <paramref name="step"/> (before the groups' updates).</summary>
     public void AdamWBegin(Tensor step) =>
-        Unit(KernelOp.AdamW).invoke("adamw_begin", step);
+        Unit(KernelOp.AdamW).invoke("adamw_begin", new object[] { new[] { step } });
 
     /// <summary>
     /// One fused AdamW update of a group's flat buffers; gradients are divided by <paramref name="gradientScale"/> and
@@ -62,7 +63,8 @@ internal sealed class TorchScriptKernels
     /// </summary>
     public void AdamWGroup(Tensor parameters, Tensor gradients, Tensor expAvg, Tensor expAvgSq, Tensor step, double learningRate,
         double beta1, double beta2, double weightDecay, double eps, Tensor gradientScale, Tensor foundInfinite) =>
-        Unit(KernelOp.AdamW).invoke("adamw_group", parameters, gradients, expAvg, expAvgSq, step, learningRate, beta1, beta2, weightDecay, eps, gradientScale, foundInfinite);
+        Unit(KernelOp.AdamW).invoke("adamw_group", new[] { parameters }, new[] { gradients }, new[] { expAvg }, new[] { expAvgSq }, new[] { step },
+            learningRate, beta1, beta2, weightDecay, eps, gradientScale, foundInfinite);
 
     /// <summary>Takes back the step counted by <see cref="AdamWBegin"/> when it was skipped (<paramref name="foundInfinite"/> is 1).</summary>
     public void AdamWEnd(Tensor step, Tensor foundInfinite) =>
