@@ -15,7 +15,7 @@ namespace MLNet.MoE.Training;
 /// <see cref="Fallbacks"/>; under <see cref="KernelMode.Fused"/> this throws before training. It also resolves
 /// <see cref="ExpertDispatch"/> into the experts' computation.
 /// </summary>
-internal sealed class KernelSelection
+public sealed class KernelSelection
 {
     private KernelSelection(KernelSet kernels, IReadOnlyDictionary<KernelOp, string> fallbacks)
     {
@@ -30,12 +30,17 @@ internal sealed class KernelSelection
     public IReadOnlyDictionary<KernelOp, string> Fallbacks { get; }
 
     /// <summary>
-    /// Probes and chooses. <paramref name="optionsName"/> (e.g. <c>LanguageModelOptions</c>) names the options in
-    /// errors. Throws <see cref="InvalidOperationException"/> when <paramref name="mode"/> is <see cref="KernelMode.Fused"/>
-    /// and a kernel fails, or when <paramref name="dispatch"/> is <see cref="ExpertDispatch.Dropless"/> on CUDA and the
+    /// Probes and chooses for a run on <paramref name="device"/> computing in <paramref name="computeType"/>.
+    /// <paramref name="optionsName"/> (e.g. <c>LanguageModelOptions</c>) names the options in errors. Throws
+    /// <see cref="InvalidOperationException"/> when <paramref name="mode"/> is <see cref="KernelMode.Fused"/> and a
+    /// kernel fails, or when <paramref name="dispatch"/> is <see cref="ExpertDispatch.Dropless"/> on CUDA and the
     /// grouped GEMM cannot run there (on the CPU dropless experts need no kernel: each expert multiplies its own tokens).
     /// </summary>
-    public static KernelSelection Select(KernelMode mode, ExpertDispatch dispatch, Device device, ScalarType computeType, string optionsName, TorchScriptKernels? kernels = null)
+    public static KernelSelection Select(KernelMode mode, ExpertDispatch dispatch, Device device, ScalarType computeType, string optionsName) =>
+        Select(mode, dispatch, device, computeType, optionsName, null);
+
+    /// <summary>As the public overload, with <paramref name="kernels"/> in place of the process's compiled kernels (tests inject failing ones).</summary>
+    internal static KernelSelection Select(KernelMode mode, ExpertDispatch dispatch, Device device, ScalarType computeType, string optionsName, TorchScriptKernels? kernels)
     {
         bool cuda = device.type == DeviceType.CUDA;
         var fused = new List<KernelOp>();
