@@ -93,7 +93,7 @@ public sealed class KernelSelection
     private static string Reason(Exception e)
     {
         var lines = e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.Length == 0 ? e.GetType().Name : lines[^1];
+        return lines.Length == 0 ? e.GetType().Name : lines[^1].TrimEnd('.');
     }
 
     /// <summary>Runs <paramref name="op"/> fused and managed on tiny inputs, forward and backward; throws when the fused one fails or disagrees.</summary>
