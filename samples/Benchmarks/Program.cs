@@ -5,13 +5,14 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using MLNet.MoE.Checkpoints;
 using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
 using MLNet.MoE.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -22,6 +23,8 @@ string Option(string name, string fallback)
 var positional = args.Skip(1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
 string deviceName = Option("--device", "cpu");
 Device device = deviceName == "cuda" ? CudaDevice() : torch.CPU;
+KernelMode kernelMode = Option("--kernels", "auto") switch { "fused" => KernelMode.Fused, "managed" => KernelMode.Managed, "auto" => KernelMode.Auto, var k => throw new ArgumentException($"--kernels {k}: auto, fused or managed.") };
+ExpertDispatch expertDispatch = Option("--experts", "auto") switch { "dropless" => ExpertDispatch.Dropless, "padded" => ExpertDispatch.CapacityPadded, "auto" => ExpertDispatch.Auto, var e => throw new ArgumentException($"--experts {e}: auto, dropless or padded.") };
 var configs = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "configs.json")))!.AsObject();
 
 switch (args[0])
@@ -91,6 +94,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         LogEverySteps = warmup,
         MultiTokenPredictionWeight = 0,
         RecomputeActivations = recompute,
+        Kernels = KernelSelection.Select(kernelMode, expertDispatch, device, computeType, "Benchmarks").Kernels,
     };
     var reports = new List<TrainingProgress>();
     using var memory = new GpuMemoryMonitor(device);
@@ -119,6 +123,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         peak_memory_gib = memory.PeakGiB,
         loss = Math.Round(timed.Loss, 3),
         dropped_fraction = Math.Round(timed.DroppedFraction, 4),
+        kernels = settings.Kernels.ToString(),
         steps,
         warmup,
     };
@@ -164,7 +169,8 @@ object Profile(string name, int steps)
     using var model = new MoeCausalLM(config, seed: 0);
     model.to(device);
     var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-    using var optimizer = new FlatAdamW(decay, noDecay, 0.1, 0.9, 0.95, 1e-8, device);
+    var kernels = KernelSelection.Select(kernelMode, expertDispatch, device, ScalarType.BFloat16, "Benchmarks").Kernels;
+    using var optimizer = new FlatAdamW(decay, noDecay, 0.1, 0.9, 0.95, 1e-8, device, kernels);
     var profiler = new SynchronisingProfiler(device);
     var random = new Random(0);
     for (int step = 0; step < steps + 2; step++)
@@ -176,7 +182,7 @@ object Profile(string name, int steps)
         var targets = ids.narrow(1, 1, sequence);
         optimizer.ZeroGrad();
         profiler.Mark("start");
-        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Profiler = profiler };
+        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = kernels, Profiler = profiler };
         var (total, _) = model.Loss(inputs, targets, context, 0);
         total.backward();
         profiler.Mark("backward");
@@ -193,7 +199,7 @@ object Profile(string name, int steps)
         var ids = torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
         torch.cuda.synchronize();
         var clock = Stopwatch.StartNew();
-        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25 };
+        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = kernels };
         var (total, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), context, 0);
         double forward = clock.Elapsed.TotalMilliseconds;
         total.backward();
@@ -204,7 +210,7 @@ object Profile(string name, int steps)
     }
     return new
     {
-        check = "profile", config = name, device = device.ToString(), steps,
+        check = "profile", config = name, device = device.ToString(), steps, kernels = kernels.ToString(),
         ms_per_step = profiler.Totals.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value / steps, 2)),
         host_enqueue_forward_ms = Math.Round(enqueue.Average(e => e.Forward), 2),
         host_enqueue_backward_ms = Math.Round(enqueue.Average(e => e.Backward), 2),

@@ -132,7 +132,25 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
     /// <summary>CUDA device id; null takes <c>MLContext.GpuDeviceId</c>, else 0.</summary>
     public int? DeviceId { get; set; }
 
-    /// <summary>Expert capacity during training as a multiple of the mean load. Default 2.</summary>
+    /// <summary>
+    /// Fused kernels (ATen operators compiled from TorchScript at run time: <c>rms_norm</c>, fused AdamW, SwiGLU over one
+    /// gate-and-up GEMM, the output head's linear + cross-entropy in row chunks, grouped-GEMM experts) or the managed
+    /// TorchSharp code. <see cref="KernelMode.Auto"/> probes each kernel on the training device at start-up and runs the
+    /// managed code, with one warning, for any that fails; <see cref="KernelMode.Fused"/> fails before training instead.
+    /// The chosen paths are logged and reported in the training summary's <c>Kernels</c>. Default Auto.
+    /// </summary>
+    public KernelMode Kernels { get; set; } = KernelMode.Auto;
+
+    /// <summary>
+    /// How the routed experts compute during training. <see cref="ExpertDispatch.Auto"/>: dropless grouped GEMMs on CUDA
+    /// (capacity-padded, with the kernel warning, when the grouped GEMM cannot run there), capacity-padded on the CPU.
+    /// <see cref="ExpertDispatch.Dropless"/>: no assignment dropped (grouped GEMMs on CUDA, failing before training when
+    /// they cannot run; each expert on exactly its tokens on the CPU). <see cref="ExpertDispatch.CapacityPadded"/>:
+    /// <see cref="CapacityFactor"/> applies and assignments over it are dropped. Default Auto.
+    /// </summary>
+    public ExpertDispatch ExpertDispatch { get; set; } = ExpertDispatch.Auto;
+
+    /// <summary>Expert capacity during capacity-padded training (<see cref="ExpertDispatch"/>) as a multiple of the mean load. Default 2.</summary>
     public double CapacityFactor { get; set; } = 2.0;
 
     /// <summary>γ of DeepSeek-V3's routing-bias update after each step. Default 0.001.</summary>
@@ -209,6 +227,8 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
         Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must not be negative");
         Check(EvaluateEverySteps >= 0, nameof(EvaluateEverySteps), EvaluateEverySteps, "must not be negative");
         Check(CapacityFactor >= 1, nameof(CapacityFactor), CapacityFactor, "must be at least 1");
+        Check(Enum.IsDefined(Kernels), nameof(Kernels), Kernels, "must be Auto, Fused or Managed");
+        Check(Enum.IsDefined(ExpertDispatch), nameof(ExpertDispatch), ExpertDispatch, "must be Auto, Dropless or CapacityPadded");
         Check(BiasUpdateRate >= 0, nameof(BiasUpdateRate), BiasUpdateRate, "must not be negative");
         Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");
         Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");

@@ -1,9 +1,13 @@
+using Microsoft.ML.Runtime;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
 using MLNet.MoE.Training;
+using static TorchSharp.torch;
 
 namespace MLNet.MoE.Catalog;
 
 /// <summary>
-/// The optimizer and routing options that <see cref="LanguageModelOptions"/> and
+/// The optimizer, routing and kernel options that <see cref="LanguageModelOptions"/> and
 /// <see cref="MoeTextClassificationOptions"/> share under the same names (their defaults differ).
 /// </summary>
 internal interface ITrainerOptimizationOptions
@@ -18,6 +22,8 @@ internal interface ITrainerOptimizationOptions
     double CapacityFactor { get; }
     double BiasUpdateRate { get; }
     double BalanceLossWeight { get; }
+    KernelMode Kernels { get; }
+    ExpertDispatch ExpertDispatch { get; }
 }
 
 /// <summary>Turns a trainer's options into the settings records the training loops take.</summary>
@@ -42,4 +48,25 @@ internal static class TrainerOptimizationOptions
         BiasUpdateRate = options.BiasUpdateRate,
         BalanceLossWeight = options.BalanceLossWeight,
     };
+
+    /// <summary>
+    /// Probes the fused kernels on <paramref name="device"/> in <paramref name="computeType"/> and returns the kernels the
+    /// run uses; logs one warning listing the kernels that fell back to the managed code (if any) and one line with
+    /// every operation's path. Throws, naming the option, when <c>Kernels</c> is Fused or <c>ExpertDispatch</c> is
+    /// Dropless and that cannot be honoured. <paramref name="kernels"/> replaces the process's compiled kernels (tests).
+    /// </summary>
+    public static KernelSet SelectKernels(this ITrainerOptimizationOptions options, Device device, ScalarType computeType, IChannel channel, TorchScriptKernels? kernels = null)
+    {
+        string optionsName = options.GetType().Name;
+        var selection = KernelSelection.Select(options.Kernels, options.ExpertDispatch, device, computeType, optionsName, kernels);
+        if (selection.Fallbacks.Count > 0)
+        {
+            bool experts = selection.Fallbacks.ContainsKey(KernelOp.GroupedMm);
+            channel.Warning($"{optionsName}.Kernels is Auto and {selection.Fallbacks.Count} fused kernel{(selection.Fallbacks.Count == 1 ? "" : "s")} failed the start-up check on {device}, " +
+                $"so {(selection.Fallbacks.Count == 1 ? "its operation runs" : "their operations run")} the managed code (same results, slower){(experts ? " and the routed experts are capacity-padded" : "")}: " +
+                string.Join("; ", selection.Fallbacks.Select(f => $"{f.Key}: {f.Value}")) + ".");
+        }
+        channel.Info($"Kernels on {device}: {selection.Kernels}.");
+        return selection.Kernels;
+    }
 }

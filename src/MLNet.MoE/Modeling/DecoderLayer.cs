@@ -44,10 +44,10 @@ public sealed class DecoderLayer : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
+        var h = x + selfAttention.Forward(inputLayerNorm.Forward(x, context.Kernels), cos, sin, rope, context);
         context.Profiler?.Mark("attention");
-        var normed = postAttentionLayerNorm.forward(h);
-        var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed);
+        var normed = postAttentionLayerNorm.Forward(h, context.Kernels);
+        var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.Forward(normed, context.Kernels);
         var output = h + mlpOut;
         context.Profiler?.Mark(moeMlp != null ? "moe.residual" : "dense-mlp");
         return output.MoveToOuterDisposeScope();

@@ -12,7 +12,7 @@ public sealed class ForwardContext : IDisposable
     /// <summary>True while training: experts run with a token capacity and routing statistics are collected.</summary>
     public bool Training { get; init; }
 
-    /// <summary>Expert capacity during training, as a multiple of the mean tokens per expert; tokens over it are dropped.</summary>
+    /// <summary>Expert capacity during capacity-padded training, as a multiple of the mean tokens per expert; tokens over it are dropped.</summary>
     public double CapacityFactor { get; init; } = 2.0;
 
     /// <summary>Weight α of the sequence-wise balance loss (sigmoid routing) or of the expert-level auxiliary loss (softmax routing).</summary>
@@ -20,6 +20,12 @@ public sealed class ForwardContext : IDisposable
 
     /// <summary>The dtype activations are computed in: float32 (default), or bfloat16 on GPUs. Parameters stay float32.</summary>
     public ScalarType ComputeType { get; init; } = ScalarType.Float32;
+
+    /// <summary>
+    /// Fused kernel or managed code for each operation, and how the routed experts compute. Default
+    /// <see cref="KernelSet.Managed"/> (Hugging Face's arithmetic); training loops pass the set their start-up probe chose.
+    /// </summary>
+    public KernelSet Kernels { get; init; } = KernelSet.Managed;
 
     /// <summary>Receives marks between the parts of the forward pass (benchmarks only); null by default.</summary>
     public IForwardProfiler? Profiler { get; init; }

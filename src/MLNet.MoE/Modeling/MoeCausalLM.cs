@@ -1,3 +1,4 @@
+using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -54,7 +55,11 @@ public sealed class MoeCausalLM : nn.Module
     public Device Device => lmHead.weight!.device;
 
     /// <summary>Logits [B, T, V] (float32) for ids [B, T]; with a cache in <paramref name="context"/>, positions continue after it and it is extended.</summary>
-    public Tensor Forward(Tensor ids, ForwardContext context) => ForwardWithHidden(ids, context).Logits;
+    public Tensor Forward(Tensor ids, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        return lmHead.Project(HiddenStates(ids, context)).to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
 
     /// <summary>The final-normed hidden states [B, T, H] for ids [B, T] (what the output head reads): the backbone's features for other heads, such as a classifier.</summary>
     public Tensor HiddenStates(Tensor ids, ForwardContext context)
@@ -68,14 +73,18 @@ public sealed class MoeCausalLM : nn.Module
     /// <summary>
     /// The training loss for ids [B, T] and next-token targets [B, T]: mean cross-entropy, plus
     /// <paramref name="mtpWeight"/>/D · Σ_k (cross-entropy of MTP depth k), plus the balance losses the MoE layers add.
-    /// Returns the total and the main cross-entropy (both scalars).
+    /// Returns the total and the main cross-entropy (both scalars). With the fused linear + cross-entropy kernel in
+    /// <paramref name="context"/>, the head's logits are computed in row chunks inside the loss and never held whole.
     /// </summary>
     public (Tensor Total, Tensor CrossEntropy) Loss(Tensor ids, Tensor targets, ForwardContext context, double mtpWeight)
     {
         using var scope = torch.NewDisposeScope();
-        var (logits, hidden) = ForwardWithHidden(ids, context);
+        var hidden = HiddenStates(ids, context);
         long t = ids.shape[1];
-        var crossEntropy = nn.functional.cross_entropy(logits.reshape(-1, Config.VocabSize), targets.reshape(-1));
+        var fusedHead = context.Kernels.Fused(KernelOp.LinearCrossEntropy);
+        var crossEntropy = fusedHead != null
+            ? LinearCrossEntropy.Mean(hidden.reshape(-1, Config.HiddenSize), lmHead.weight!, targets.reshape(-1), fusedHead, context)
+            : nn.functional.cross_entropy(lmHead.Project(hidden).to(ScalarType.Float32).reshape(-1, Config.VocabSize), targets.reshape(-1));
         context.Profiler?.Mark("head+loss");
         var total = crossEntropy;
         int depth = backbone.PredictionLayers.Count;
@@ -89,25 +98,27 @@ public sealed class MoeCausalLM : nn.Module
                 var positions = torch.arange(length, dtype: ScalarType.Int64, device: ids.device);
                 var (cos, sin) = backbone.Rope.CosSin(positions);
                 var nextEmbeddings = backbone.Embed(targets.narrow(1, k - 1, length), context.ComputeType);
-                var (h, mtpLogits) = backbone.PredictionLayers[k - 1].Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
-                var ce = nn.functional.cross_entropy(mtpLogits.reshape(-1, Config.VocabSize), targets.narrow(1, k, length).reshape(-1));
+                var mtp = backbone.PredictionLayers[k - 1];
+                var mtpTargets = targets.narrow(1, k, length).reshape(-1);
+                Tensor ce;
+                if (fusedHead != null)
+                {
+                    var (h, headInput) = mtp.ForwardToHead(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, context);
+                    ce = LinearCrossEntropy.Mean(headInput.reshape(-1, Config.HiddenSize), lmHead.weight!, mtpTargets, fusedHead, context);
+                    previous = h;
+                }
+                else
+                {
+                    var (h, mtpLogits) = mtp.Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
+                    ce = nn.functional.cross_entropy(mtpLogits.reshape(-1, Config.VocabSize), mtpTargets);
+                    previous = h;
+                }
                 mtpSum = mtpSum is null ? ce : mtpSum + ce;
-                previous = h;
             }
             total = total + mtpSum! * (mtpWeight / depth);
         }
         foreach (var balance in context.BalanceLosses) total = total + balance;
         return (total.MoveToOuterDisposeScope(), crossEntropy.MoveToOuterDisposeScope());
-    }
-
-    private (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor ids, ForwardContext context)
-    {
-        using var scope = torch.NewDisposeScope();
-        long past = context.Cache?.Length ?? 0;
-        var positions = torch.arange(past, past + ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
-        var hidden = backbone.Forward(ids, positions, context);
-        var logits = lmHead.Project(hidden).to(ScalarType.Float32);
-        return (logits.MoveToOuterDisposeScope(), hidden.MoveToOuterDisposeScope());
     }
 
     /// <summary>Parameters that take weight decay (matrices and embeddings) and those that do not (norm scales, biases).</summary>
@@ -192,7 +203,7 @@ public sealed class MoeCausalLM : nn.Module
             context.Profiler?.Mark("embedding");
             bool recompute = context.RecomputeActivations && context.Training && torch.is_grad_enabled();
             foreach (var block in Blocks) h = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
-            return norm.forward(h).MoveToOuterDisposeScope();
+            return norm.Forward(h, context.Kernels).MoveToOuterDisposeScope();
         }
 
         /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

@@ -46,10 +46,10 @@ public sealed class MoeFeedForward : nn.Module
         var flat = x.reshape(-1, shape[^1]);
         var (indices, weights, scores) = gate.Route(flat);
         context.Profiler?.Mark("moe.router");
-        var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor);
+        var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels);
         context.Profiler?.Mark("moe.experts");
         var output = routed.view(shape);
-        if (sharedExperts != null) output = output + sharedExperts.forward(x);
+        if (sharedExperts != null) output = output + sharedExperts.Forward(x, context.Kernels);
         context.Profiler?.Mark("moe.shared");
         if (context.Training)
         {

@@ -66,14 +66,14 @@ public sealed class MultiHeadLatentAttention : nn.Module
         int heads = config.NumAttentionHeads;
         int nope = config.QkNopeHeadDim;
         int ropeDim = config.QkRopeHeadDim;
-        var q = qProj != null ? qProj.Project(x) : qBProj!.Project(qALayerNorm!.forward(qAProj!.Project(x)));
+        var q = qProj != null ? qProj.Project(x) : qBProj!.Project(qALayerNorm!.Forward(qAProj!.Project(x), context.Kernels));
         q = q.view(b, t, heads, config.QkHeadDim).transpose(1, 2);
         var qPass = q.narrow(-1, 0, nope);
         var qRot = q.narrow(-1, nope, ropeDim);
         var compressed = kvAProjWithMqa.Project(x);
         var kPass = compressed.narrow(-1, 0, config.KvLoraRank);
         var kRot = compressed.narrow(-1, config.KvLoraRank, ropeDim);
-        var kv = kvBProj.Project(kvALayerNorm.forward(kPass)).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
+        var kv = kvBProj.Project(kvALayerNorm.Forward(kPass, context.Kernels)).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
         kPass = kv.narrow(-1, 0, nope);
         var value = kv.narrow(-1, nope, config.VHeadDim);
         kRot = kRot.view(b, 1, t, ropeDim);

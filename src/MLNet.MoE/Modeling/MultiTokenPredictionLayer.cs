@@ -62,12 +62,25 @@ public sealed class MultiTokenPredictionLayer : nn.Module
     public (Tensor Hidden, Tensor Logits) Forward(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, Linear head, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var x = ehProj.Project(torch.cat(new[] { enorm.forward(nextEmbeddings), hnorm.forward(hidden) }, dim: -1));
-        var h = x + selfAttention.Forward(inputLayerNorm.forward(x), cos, sin, rope, context);
-        var normed = postAttentionLayerNorm.forward(h);
-        h = h + (moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.forward(normed));
-        var logits = head.Project(sharedHead.Norm.forward(h));
+        var (h, headInput) = ForwardToHead(hidden, nextEmbeddings, cos, sin, rope, context);
+        var logits = head.Project(headInput);
         return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// As <see cref="Forward"/>, but stops before the output head: the new hidden state [B, T, H] and what the head
+    /// reads, <c>shared_head.norm</c> of it [B, T, H] (for a loss that computes the head itself, in chunks).
+    /// </summary>
+    internal (Tensor Hidden, Tensor HeadInput) ForwardToHead(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
+    {
+        using var scope = torch.NewDisposeScope();
+        var kernels = context.Kernels;
+        var x = ehProj.Project(torch.cat(new[] { enorm.Forward(nextEmbeddings, kernels), hnorm.Forward(hidden, kernels) }, dim: -1));
+        var h = x + selfAttention.Forward(inputLayerNorm.Forward(x, kernels), cos, sin, rope, context);
+        var normed = postAttentionLayerNorm.Forward(h, kernels);
+        h = h + (moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.Forward(normed, kernels));
+        var headInput = sharedHead.Norm.Forward(h, kernels);
+        return (h.MoveToOuterDisposeScope(), headInput.MoveToOuterDisposeScope());
     }
 
     /// <summary>The <c>shared_head</c> of an MTP module: its own norm; the head matrix is the model's <c>lm_head</c>.</summary>

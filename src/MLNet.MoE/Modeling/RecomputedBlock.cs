@@ -93,6 +93,7 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
             CapacityFactor = Context.CapacityFactor,
             BalanceLossWeight = Context.BalanceLossWeight,
             ComputeType = Context.ComputeType,
+            Kernels = Context.Kernels,
             Profiler = profiler,
         };
     }

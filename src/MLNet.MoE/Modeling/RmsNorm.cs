@@ -1,3 +1,4 @@
+using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -25,12 +26,20 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         return weight.dtype == dtype ? weight : weight.to(dtype);
     }
 
-    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size].</summary>
-    public override Tensor forward(Tensor x)
+    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size]. The managed code (see <see cref="Forward"/>).</summary>
+    public override Tensor forward(Tensor x) => Forward(x, KernelSet.Managed);
+
+    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size], with <c>torch.rms_norm</c> when <paramref name="kernels"/> fuses it.</summary>
+    public Tensor Forward(Tensor x, KernelSet kernels)
     {
         using var scope = torch.NewDisposeScope();
         Tensor result;
-        if (x.dtype == ScalarType.Float32)
+        if (kernels.Fused(KernelOp.RmsNorm) is { } fused)
+        {
+            // One ATen kernel each way; it reduces half-precision inputs in float32 internally.
+            result = fused.RmsNorm(x, WeightAs(x.dtype), eps);
+        }
+        else if (x.dtype == ScalarType.Float32)
         {
             // Hugging Face's float32 arithmetic, for exact parity.
             var inverse = torch.rsqrt(x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps);

@@ -1,3 +1,4 @@
+using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,17 +12,17 @@ namespace MLNet.MoE.Modeling;
 /// products: no loop over experts or tokens. During training C = ⌈capacity factor · N·K / E⌉ and assignments over
 /// capacity are dropped (and counted) with no host synchronisation; at inference C is the largest expert load, so
 /// nothing is dropped. Inference on the CPU skips the padding: each expert multiplies exactly its own tokens.
+/// Dropless training (<see cref="ExpertComputation"/>) runs those exact segments on the CPU and two grouped GEMMs on CUDA.
 /// </summary>
 public sealed class RoutedExperts : nn.Module
 {
     private readonly int experts;
-    private readonly int intermediate;
 
     /// <summary>Creates <c>n_routed_experts</c> experts of width <c>moe_intermediate_size</c>.</summary>
     public RoutedExperts(MoeModelConfig config) : base(nameof(RoutedExperts))
     {
         experts = config.NRoutedExperts;
-        intermediate = config.MoeIntermediateSize;
+        int intermediate = config.MoeIntermediateSize;
         register_parameter("gate_up_proj", new Parameter(torch.empty(experts, 2L * intermediate, config.HiddenSize)));
         register_parameter("down_proj", new Parameter(torch.empty(experts, config.HiddenSize, intermediate)));
     }
@@ -33,10 +34,19 @@ public sealed class RoutedExperts : nn.Module
     public Parameter DownProj => get_parameter("down_proj")!;
 
     /// <summary>
-    /// Σ_k w[n,k] · expert_{idx[n,k]}(x[n]) for x [N, H], indices/weights [N, K]. Returns the output [N, H], the
-    /// per-expert assignment counts [E] and the dropped assignments (scalar), both int64.
+    /// Σ_k w[n,k] · expert_{idx[n,k]}(x[n]) for x [N, H], indices/weights [N, K], with the managed code and, in training,
+    /// the capacity-padded buffer. Returns the output [N, H], the per-expert assignment counts [E] and the dropped
+    /// assignments (scalar), both int64.
     /// </summary>
-    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor)
+    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor) =>
+        Forward(x, indices, weights, training, capacityFactor, KernelSet.Managed);
+
+    /// <summary>
+    /// Σ_k w[n,k] · expert_{idx[n,k]}(x[n]) for x [N, H], indices/weights [N, K], computed as
+    /// <see cref="KernelSet.Experts"/> says (<paramref name="capacityFactor"/> applies to capacity-padded training only).
+    /// Returns the output [N, H], the per-expert assignment counts [E] and the dropped assignments (scalar), both int64.
+    /// </summary>
+    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor, KernelSet kernels)
     {
         using var scope = torch.NewDisposeScope();
         long n = x.shape[0];
@@ -52,10 +62,16 @@ public sealed class RoutedExperts : nn.Module
         var sortedToken = flatToken.index_select(0, order);
         var sortedWeight = flatWeight.index_select(0, order);
         var load = torch.bincount(flatExpert, minlength: experts);
-        if (!training && device.type == DeviceType.CPU)
+        if (kernels.Experts == ExpertComputation.GroupedGemm)
         {
-            var exact = ExactSegments(x, sortedToken, sortedWeight, load);
-            return (exact.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64).MoveToOuterDisposeScope());
+            var grouped = GroupedGemm(x, sortedToken, sortedWeight, load, kernels.Fused(KernelOp.GroupedMm)!);
+            return (grouped.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
+        }
+        bool exact = training ? kernels.Experts == ExpertComputation.ExactSegments : device.type == DeviceType.CPU;
+        if (exact)
+        {
+            var segments = ExactSegments(x, sortedToken, sortedWeight, load, kernels);
+            return (segments.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
         }
         var starts = load.cumsum(0) - load;
         var position = torch.arange(assignments, dtype: ScalarType.Int64, device: device) - starts.index_select(0, sortedExpert);
@@ -71,7 +87,7 @@ public sealed class RoutedExperts : nn.Module
         buffer.index_copy_(0, slot, x.index_select(0, sortedToken));
         var batched = buffer.narrow(0, 0, slots).view(experts, capacity, hidden);
         var gateUp = torch.bmm(batched, GateUpProj.to(x.dtype).transpose(1, 2));
-        var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
+        var activated = SwiGluMlp.Activate(gateUp, kernels);
         var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(slots, hidden);
         var readSlot = torch.where(keep, slot, torch.zeros_like(slot));
         var perAssignment = expertOut.index_select(0, readSlot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
@@ -81,14 +97,14 @@ public sealed class RoutedExperts : nn.Module
     }
 
     /// <summary>
-    /// Inference on the CPU: each expert runs on exactly its own tokens (the sorted assignments are contiguous per
-    /// expert), with no padding to a common capacity. On the CPU a batched product gains nothing from the padding, and
-    /// with uneven loads the padded buffer multiplied the experts' work (at evaluation the capacity is the largest load).
-    /// Reading the load on the host costs nothing there.
+    /// Each expert runs on exactly its own tokens (the sorted assignments are contiguous per expert), with no padding
+    /// to a common capacity: inference on the CPU, and dropless training on the CPU. On the CPU a batched product gains
+    /// nothing from the padding, and with uneven loads the padded buffer multiplied the experts' work (at evaluation the
+    /// capacity is the largest load). Reading the load on the host costs nothing there; on CUDA it would synchronise.
     /// </summary>
-    private Tensor ExactSegments(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load)
+    private Tensor ExactSegments(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, KernelSet kernels)
     {
-        long[] counts = load.data<long>().ToArray();
+        long[] counts = load.cpu().data<long>().ToArray();
         var gathered = x.index_select(0, sortedToken);
         var gateUpAll = GateUpProj.to(x.dtype);
         var downAll = DownProj.to(x.dtype);
@@ -99,11 +115,25 @@ public sealed class RoutedExperts : nn.Module
             if (counts[e] == 0) continue;
             var segment = gathered.narrow(0, start, counts[e]);
             var gateUp = segment.matmul(gateUpAll[e].t());
-            var activated = nn.functional.silu(gateUp.narrow(-1, 0, intermediate)) * gateUp.narrow(-1, intermediate, intermediate);
+            var activated = SwiGluMlp.Activate(gateUp, kernels);
             outputs.Add(activated.matmul(downAll[e].t()));
             start += counts[e];
         }
         var perAssignment = torch.cat(outputs, 0) * sortedWeight.to(x.dtype).unsqueeze(1);
+        return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
+    }
+
+    /// <summary>
+    /// Dropless experts on CUDA: the sorted assignments [N·K, H] go through two grouped GEMMs whose groups are the
+    /// experts' contiguous segments, given by the cumulative loads on the device, so nothing is padded, nothing dropped
+    /// and nothing read on the host.
+    /// </summary>
+    private Tensor GroupedGemm(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, TorchScriptKernels kernels)
+    {
+        var gathered = x.index_select(0, sortedToken);
+        var offsets = load.cumsum(0).to(ScalarType.Int32);
+        var expertOut = kernels.GroupedSwiGluExperts(gathered, GateUpProj.to(x.dtype), DownProj.to(x.dtype), offsets);
+        var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
         return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
     }
 

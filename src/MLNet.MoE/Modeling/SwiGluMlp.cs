@@ -1,3 +1,4 @@
+using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,11 +23,36 @@ public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
         register_module("down_proj", downProj);
     }
 
-    /// <summary>x [..., hidden] → [..., hidden].</summary>
-    public override Tensor forward(Tensor x)
+    /// <summary>x [..., hidden] → [..., hidden], with the managed code (see <see cref="Forward"/>).</summary>
+    public override Tensor forward(Tensor x) => Forward(x, KernelSet.Managed);
+
+    /// <summary>
+    /// x [..., hidden] → [..., hidden]. When <paramref name="kernels"/> fuses SwiGLU, gate and up run as one GEMM over
+    /// their weights concatenated for this call (a copy of 2·I·H values, small beside the product; the parameters keep
+    /// Hugging Face's names and shapes) and the activation as one kernel call; else as two projections, as Hugging Face does.
+    /// </summary>
+    public Tensor Forward(Tensor x, KernelSet kernels)
     {
         using var scope = torch.NewDisposeScope();
-        return downProj.Project(nn.functional.silu(gateProj.Project(x)) * upProj.Project(x)).MoveToOuterDisposeScope();
+        Tensor hidden;
+        if (kernels.Fused(KernelOp.SwiGlu) is { } fused)
+        {
+            var gateUpWeight = torch.cat(new[] { gateProj.weight!, upProj.weight! }, 0);
+            hidden = fused.SwiGlu(nn.functional.linear(x, gateUpWeight.dtype == x.dtype ? gateUpWeight : gateUpWeight.to(x.dtype)));
+        }
+        else
+        {
+            hidden = nn.functional.silu(gateProj.Project(x)) * upProj.Project(x);
+        }
+        return downProj.Project(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>silu(gate) · up for gate_up [..., 2·I] (gate first, then up) → [..., I], fused or managed as <paramref name="kernels"/> says.</summary>
+    internal static Tensor Activate(Tensor gateUp, KernelSet kernels)
+    {
+        if (kernels.Fused(KernelOp.SwiGlu) is { } fused) return fused.SwiGlu(gateUp);
+        long width = gateUp.shape[^1] / 2;
+        return nn.functional.silu(gateUp.narrow(-1, 0, width)) * gateUp.narrow(-1, width, width);
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

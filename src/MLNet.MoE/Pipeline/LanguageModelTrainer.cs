@@ -55,6 +55,10 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             ? options.MaxSteps
             : Math.Max(1, (int)Math.Ceiling(options.Epochs * corpus.Training.Length / ((double)options.BatchSize * options.ContextLength)));
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
+        var computeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA
+            ? ScalarType.BFloat16
+            : ScalarType.Float32;
+        var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
         MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed);
         model.to(device);
@@ -74,9 +78,8 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             RecomputeActivations = options.RecomputeActivations,
             MultiTokenPredictionWeight = options.MultiTokenPredictionWeight,
             LogEverySteps = options.LogEverySteps,
-            ComputeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA
-                ? ScalarType.BFloat16
-                : ScalarType.Float32,
+            ComputeType = computeType,
+            Kernels = kernels,
             CheckpointDirectory = options.CheckpointDirectory,
             CheckpointEverySteps = options.CheckpointEverySteps,
             KeepCheckpoints = options.KeepCheckpoints,

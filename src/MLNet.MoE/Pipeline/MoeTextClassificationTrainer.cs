@@ -49,6 +49,8 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
         int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
 
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
+        // The classifier computes in float32 on every device.
+        var kernels = options.SelectKernels(device, torch.ScalarType.Float32, channel);
         torch.manual_seed(seed);
         var (firstBackbone, tokenizer) = ClassifierBackbone.Create(options, seed);
         MoeCausalLM? backbone = firstBackbone;
@@ -82,7 +84,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                     backbone = ClassifierBackbone.Create(options, memberSeed).Model;
                 }
                 string? resume = ResolveResume(channel, member, size);
-                if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, channel);
+                if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, kernels, channel);
                 else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
                 var model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, memberSeed, options.HeadHiddenSize);
                 backbone = null;
@@ -110,6 +112,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                     KeepCheckpoints = options.KeepCheckpoints,
                     ResumeFrom = resume,
                     Member = member,
+                    Kernels = kernels,
                 };
                 void Report(ClassificationProgress progress)
                 {
@@ -161,6 +164,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             ValidationLoss = loss,
             ValidationAccuracy = accuracy,
             StoppedEarly = summaries.Any(s => s.StoppedEarly),
+            Kernels = summaries[0].Kernels,
             Members = summaries,
             History = summaries.SelectMany(s => s.History).ToList(),
         };
@@ -170,7 +174,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
     /// Language-model training of the backbone on the training rows' text (each row preceded by the end-of-text id, as
     /// the language-model trainer packs documents), before the classifier is built on it.
     /// </summary>
-    private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int Label)> training, int endOfText, torch.Device device, int seed, IChannel channel)
+    private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int Label)> training, int endOfText, torch.Device device, int seed, KernelSet kernels, IChannel channel)
     {
         var stream = training.SelectMany(r => r.Ids.Prepend(endOfText)).ToArray();
         int context = Math.Min(options.MaxLength, backbone.Config.MaxPositionEmbeddings);
@@ -190,6 +194,7 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
             Seed = seed,
             Routing = options.ToRoutingSettings(),
             LogEverySteps = Math.Max(1, options.LanguageModelSteps / 5),
+            Kernels = kernels,
         };
         new LanguageModelTrainingLoop(backbone, settings, device).Run(stream, Array.Empty<int>(), progress =>
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Language-model adaptation on the training text: step {0}/{1}, loss {2:F4}.", progress.Step, progress.TotalSteps, progress.Loss)));

@@ -27,6 +27,9 @@ public sealed record ClassificationTrainingSummary
     /// <summary>True when the validation loss stopped improving for the patience and training ended before the planned steps.</summary>
     public bool StoppedEarly { get; init; }
 
+    /// <summary>The path each operation with a fused kernel took and how the routed experts computed (see <see cref="TrainingSummary.Kernels"/>).</summary>
+    public string Kernels { get; init; } = "";
+
     /// <summary>
     /// For an ensemble (<c>EnsembleSize</c> above 1), each member's own summary, in order; empty for a single classifier.
     /// The ensemble's summary counts every member's steps and reports the ensemble's validation loss and accuracy (the

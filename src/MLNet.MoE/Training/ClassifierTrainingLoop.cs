@@ -53,6 +53,9 @@ public sealed record ClassifierTrainingSettings
 
     /// <summary>The ensemble member (1-based) this run trains, stamped on its progress reports.</summary>
     public int Member { get; init; } = 1;
+
+    /// <summary>Fused kernels or managed code per operation, and how the routed experts compute (from the start-up probe). Default: all managed, capacity-padded experts.</summary>
+    public KernelSet Kernels { get; init; } = KernelSet.Managed;
 }
 
 /// <summary>
@@ -96,7 +99,7 @@ public sealed class ClassifierTrainingLoop
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
         var schedule = new LearningRateSchedule(settings.Optimizer.LearningRate, settings.Optimizer.MinLearningRateRatio, settings.Optimizer.WarmupSteps, settings.Steps);
         // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
-        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
+        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device, settings.Kernels);
         var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
         var fingerprint = Fingerprint(training, validation);
         var history = new List<ClassificationProgress>();
@@ -147,6 +150,7 @@ public sealed class ClassifierTrainingLoop
                         Training = true,
                         CapacityFactor = settings.Routing.CapacityFactor,
                         BalanceLossWeight = settings.Routing.BalanceLossWeight,
+                        Kernels = settings.Kernels,
                     };
                     var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
                     var total = crossEntropy;
@@ -246,7 +250,7 @@ public sealed class ClassifierTrainingLoop
     }
 
     /// <summary>The summary of a run that ended at <paramref name="step"/>: the best weights' figures when it validated, else the last step's.</summary>
-    private static ClassificationTrainingSummary Summary(int step, ClassifierTrainingState state, bool stoppedEarly, IReadOnlyList<ClassificationProgress> history,
+    private ClassificationTrainingSummary Summary(int step, ClassifierTrainingState state, bool stoppedEarly, IReadOnlyList<ClassificationProgress> history,
         IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
     {
         bool kept = state.BestStep > 0;
@@ -259,6 +263,7 @@ public sealed class ClassifierTrainingLoop
             ValidationLoss = kept ? state.BestLoss : double.NaN,
             ValidationAccuracy = kept ? state.BestAccuracy : double.NaN,
             StoppedEarly = stoppedEarly,
+            Kernels = settings.Kernels.ToString(),
             History = history,
         };
     }

@@ -1,3 +1,5 @@
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,6 +13,10 @@ namespace MLNet.MoE.Training;
 /// <para>TorchSharp's own AdamW is written per parameter and has no fused or multi-tensor form; this class re-binds each
 /// parameter (and its gradient) to a slice of one contiguous buffer per weight-decay group, then updates the buffers
 /// as wholes. Gradients accumulate into those slices during backward; <see cref="ZeroGrad"/> clears them in place.</para>
+/// <para>With the fused AdamW kernel (<see cref="KernelOp.AdamW"/>), each group's buffers are updated by one
+/// <c>torch._fused_adamw_</c> call (PyTorch's <c>fused=True</c> AdamW, same update rule) with the group's learning rate
+/// and weight decay; the clipping coefficient and the skip flag reach the kernel as its <c>grad_scale</c> and
+/// <c>found_inf</c> device scalars, so a skipped step still needs no host synchronisation.</para>
 /// </summary>
 public sealed class FlatAdamW : IDisposable
 {
@@ -19,24 +25,26 @@ public sealed class FlatAdamW : IDisposable
     private readonly double beta2;
     private readonly double eps;
     private readonly Tensor stepCount;
+    private readonly TorchScriptKernels? fused;
 
     /// <summary>
     /// Packs <paramref name="decay"/> (weight decay <paramref name="weightDecay"/>) and <paramref name="noDecay"/> (none)
     /// into flat buffers on <paramref name="device"/>. The parameters must already be on that device; after this call
     /// they share the buffers' storage, so do not move the model again while the optimizer lives.
     /// </summary>
-    public FlatAdamW(IReadOnlyList<Parameter> decay, IReadOnlyList<Parameter> noDecay, double weightDecay, double beta1, double beta2, double eps, Device device)
-        : this(new[] { new OptimizerGroup(decay, weightDecay), new OptimizerGroup(noDecay, 0.0) }, beta1, beta2, eps, device)
+    public FlatAdamW(IReadOnlyList<Parameter> decay, IReadOnlyList<Parameter> noDecay, double weightDecay, double beta1, double beta2, double eps, Device device, KernelSet? kernels = null)
+        : this(new[] { new OptimizerGroup(decay, weightDecay), new OptimizerGroup(noDecay, 0.0) }, beta1, beta2, eps, device, kernels)
     {
     }
 
     /// <summary>
     /// Packs each of <paramref name="parameterGroups"/> into its own flat buffers on <paramref name="device"/>; a group
     /// has its own weight decay and learning-rate scale (empty groups are skipped). Same device rules as the other
-    /// constructor.
+    /// constructor. <paramref name="kernels"/> says whether the step runs the fused AdamW kernel (default: managed).
     /// </summary>
-    public FlatAdamW(IReadOnlyList<OptimizerGroup> parameterGroups, double beta1, double beta2, double eps, Device device)
+    public FlatAdamW(IReadOnlyList<OptimizerGroup> parameterGroups, double beta1, double beta2, double eps, Device device, KernelSet? kernels = null)
     {
+        fused = (kernels ?? KernelSet.Managed).Fused(KernelOp.AdamW);
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -45,8 +53,12 @@ public sealed class FlatAdamW : IDisposable
             if (!(group.LearningRateScale > 0)) throw new ArgumentOutOfRangeException(nameof(parameterGroups), group.LearningRateScale, "A group's learning-rate scale must be positive.");
             if (group.Parameters.Count > 0) groups.Add(new Group(group.Parameters, group.WeightDecay, group.LearningRateScale, device));
         }
-        stepCount = torch.zeros(1, dtype: ScalarType.Float64, device: device);
+        // The fused kernel reads its step count as float32 (exact up to 2^24 steps); the managed step keeps float64.
+        stepCount = torch.zeros(1, dtype: fused != null ? ScalarType.Float32 : ScalarType.Float64, device: device);
     }
+
+    /// <summary>Whether <see cref="Step"/> runs the fused AdamW kernel.</summary>
+    public bool IsFused => fused != null;
 
     /// <summary>Clears all gradients (in place: the parameters keep their gradient slices).</summary>
     public void ZeroGrad()
@@ -72,6 +84,11 @@ public sealed class FlatAdamW : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
+        if (fused != null)
+        {
+            FusedStep(fused, learningRate, gradientScale, apply);
+            return;
+        }
         var applyF = apply.to(ScalarType.Float32);
         stepCount.add_(apply.to(ScalarType.Float64));
         // Bias corrections from the device-side step count (skipped steps do not count).
@@ -98,11 +115,30 @@ public sealed class FlatAdamW : IDisposable
         }
     }
 
+    /// <summary>
+    /// The fused step: <c>_fused_adamw_</c> divides gradients by its <c>grad_scale</c> (so it gets the clipping
+    /// coefficient's reciprocal) and, when <c>found_inf</c> is 1, leaves parameters and moments untouched on the device;
+    /// the step count is counted before the groups' calls and taken back after them for a skipped step.
+    /// </summary>
+    private void FusedStep(TorchScriptKernels kernels, double learningRate, Tensor gradientScale, Tensor apply)
+    {
+        var foundInfinite = (1 - apply.to(ScalarType.Float32)).reshape(1);
+        // A zero coefficient (clipping an infinite norm) only comes with a skipped step; the kernel then reads nothing.
+        var inverseScale = gradientScale.to(ScalarType.Float32).reciprocal().reshape(1);
+        kernels.AdamWBegin(stepCount);
+        foreach (var group in groups)
+        {
+            double groupRate = learningRate * group.LearningRateScale;
+            kernels.AdamWGroup(group.Parameters, group.Gradients, group.ExpAvg, group.ExpAvgSq, stepCount, groupRate, beta1, beta2, group.WeightDecay, eps, inverseScale, foundInfinite);
+        }
+        kernels.AdamWEnd(stepCount, foundInfinite);
+    }
+
     /// <summary>Writes the moments and step count (the parameters are saved with the model).</summary>
     public void Save(BinaryWriter writer)
     {
         writer.Write(groups.Count);
-        writer.Write(stepCount.cpu().item<double>());
+        writer.Write(stepCount.to(ScalarType.Float64).cpu().item<double>());
         foreach (var group in groups)
         {
             WriteTensor(writer, group.ExpAvg);

@@ -56,6 +56,9 @@ public sealed record TrainingLoopSettings
 
     /// <summary>Skipped (non-finite) steps in a row after which training stops with an exception.</summary>
     public int MaxConsecutiveSkippedSteps { get; init; } = 5;
+
+    /// <summary>Fused kernels or managed code per operation, and how the routed experts compute (from the start-up probe). Default: all managed, capacity-padded experts.</summary>
+    public KernelSet Kernels { get; init; } = KernelSet.Managed;
 }
 
 /// <summary>
@@ -93,7 +96,7 @@ public sealed class LanguageModelTrainingLoop
         var sampler = new WindowSampler(trainingStream, window, settings.Seed);
         var schedule = new LearningRateSchedule(settings.Optimizer.LearningRate, settings.Optimizer.MinLearningRateRatio, settings.Optimizer.WarmupSteps, settings.Steps);
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-        using var optimizer = new FlatAdamW(decay, noDecay, settings.Optimizer.WeightDecay, settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device);
+        using var optimizer = new FlatAdamW(decay, noDecay, settings.Optimizer.WeightDecay, settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device, settings.Kernels);
         var moeLayers = model.MoeLayers().ToList();
         int microBatch = settings.BatchSize / settings.GradientAccumulationSteps;
         var fingerprint = DataFingerprint.Of(trainingStream);
@@ -164,6 +167,7 @@ public sealed class LanguageModelTrainingLoop
                         CapacityFactor = settings.Routing.CapacityFactor,
                         BalanceLossWeight = settings.Routing.BalanceLossWeight,
                         RecomputeActivations = settings.RecomputeActivations,
+                        Kernels = settings.Kernels,
                     };
                     var (total, crossEntropy) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
                     (total / settings.GradientAccumulationSteps).backward();
@@ -299,6 +303,7 @@ public sealed class LanguageModelTrainingLoop
             FinalTrainingLoss = lastLoss,
             ValidationLoss = validationLoss,
             SkippedSteps = skippedSteps,
+            Kernels = settings.Kernels.ToString(),
             History = history,
         };
     }

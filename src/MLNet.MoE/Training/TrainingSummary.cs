@@ -30,6 +30,12 @@ public sealed record TrainingSummary
     /// <summary>exp(<see cref="ValidationLoss"/>).</summary>
     public double ValidationPerplexity => Math.Exp(ValidationLoss);
 
+    /// <summary>
+    /// The path each operation with a fused kernel took and how the routed experts computed, e.g.
+    /// <c>RmsNorm=Fused, SwiGlu=Fused, LinearCrossEntropy=Fused, AdamW=Fused, Experts=GroupedGemm</c>.
+    /// </summary>
+    public string Kernels { get; init; } = "";
+
     /// <summary>Every progress report, in order (the loss curve).</summary>
     public IReadOnlyList<TrainingProgress> History { get; init; } = Array.Empty<TrainingProgress>();
 }

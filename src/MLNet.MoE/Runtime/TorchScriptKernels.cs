@@ -1,0 +1,79 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Runtime;
+
+/// <summary>
+/// The fused kernels: ATen operators TorchSharp 0.107 does not bind (<c>rms_norm</c>, <c>_fused_adamw_</c>,
+/// <c>_grouped_mm</c>) and short op sequences worth one native call, compiled from TorchScript by libtorch at run time
+/// (<c>torch.jit.compile</c>). Each kernel's source is compiled once, on first use, and its compilation unit kept for
+/// the life of this object; the process shares <see cref="Shared"/>, so every kernel compiles once per process.
+/// Invoking a kernel costs one native call; gradients flow through it as through any TorchSharp op.
+/// Which kernels a training run uses is decided by <c>KernelSelection</c> (a start-up probe), never here.
+/// </summary>
+internal sealed class TorchScriptKernels
+{
+    private static readonly Lazy<TorchScriptKernels> SharedKernels = new(() => new TorchScriptKernels(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private readonly Dictionary<KernelOp, Lazy<jit.CompilationUnit>> units = new();
+
+    /// <summary>Kernels compiled from <see cref="TorchScriptKernelSources"/>, with <paramref name="sources"/> replacing some (tests inject failing kernels this way).</summary>
+    public TorchScriptKernels(IReadOnlyDictionary<KernelOp, string>? sources = null)
+    {
+        foreach (var op in Enum.GetValues<KernelOp>())
+        {
+            string source = sources != null && sources.TryGetValue(op, out var replacement) ? replacement : TorchScriptKernelSources.For(op);
+            // The parser needs a line end after the last statement (C# raw strings drop it). A compilation that failed
+            // fails again the same way (Lazy keeps the exception), without recompiling.
+            units[op] = new Lazy<jit.CompilationUnit>(() => jit.compile(source.EndsWith('\n') ? source : source + "\n"), LazyThreadSafetyMode.ExecutionAndPublication);
+        }
+    }
+
+    /// <summary>The kernels of this process, compiled from the built-in sources.</summary>
+    public static TorchScriptKernels Shared => SharedKernels.Value;
+
+    /// <summary>Compiles <paramref name="op"/>'s source if that has not happened yet; throws when libtorch refuses it.</summary>
+    public void Compile(KernelOp op) => _ = units[op].Value;
+
+    private jit.CompilationUnit Unit(KernelOp op) => units[op].Value;
+
+    /// <summary><c>torch.rms_norm</c> over the last dimension of x [..., D] with weight [D] (x's dtype).</summary>
+    public Tensor RmsNorm(Tensor x, Tensor weight, double eps) =>
+        (Tensor)Unit(KernelOp.RmsNorm).invoke("rms_norm", x, weight, eps);
+
+    /// <summary>silu(gate) · up for gate_up [..., 2·I] (gate first) → [..., I].</summary>
+    public Tensor SwiGlu(Tensor gateUp) =>
+        (Tensor)Unit(KernelOp.SwiGlu).invoke("swiglu", gateUp);
+
+    /// <summary>
+    /// Mean cross-entropy of hidden [N, H] · weight [V, H]ᵀ against targets [N] in chunks of <paramref name="chunkRows"/>
+    /// rows; with <paramref name="withGradients"/> also d loss / d hidden [N, H] and d loss / d weight [V, H] (float32),
+    /// else two empty tensors. Call it without autograd recording: the gradients are the caller's to apply.
+    /// </summary>
+    public (Tensor Loss, Tensor HiddenGradient, Tensor WeightGradient) LinearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, int chunkRows, bool withGradients) =>
+        ((Tensor, Tensor, Tensor))Unit(KernelOp.LinearCrossEntropy).invoke("linear_cross_entropy", hidden, weight, targets, chunkRows, withGradients);
+
+    /// <summary>Counts one optimizer step on the device scalar <paramref name="step"/> (before the groups' updates).</summary>
+    public void AdamWBegin(Tensor step) =>
+        Unit(KernelOp.AdamW).invoke("adamw_begin", new object[] { new[] { step } });
+
+    /// <summary>
+    /// One fused AdamW update of a group's flat buffers; gradients are divided by <paramref name="gradientScale"/> and
+    /// nothing changes when <paramref name="foundInfinite"/> (float32 device scalar) is 1.
+    /// </summary>
+    public void AdamWGroup(Tensor parameters, Tensor gradients, Tensor expAvg, Tensor expAvgSq, Tensor step, double learningRate,
+        double beta1, double beta2, double weightDecay, double eps, Tensor gradientScale, Tensor foundInfinite) =>
+        Unit(KernelOp.AdamW).invoke("adamw_group", new[] { parameters }, new[] { gradients }, new[] { expAvg }, new[] { expAvgSq }, new[] { step },
+            learningRate, beta1, beta2, weightDecay, eps, gradientScale, foundInfinite);
+
+    /// <summary>Takes back the step counted by <see cref="AdamWBegin"/> when it was skipped (<paramref name="foundInfinite"/> is 1).</summary>
+    public void AdamWEnd(Tensor step, Tensor foundInfinite) =>
+        Unit(KernelOp.AdamW).invoke("adamw_end", step, foundInfinite);
+
+    /// <summary>
+    /// The routed SwiGLU experts with two grouped GEMMs: x [ΣT, H] sorted by expert, gate_up [E, 2·I, H] and down
+    /// [E, H, I] in x's dtype, offsets [E] int32 (cumulative row ends) → [ΣT, H].
+    /// </summary>
+    public Tensor GroupedSwiGluExperts(Tensor x, Tensor gateUp, Tensor down, Tensor offsets) =>
+        (Tensor)Unit(KernelOp.GroupedMm).invoke("grouped_swiglu_experts", x, gateUp, down, offsets);
+}
