@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -46,6 +46,11 @@ switch (args[0])
         return 0;
     case "precision-curves":
         Emit(PrecisionCurves(positional[0], positional[1], int.Parse(Option("--steps", "100"), CultureInfo.InvariantCulture)));
+        return 0;
+    case "quality":
+        // The learning-quality comparison with reference/byte_lm_quality.py on a text file (see LearningQuality.cs).
+        Emit(LearningQuality.Run(positional[0], int.Parse(Option("--seed", "1337"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--steps", "2000"), CultureInfo.InvariantCulture), deviceName == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu));
         return 0;
     case "compare-cpu":
         Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));

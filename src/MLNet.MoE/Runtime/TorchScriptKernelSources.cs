@@ -28,30 +28,36 @@ internal static class TorchScriptKernelSources
     /// Mean cross-entropy of hidden [N, H] · weight [V, H]ᵀ against targets [N], over row chunks so that float32 logits
     /// exist for one chunk at a time. With gradients it also returns d loss / d hidden [N, H] (hidden's dtype) and
     /// d loss / d weight [V, H] (float32), computed chunk by chunk from softmax − one-hot: the caller's autograd
-    /// function hands them to the backward pass. The logits are rounded to hidden's dtype before the float32 softmax,
-    /// as a projection in that dtype followed by a cast to float32 would.
+    /// function hands them to the backward pass. The logits are projected in hidden's dtype and read by one float32
+    /// log-softmax (ATen's kernel upcasts as it reads); the probabilities come from it in place, so a chunk costs three
+    /// passes over its [rows, V] values (log-softmax, exp, the cast for the two gradient products). The 1/N of the mean
+    /// is applied once, to the small [N, H] and [V, H] results.
     /// </summary>
     public const string LinearCrossEntropy = """
         def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, chunk_rows: int, with_grad: bool) -> Tuple[Tensor, Tensor, Tensor]:
             n = hidden.size(0)
             w = weight.to(hidden.dtype)
-            loss = weight.new_zeros([])
+            float32 = 6  # ScalarType.Float: a dtype is an int in TorchScript, and torch.float32 is not a value there
+            loss = weight.new_zeros([], dtype=float32)
             grad_hidden = torch.empty_like(hidden) if with_grad else hidden.new_zeros([0])
             grad_weight = torch.zeros_like(weight) if with_grad else weight.new_zeros([0])
             for start in range(0, n, chunk_rows):
                 rows = min(chunk_rows, n - start)
                 h = hidden.narrow(0, start, rows)
                 t = targets.narrow(0, start, rows).unsqueeze(1)
-                logits = torch.mm(h, w.t()).float()
-                lse = torch.logsumexp(logits, [1], True)
-                loss += (lse - logits.gather(1, t)).sum()
+                log_probs = torch.log_softmax(torch.mm(h, w.t()), 1, dtype=float32)
+                loss -= log_probs.gather(1, t).sum()
                 if with_grad:
-                    probs = logits.sub_(lse).exp_()
-                    probs.scatter_add_(1, t, torch.full_like(lse, -1.0))
-                    g = probs.div_(n).to(hidden.dtype)
+                    probs = log_probs.exp_()
+                    probs.scatter_add_(1, t, torch.full([rows, 1], -1.0, dtype=probs.dtype, device=probs.device))
+                    g = probs.to(hidden.dtype)
                     grad_hidden.narrow(0, start, rows).copy_(torch.mm(g, w))
                     grad_weight.add_(torch.mm(g.t(), h))
-            return loss / n, grad_hidden, grad_weight
+            scale = 1.0 / n
+            if with_grad:
+                grad_hidden.mul_(scale)
+                grad_weight.mul_(scale)
+            return loss * scale, grad_hidden, grad_weight
         """;
 
     /// <summary>
