@@ -89,6 +89,8 @@ internal static class LearningQuality
             final_train_loss = Math.Round(summary.FinalTrainingLoss, 4),
             seconds = Math.Round(seconds, 1),
             kernels = summary.Kernels,
+            initialization = options.Initialization.ToString(),
+            capacity_factor = options.CapacityFactor,
             params_M = Math.Round(options.Model.ParameterCount() / 1e6, 2),
         };
     }

@@ -50,7 +50,13 @@ switch (args[0])
     case "quality":
         // The learning-quality comparison with reference/byte_lm_quality.py on a text file (see LearningQuality.cs).
         Emit(LearningQuality.Run(positional[0], int.Parse(Option("--seed", "1337"), CultureInfo.InvariantCulture),
-            int.Parse(Option("--steps", "2000"), CultureInfo.InvariantCulture), deviceName == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu));
+            int.Parse(Option("--steps", "2000"), CultureInfo.InvariantCulture), deviceName == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
+            options =>
+            {
+                options.ExpertDispatch = expertDispatch;
+                options.CapacityFactor = double.Parse(Option("--capacity-factor", "1.25"), CultureInfo.InvariantCulture);
+                if (Option("--init", "") is { Length: > 0 } init) options.Initialization = Enum.Parse<WeightInitialization>(init, ignoreCase: true);
+            }));
         return 0;
     case "compare-cpu":
         Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));

@@ -20,6 +20,9 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
     /// <summary>Start from these weights instead of random ones (fine-tuning); its config replaces <see cref="Model"/>.</summary>
     public MoeCausalLM? InitialModel { get; set; }
 
+    /// <summary>How a model trained from scratch draws its random weights (ignored with <see cref="InitialModel"/>). Default <see cref="WeightInitialization.HuggingFace"/>.</summary>
+    public WeightInitialization Initialization { get; set; } = WeightInitialization.HuggingFace;
+
     /// <summary>The tokenizer; null takes the one attached to the token column by <c>TokenizeForMoe</c>.</summary>
     public MoeTokenizer? Tokenizer { get; set; }
 
@@ -160,6 +163,7 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
         Check(ValidationFraction >= 0 && ValidationFraction <= 0.5, nameof(ValidationFraction), ValidationFraction, "must be between 0 and 0.5");
         Check(CapacityFactor >= 1, nameof(CapacityFactor), CapacityFactor, "must be at least 1");
         Check(Enum.IsDefined(Kernels), nameof(Kernels), Kernels, "must be Auto, Fused or Managed");
+        Check(Enum.IsDefined(Initialization), nameof(Initialization), Initialization, "must be HuggingFace or FanIn");
         Check(Enum.IsDefined(ExpertDispatch), nameof(ExpertDispatch), ExpertDispatch, "must be Auto, Dropless or CapacityPadded");
         Check(BiasUpdateRate >= 0, nameof(BiasUpdateRate), BiasUpdateRate, "must not be negative");
         Check(BalanceLossWeight >= 0, nameof(BalanceLossWeight), BalanceLossWeight, "must not be negative");

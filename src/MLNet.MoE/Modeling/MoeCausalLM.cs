@@ -18,7 +18,12 @@ public sealed class MoeCausalLM : nn.Module
     private readonly Linear lmHead;
 
     /// <summary>Creates a model with random weights drawn as Hugging Face does: N(0, initializer_range) matrices, unit norms, zero routing bias.</summary>
-    public MoeCausalLM(MoeModelConfig config, long seed = 1) : base(nameof(MoeCausalLM))
+    public MoeCausalLM(MoeModelConfig config, long seed = 1) : this(config, seed, WeightInitialization.HuggingFace)
+    {
+    }
+
+    /// <summary>Creates a model with random weights drawn by <paramref name="initialization"/> from <paramref name="seed"/>.</summary>
+    public MoeCausalLM(MoeModelConfig config, long seed, WeightInitialization initialization) : base(nameof(MoeCausalLM))
     {
         config.Validate();
         Config = config;
@@ -26,7 +31,7 @@ public sealed class MoeCausalLM : nn.Module
         lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         register_module("model", backbone);
         register_module("lm_head", lmHead);
-        InitializeWeights(seed);
+        InitializeWeights(seed, initialization);
     }
 
     /// <summary>The architecture.</summary>
@@ -134,16 +139,26 @@ public sealed class MoeCausalLM : nn.Module
         return (decay, noDecay);
     }
 
-    private void InitializeWeights(long seed)
+    private void InitializeWeights(long seed, WeightInitialization initialization)
     {
+        if (!Enum.IsDefined(initialization))
+            throw new ArgumentOutOfRangeException(nameof(initialization), initialization, "Unknown weight initialization.");
         using var noGrad = torch.no_grad();
         using var generator = new Generator((ulong)seed);
         double std = Config.InitializerRange;
         foreach (var (name, parameter) in named_parameters())
         {
-            if (parameter.dim() >= 2)
+            if (parameter.dim() >= 2 && initialization == WeightInitialization.HuggingFace)
             {
                 parameter.normal_(0, std, generator);
+            }
+            else if (parameter.dim() >= 2)
+            {
+                // Every matrix here reads its input along the last dimension ([out, in], or [E, out, in] for experts).
+                double fanIn = parameter.shape[^1];
+                if (name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)) parameter.normal_(0, 1, generator);
+                else if (parameter.dim() == 3) parameter.normal_(0, 1 / Math.Sqrt(fanIn), generator);
+                else parameter.uniform_(-1 / Math.Sqrt(fanIn), 1 / Math.Sqrt(fanIn), generator);
             }
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
             {

@@ -60,7 +60,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             : ScalarType.Float32;
         var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
-        MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed);
+        MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed, options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
             "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",

@@ -66,7 +66,8 @@ public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Texts());
         var torchModel = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", trained.Transformer.Tokenizer).Fit(data).Append(trained.Transformer);
-        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text");
+        // No context length given: the only settings are the columns.
+        using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory, tokenColumnName: "Text", promptColumnName: "Text");
         Assert.Equal(trained.Transformer.ContextLength, onnx.ContextLength);
 
         var expected = Scored(ml, torchModel, data);

@@ -37,7 +37,7 @@ public class PackageConsumerTests
             foreach (string id in packageIds)
             {
                 string project = Path.Combine(TestPaths.RepositoryRoot, "src", id, id + ".csproj");
-                Run(TestPaths.RepositoryRoot, "pack", Quote(project), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:PackageVersion=" + version);
+                Run(TestPaths.RepositoryRoot, "pack", Quote(project), "-c", BuildConfiguration(), "--no-build", "-o", Quote(feed), "-p:MinVerVersionOverride=" + version);
                 string written = Path.Combine(feed, $"{id}.{version}.nupkg");
                 Assert.True(File.Exists(written), $"dotnet pack wrote no {written}");
                 CheckReadme(written, id);
