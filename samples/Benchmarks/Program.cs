@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -24,6 +24,7 @@ var positional = args.Skip(1).TakeWhile(a => !a.StartsWith("--", StringCompariso
 string deviceName = Option("--device", "cpu");
 Device device = deviceName == "cuda" ? CudaDevice() : torch.CPU;
 KernelMode kernelMode = Option("--kernels", "auto") switch { "fused" => KernelMode.Fused, "managed" => KernelMode.Managed, "auto" => KernelMode.Auto, var k => throw new ArgumentException($"--kernels {k}: auto, fused or managed.") };
+WeightInitialization initialization = Enum.Parse<WeightInitialization>(Option("--init", "UnitEmbedding"), ignoreCase: true);
 ExpertDispatch expertDispatch = Option("--experts", "auto") switch { "dropless" => ExpertDispatch.Dropless, "padded" => ExpertDispatch.CapacityPadded, "auto" => ExpertDispatch.Auto, var e => throw new ArgumentException($"--experts {e}: auto, dropless or padded.") };
 var configs = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "configs.json")))!.AsObject();
 
@@ -87,7 +88,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
     var (config, batch, sequence) = Load(name);
     batch = batchOverride ?? batch;
     torch.manual_seed(0);
-    using var model = new MoeCausalLM(config, seed: 0);
+    using var model = new MoeCausalLM(config, 0, initialization);
     model.to(device);
     // Random tokens, as the PyTorch reference trainers use.
     var random = new Random(0);
@@ -134,6 +135,10 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         peak_memory_gib = memory.PeakGiB,
         loss = Math.Round(timed.Loss, 3),
         dropped_fraction = Math.Round(timed.DroppedFraction, 4),
+        expert_load_max_over_mean = timed.ExpertLoadMaxOverMean.Count == 0 ? 0 : Math.Round(timed.ExpertLoadMaxOverMean.Values.Max(), 2),
+        first_report_dropped_fraction = Math.Round(reports[0].DroppedFraction, 4),
+        first_report_expert_load_max_over_mean = reports[0].ExpertLoadMaxOverMean.Count == 0 ? 0 : Math.Round(reports[0].ExpertLoadMaxOverMean.Values.Max(), 2),
+        initialization = initialization.ToString(),
         kernels = settings.Kernels.ToString(),
         steps,
         warmup,

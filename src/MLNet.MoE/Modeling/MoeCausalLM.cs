@@ -148,7 +148,12 @@ public sealed class MoeCausalLM : nn.Module
         double std = Config.InitializerRange;
         foreach (var (name, parameter) in named_parameters())
         {
-            if (parameter.dim() >= 2 && initialization == WeightInitialization.HuggingFace)
+            bool embedding = name.EndsWith("embed_tokens.weight", StringComparison.Ordinal);
+            if (parameter.dim() >= 2 && initialization == WeightInitialization.UnitEmbedding && embedding)
+            {
+                parameter.normal_(0, 1, generator);
+            }
+            else if (parameter.dim() >= 2 && initialization != WeightInitialization.FanIn)
             {
                 parameter.normal_(0, std, generator);
             }
@@ -156,7 +161,7 @@ public sealed class MoeCausalLM : nn.Module
             {
                 // Every matrix here reads its input along the last dimension ([out, in], or [E, out, in] for experts).
                 double fanIn = parameter.shape[^1];
-                if (name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)) parameter.normal_(0, 1, generator);
+                if (embedding) parameter.normal_(0, 1, generator);
                 else if (parameter.dim() == 3) parameter.normal_(0, 1 / Math.Sqrt(fanIn), generator);
                 else parameter.uniform_(-1 / Math.Sqrt(fanIn), 1 / Math.Sqrt(fanIn), generator);
             }

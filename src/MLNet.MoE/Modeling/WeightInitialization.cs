@@ -18,4 +18,11 @@ public enum WeightInitialization
     /// start, so the router sees distinct tokens.
     /// </summary>
     FanIn,
+
+    /// <summary>
+    /// As <see cref="HuggingFace"/>, except the token embedding: N(0, 1). Each token's embedding then dominates the
+    /// residual stream at the start, so the router sees distinct tokens, while every other matrix keeps Hugging Face's
+    /// scale.
+    /// </summary>
+    UnitEmbedding,
 }
