@@ -16,8 +16,8 @@ public sealed class MoeOnnxCatalog
     /// Loads a language model exported by <c>mlContext.MoE().ExportOnnx</c> as a transformer scored by ONNX Runtime.
     /// <paramref name="path"/> is the export folder or its <c>model.onnx</c>; the tokenizer defaults to the one saved in
     /// the folder (<c>mlnet_moe_tokenizer.bin</c>). <paramref name="tokenColumnName"/> holds token ids (vector of Int32) or
-    /// text. <paramref name="contextLength"/> defaults to the context the model was trained with (recorded at export), so
-    /// scores match the TorchSharp transformer's. Throws <see cref="InvalidDataException"/> for a file that is not ONNX, is
+    /// text. <paramref name="contextLength"/> and <paramref name="generation"/> default to what the model was trained with
+    /// (recorded at export), so scores and generated text match the TorchSharp transformer's. Throws <see cref="InvalidDataException"/> for a file that is not ONNX, is
     /// truncated, or was not exported by MLNet.MoE.
     /// </summary>
     public OnnxLanguageModelTransformer LoadLanguageModel(string path, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
@@ -36,7 +36,7 @@ public sealed class MoeOnnxCatalog
         var decoder = OnnxDecoder.FromFile(modelPath);
         try
         {
-            return new OnnxLanguageModelTransformer(decoder, tokenizer, tokenColumnName, promptColumnName, contextLength, generation ?? new GenerationOptions());
+            return new OnnxLanguageModelTransformer(decoder, tokenizer, tokenColumnName, promptColumnName, contextLength, generation ?? decoder.Generation ?? new GenerationOptions());
         }
         catch
         {

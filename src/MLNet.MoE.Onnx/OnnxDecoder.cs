@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
+using MLNet.MoE.Catalog;
 
 namespace MLNet.MoE.Onnx;
 
@@ -51,6 +53,19 @@ internal sealed class OnnxDecoder : IDisposable
             throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.ContextLength}' ({ContextLength}) exceeds '{OnnxMetadataKeys.MaxPositions}' ({MaxPositions}).");
         }
         Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
+        if (map.TryGetValue(OnnxMetadataKeys.Generation, out string? generation))
+        {
+            try
+            {
+                Generation = JsonSerializer.Deserialize<GenerationOptions>(generation) ?? throw new JsonException("null");
+                Generation.Validate();
+            }
+            catch (Exception e) when (e is JsonException or ArgumentException)
+            {
+                Dispose();
+                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {e.Message}", e);
+            }
+        }
     }
 
     /// <summary>The model file's bytes (null when loaded from a path with external data).</summary>
@@ -76,6 +91,9 @@ internal sealed class OnnxDecoder : IDisposable
 
     /// <summary>float32, int8 or int4.</summary>
     public string Weights { get; }
+
+    /// <summary>The generation options recorded at export (null for older exports).</summary>
+    public GenerationOptions? Generation { get; }
 
     /// <summary>Loads a model from its bytes (self-contained, no external data).</summary>
     public static OnnxDecoder FromBytes(byte[] bytes, string source)

@@ -131,14 +131,14 @@ public sealed class MoeCatalog
     /// <summary>
     /// Exports a language model to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (opset 23 + com.microsoft, ONNX
     /// Runtime GenAI's input/output layout; <c>model.onnx.data</c> beside it when the weights exceed 2 GB),
-    /// <c>genai_config.json</c> and the tokenizer. The transformer's context length travels in the metadata, so the ONNX
-    /// transformer scores and generates with the same windows by default. Files are written atomically; on failure nothing
+    /// <c>genai_config.json</c> and the tokenizer. The transformer's context length and generation options travel in the
+    /// metadata, so the ONNX transformer scores and generates as this one does by default. Files are written atomically; on failure nothing
     /// new is left behind.
     /// </summary>
     public void ExportOnnx(LanguageModelTransformer model, string directory, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        OnnxExporter.Export(model.Model, model.Tokenizer, directory, options, model.ContextLength);
+        OnnxExporter.Export(model.Model, model.Tokenizer, directory, options, model.ContextLength, model.Generation);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Google.Protobuf;
+using MLNet.MoE.Catalog;
 using MLNet.MoE.Modeling;
 using MLNet.MoE.Tokenization;
 using Onnx;
@@ -24,9 +25,11 @@ public static class OnnxExporter
     /// Exports <paramref name="model"/> (and <paramref name="tokenizer"/>, when given) to <paramref name="directory"/>.
     /// <paramref name="contextLength"/> is the context the model was trained and is scored with (default:
     /// <c>max_position_embeddings</c>); it is recorded in the metadata and <c>genai_config.json</c> so that ONNX scoring
-    /// windows long texts exactly as the TorchSharp transformer does.
+    /// windows long texts exactly as the TorchSharp transformer does; <paramref name="generation"/>, when given, is recorded
+    /// too and becomes the ONNX transformer's default.
     /// </summary>
-    public static void Export(MoeCausalLM model, MoeTokenizer? tokenizer, string directory, OnnxExportOptions? options = null, int? contextLength = null)
+    public static void Export(MoeCausalLM model, MoeTokenizer? tokenizer, string directory, OnnxExportOptions? options = null, int? contextLength = null,
+        GenerationOptions? generation = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -54,6 +57,11 @@ public static class OnnxExporter
             [OnnxMetadataKeys.Weights] = options.Weights.ToString().ToLowerInvariant(),
             [OnnxMetadataKeys.Config] = config.ToJson(),
         };
+        if (generation != null)
+        {
+            generation.Validate();
+            metadata[OnnxMetadataKeys.Generation] = JsonSerializer.Serialize(generation);
+        }
         ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
         var files = ModelFiles(proto, options);
         files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer, context))));

@@ -54,6 +54,12 @@ internal static class OnnxMetadataKeys
     /// </summary>
     public const string ContextLength = "mlnet_moe.context_length";
 
+    /// <summary>
+    /// The generation options the language model was trained with (JSON of <c>GenerationOptions</c>), so the ONNX
+    /// transformer generates as the TorchSharp one does by default. Older exports lack it.
+    /// </summary>
+    public const string Generation = "mlnet_moe.generation";
+
     /// <summary>float32, int8 or int4.</summary>
     public const string Weights = "mlnet_moe.weights";
 

@@ -77,6 +77,11 @@ public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
         output.WriteLine($"default settings: max |Score onnx - Score torch| = {worst:E3} over {expected.Count} rows");
         Assert.Equal(expected.Select(r => r.TokenCount), actual.Select(r => r.TokenCount));
         Assert.True(worst < 1e-4, $"max score difference {worst:E3}");
+        // The generation options travel too: the same text comes out with no options given.
+        Assert.Equal(trained.Transformer.Generation.MaxNewTokens, onnx.Generation.MaxNewTokens);
+        Assert.Equal(trained.Transformer.Generation.StopSequences, onnx.Generation.StopSequences);
+        Assert.Equal(trained.Transformer.Generation with { StopSequences = onnx.Generation.StopSequences }, onnx.Generation);
+        Assert.Equal(expected.Select(r => r.GeneratedText), actual.Select(r => r.GeneratedText));
 
         using var genai = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(trained.Directory, "genai_config.json")));
         Assert.Equal(trained.Transformer.ContextLength, genai.RootElement.GetProperty("model").GetProperty("context_length").GetInt32());
