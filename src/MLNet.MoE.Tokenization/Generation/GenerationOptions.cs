@@ -27,8 +27,9 @@ public sealed record GenerationOptions
     /// <summary>Checks ranges; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
     public void Validate()
     {
-        if (MaxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "GenerationOptions.MaxNewTokens must be at least 1.");
-        if (Temperature < 0 || double.IsNaN(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "GenerationOptions.Temperature must be 0 (greedy) or positive.");
+        if (MaxNewTokens < 1 || MaxNewTokens > 1 << 20) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "GenerationOptions.MaxNewTokens must be between 1 and 1,048,576.");
+        // Above about 100 every token is equally likely: a larger or infinite temperature is a mistake, not a setting.
+        if (!(Temperature >= 0 && Temperature <= 100)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "GenerationOptions.Temperature must be 0 (greedy) or positive, at most 100.");
         if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "GenerationOptions.TopK must be 0 (off) or positive.");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "GenerationOptions.TopP must be in (0, 1].");
         if (StopSequences.Any(string.IsNullOrEmpty)) throw new ArgumentOutOfRangeException(nameof(StopSequences), "GenerationOptions.StopSequences must not contain empty strings.");

@@ -53,7 +53,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no training tokens ({documents.Count} non-empty rows).");
         int steps = options.MaxSteps > 0
             ? options.MaxSteps
-            : Math.Max(1, (int)Math.Ceiling(options.Epochs * corpus.Training.Length / ((double)options.BatchSize * options.ContextLength)));
+            : StepsForEpochs(options, corpus.Training.Length);
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
         var computeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA
             ? ScalarType.BFloat16
@@ -145,5 +145,17 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             BosTokenId = config.BosTokenId ?? tokenizer.EndOfTextId,
             EosTokenId = config.EosTokenId ?? tokenizer.EndOfTextId,
         };
+    }
+
+    /// <summary>
+    /// ⌈Epochs × training tokens / (BatchSize × ContextLength)⌉, at least 1; a count beyond <see cref="int.MaxValue"/>
+    /// steps is refused naming the option rather than wrapping around.
+    /// </summary>
+    private static int StepsForEpochs(LanguageModelOptions options, long trainingTokens)
+    {
+        double steps = Math.Ceiling(options.Epochs * trainingTokens / ((double)options.BatchSize * options.ContextLength));
+        if (steps > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(LanguageModelOptions.Epochs), options.Epochs, $"LanguageModelOptions.Epochs {options.Epochs} over {trainingTokens:N0} training tokens makes {steps:E2} steps, more than {int.MaxValue:N0}: set MaxSteps or fewer Epochs.");
+        return Math.Max(1, (int)steps);
     }
 }
