@@ -24,7 +24,7 @@ var positional = args.Skip(1).TakeWhile(a => !a.StartsWith("--", StringCompariso
 string deviceName = Option("--device", "cpu");
 Device device = deviceName == "cuda" ? CudaDevice() : torch.CPU;
 KernelMode kernelMode = Option("--kernels", "auto") switch { "fused" => KernelMode.Fused, "managed" => KernelMode.Managed, "auto" => KernelMode.Auto, var k => throw new ArgumentException($"--kernels {k}: auto, fused or managed.") };
-WeightInitialization initialization = Enum.Parse<WeightInitialization>(Option("--init", "UnitEmbedding"), ignoreCase: true);
+WeightInitialization initialization = Enum.Parse<WeightInitialization>(Option("--init", "HuggingFace"), ignoreCase: true);
 ExpertDispatch expertDispatch = Option("--experts", "auto") switch { "dropless" => ExpertDispatch.Dropless, "padded" => ExpertDispatch.CapacityPadded, "auto" => ExpertDispatch.Auto, var e => throw new ArgumentException($"--experts {e}: auto, dropless or padded.") };
 var configs = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "configs.json")))!.AsObject();
 

@@ -22,11 +22,11 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
 
     /// <summary>
     /// How a model trained from scratch draws its random weights (ignored with <see cref="InitialModel"/>). Default
-    /// <see cref="WeightInitialization.UnitEmbedding"/>: with Hugging Face's N(0, 0.02) embedding, a small model's tokens
-    /// look alike in the residual stream, the router sends them all to the same experts within a few steps, and the
-    /// model generalises worse (measured in docs/benchmarks.md).
+    /// <see cref="WeightInitialization.HuggingFace"/>, which learns fastest early. For long runs over a small corpus
+    /// <see cref="WeightInitialization.UnitEmbedding"/> generalised much better and keeps the router balanced (measured in
+    /// docs/benchmarks.md).
     /// </summary>
-    public WeightInitialization Initialization { get; set; } = WeightInitialization.UnitEmbedding;
+    public WeightInitialization Initialization { get; set; } = WeightInitialization.HuggingFace;
 
     /// <summary>The tokenizer; null takes the one attached to the token column by <c>TokenizeForMoe</c>.</summary>
     public MoeTokenizer? Tokenizer { get; set; }
