@@ -26,6 +26,7 @@ public sealed class MoeCausalLM : nn.Module
     public MoeCausalLM(MoeModelConfig config, long seed, WeightInitialization initialization) : base(nameof(MoeCausalLM))
     {
         config.Validate();
+        CheckMemory(config);
         Config = config;
         backbone = new Backbone(config);
         lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
@@ -137,6 +138,24 @@ public sealed class MoeCausalLM : nn.Module
             (isNormOrBias ? noDecay : decay).Add(parameter);
         }
         return (decay, noDecay);
+    }
+
+    /// <summary>
+    /// The float32 weights are created in host memory first (then moved to the device): a config whose weights cannot fit
+    /// in the memory this process may use is refused before any tensor exists, naming the sizes, instead of failing deep in
+    /// an allocation (or being killed for it).
+    /// </summary>
+    private static void CheckMemory(MoeModelConfig config)
+    {
+        long parameters = config.ParameterCount();
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (available > 0 && parameters > available / sizeof(float))
+        {
+            throw new ArgumentException(
+                $"The model config describes {parameters:N0} parameters ({parameters * 4.0 / (1L << 30):N1} GiB of float32 weights), more than the " +
+                $"{available / (double)(1L << 30):N1} GiB of memory available: check num_hidden_layers ({config.NumHiddenLayers}), vocab_size ({config.VocabSize}), " +
+                $"hidden_size ({config.HiddenSize}) and n_routed_experts ({config.NRoutedExperts}).", nameof(config));
+        }
     }
 
     private void InitializeWeights(long seed, WeightInitialization initialization)

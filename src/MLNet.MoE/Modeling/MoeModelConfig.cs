@@ -175,10 +175,34 @@ public sealed record MoeModelConfig
         if (FirstKDenseReplace < 0) throw new ArgumentException($"Model config field 'first_k_dense_replace' must not be negative, got {FirstKDenseReplace}.", "first_k_dense_replace");
         if (NumNextnPredictLayers < 0) throw new ArgumentException($"Model config field 'num_nextn_predict_layers' must not be negative, got {NumNextnPredictLayers}.", "num_nextn_predict_layers");
         if (HiddenAct != "silu") throw new ArgumentException($"Model config field 'hidden_act' must be 'silu' (SwiGLU), got '{HiddenAct}'.", "hidden_act");
-        if (RmsNormEps <= 0) throw new ArgumentException($"Model config field 'rms_norm_eps' must be positive, got {RmsNormEps}.", "rms_norm_eps");
-        if (RopeTheta <= 0) throw new ArgumentException($"Model config field 'rope_theta' must be positive, got {RopeTheta}.", "rope_theta");
-        if (RopeScaling is { } yarn && (yarn.Factor <= 0 || yarn.OriginalMaxPositionEmbeddings <= 0))
-            throw new ArgumentException("Model config field 'rope_scaling' needs a positive 'factor' and 'original_max_position_embeddings'.", "rope_scaling");
+        // Negated comparisons: NaN fails every one of them and is refused with the rest.
+        if (!(RmsNormEps > 0 && RmsNormEps < 1)) throw new ArgumentException($"Model config field 'rms_norm_eps' must be positive and below 1, got {RmsNormEps}.", "rms_norm_eps");
+        if (!(RopeTheta > 0 && double.IsFinite(RopeTheta))) throw new ArgumentException($"Model config field 'rope_theta' must be positive and finite, got {RopeTheta}.", "rope_theta");
+        if (!(RoutedScalingFactor > 0 && double.IsFinite(RoutedScalingFactor))) throw new ArgumentException($"Model config field 'routed_scaling_factor' must be positive and finite, got {RoutedScalingFactor}.", "routed_scaling_factor");
+        if (!(InitializerRange >= 0 && double.IsFinite(InitializerRange))) throw new ArgumentException($"Model config field 'initializer_range' must be finite and not negative, got {InitializerRange}.", "initializer_range");
+        if (RopeScaling is { } yarn && !(yarn.Factor > 0 && double.IsFinite(yarn.Factor) && yarn.OriginalMaxPositionEmbeddings > 0))
+            throw new ArgumentException("Model config field 'rope_scaling' needs a positive, finite 'factor' and a positive 'original_max_position_embeddings'.", "rope_scaling");
+        // Sizes beyond any DeepSeek model by orders of magnitude come from damaged or hostile files: refused before the
+        // model (or the list of the tensors it expects) is built.
+        static void AtMost(long value, long limit, string field)
+        {
+            if (value > limit) throw new ArgumentException($"Model config field '{field}' is {value:N0}, above the limit of {limit:N0}.", field);
+        }
+        AtMost(VocabSize, 1 << 24, "vocab_size");
+        AtMost(HiddenSize, 1 << 16, "hidden_size");
+        AtMost(IntermediateSize, 1 << 20, "intermediate_size");
+        AtMost(MoeIntermediateSize, 1 << 20, "moe_intermediate_size");
+        AtMost(NumHiddenLayers, 1024, "num_hidden_layers");
+        AtMost(NumNextnPredictLayers, 16, "num_nextn_predict_layers");
+        AtMost(NumAttentionHeads, 1024, "num_attention_heads");
+        AtMost(KvLoraRank, 1 << 16, "kv_lora_rank");
+        AtMost(QLoraRank ?? 0, 1 << 16, "q_lora_rank");
+        AtMost(QkRopeHeadDim, 4096, "qk_rope_head_dim");
+        AtMost(QkNopeHeadDim, 4096, "qk_nope_head_dim");
+        AtMost(VHeadDim, 4096, "v_head_dim");
+        AtMost(MaxPositionEmbeddings, 1 << 24, "max_position_embeddings");
+        AtMost(NRoutedExperts, 1 << 14, "n_routed_experts");
+        AtMost(NSharedExperts, 64, "n_shared_experts");
         bool hasMoe = NumHiddenLayers > FirstKDenseReplace || NumNextnPredictLayers > 0 && NumHiddenLayers + NumNextnPredictLayers > FirstKDenseReplace;
         if (!hasMoe) return;
         Positive(NRoutedExperts, "n_routed_experts");
