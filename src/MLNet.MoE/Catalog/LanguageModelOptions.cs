@@ -160,10 +160,10 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
         Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
         Check(double.IsFinite(Epochs) && Epochs >= 0 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be finite, between 0 and 100,000");
         Check(MaxSteps > 0 || Epochs > 0, nameof(Epochs), Epochs, "must be positive when MaxSteps is 0");
-        Check(LearningRate > 0 && LearningRate <= 10, nameof(LearningRate), LearningRate, "must be positive and at most 10");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive and finite");
         Check(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1, nameof(MinLearningRateRatio), MinLearningRateRatio, "must be between 0 and 1");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
-        Check(WeightDecay >= 0 && WeightDecay * LearningRate < 1, nameof(WeightDecay), WeightDecay, "must not be negative, and WeightDecay × LearningRate must be below 1 (each step scales the weights by 1 − their product)");
+        Check(WeightDecay >= 0 && WeightDecay <= 10, nameof(WeightDecay), WeightDecay, "must be between 0 and 10");
         Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "must be in [0, 1)");
         Check(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), Beta2, "must be in [0, 1)");
         Check(GradientClipNorm >= 0 && double.IsFinite(GradientClipNorm), nameof(GradientClipNorm), GradientClipNorm, "must be finite and not negative");

@@ -214,10 +214,10 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
         Check(BatchSize >= 1 && BatchSize <= 1 << 16, nameof(BatchSize), BatchSize, "must be between 1 and 65,536");
         Check(Epochs >= 1 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be between 1 and 100,000");
         Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
-        Check(LearningRate > 0 && LearningRate <= 10, nameof(LearningRate), LearningRate, "must be positive and at most 10");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive and finite");
         Check(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1, nameof(MinLearningRateRatio), MinLearningRateRatio, "must be between 0 and 1");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), WarmupSteps, "must not be negative");
-        Check(WeightDecay >= 0 && WeightDecay * LearningRate < 1, nameof(WeightDecay), WeightDecay, "must not be negative, and WeightDecay × LearningRate must be below 1 (each step scales the weights by 1 − their product)");
+        Check(WeightDecay >= 0 && WeightDecay <= 10, nameof(WeightDecay), WeightDecay, "must be between 0 and 10");
         Check(BackboneLearningRateScale > 0 && BackboneLearningRateScale <= 1, nameof(BackboneLearningRateScale), BackboneLearningRateScale, "must be in (0, 1]");
         Check(LanguageModelSteps >= 0, nameof(LanguageModelSteps), LanguageModelSteps, "must not be negative");
         Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "must be in [0, 1)");
