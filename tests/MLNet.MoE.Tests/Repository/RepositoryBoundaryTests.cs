@@ -4,13 +4,16 @@ namespace MLNet.MoE.Tests.Repository;
 
 /// <summary>
 /// A clone of the repository is all a user has: no source file, project, script or user document may resolve a default
-/// path outside it (a sibling folder such as <c>../shared</c>), and everything the tests and samples read ships in
+/// path outside it (a sibling folder of shared data, as developers may keep one), and everything the tests and samples read ships in
 /// <c>data/</c>. CI proves the same by running the suite and the samples from a clone with nothing beside it.
 /// </summary>
 public class RepositoryBoundaryTests
 {
-    // "../shared", "..\shared", or Path.Combine(..., "..", "shared", ...): a folder beside the repository.
-    private static readonly Regex SiblingFolder = new(@"\.\.[/\\]shared\b|""\.\.""\s*,\s*""shared""", RegexOptions.Compiled);
+    // The sibling folder's name, spelled in two parts so that a plain-text search for the path finds only real uses.
+    private static readonly string Sibling = string.Concat("sha", "red");
+
+    // "../<sibling>", "..\<sibling>", or Path.Combine(..., "..", "<sibling>", ...): a folder beside the repository.
+    private static readonly Regex SiblingFolder = new($@"\.\.[/\\]{Sibling}\b|""\.\.""\s*,\s*""{Sibling}""", RegexOptions.Compiled);
 
     private static readonly string[] CheckedExtensions = { ".cs", ".csproj", ".props", ".targets", ".sh", ".py", ".json", ".md", ".config" };
 
@@ -35,11 +38,9 @@ public class RepositoryBoundaryTests
     [Fact]
     public void NothingPointsAtAFolderBesideTheRepository()
     {
-        string self = Path.GetFullPath(Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "Repository", "RepositoryBoundaryTests.cs"));
         var offenders = new List<string>();
         foreach (string file in CheckedFiles())
         {
-            if (Path.GetFullPath(file) == self) continue;
             string[] lines = File.ReadAllLines(file);
             for (int i = 0; i < lines.Length; i++)
             {
