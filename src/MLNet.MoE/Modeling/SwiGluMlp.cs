@@ -37,8 +37,9 @@ public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
         Tensor hidden;
         if (kernels.Fused(KernelOp.SwiGlu) is { } fused)
         {
-            var gateUpWeight = torch.cat(new[] { gateProj.weight!, upProj.weight! }, 0);
-            hidden = fused.SwiGlu(nn.functional.linear(x, gateUpWeight.dtype == x.dtype ? gateUpWeight : gateUpWeight.to(x.dtype)));
+            // Cast, then concatenate: the copy is made once, in the compute dtype (half the bytes in bf16).
+            var gateUpWeight = torch.cat(new[] { gateProj.weight!.to(x.dtype), upProj.weight!.to(x.dtype) }, 0);
+            hidden = fused.SwiGlu(nn.functional.linear(x, gateUpWeight));
         }
         else
         {
