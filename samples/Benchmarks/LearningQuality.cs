@@ -27,7 +27,7 @@ internal static class LearningQuality
          "first_k_dense_replace": 1, "num_attention_heads": 6, "num_key_value_heads": 6, "n_shared_experts": 1, "n_routed_experts": 8,
          "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0, "norm_topk_prob": true, "q_lora_rank": null,
          "kv_lora_rank": 128, "qk_nope_head_dim": 48, "qk_rope_head_dim": 16, "v_head_dim": 64, "max_position_embeddings": 256,
-         "rope_theta": 10000.0, "num_nextn_predict_layers": 0}
+         "rope_theta": 10000.0, "num_nextn_predict_layers": 0, "bos_token_id": null, "eos_token_id": null}
         """;
 
     private const int Sequence = 256;

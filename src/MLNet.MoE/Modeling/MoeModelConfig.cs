@@ -95,7 +95,7 @@ public sealed record MoeModelConfig
     /// <summary>Bias on <c>q_a_proj</c>, <c>kv_a_proj_with_mqa</c> and <c>o_proj</c> (<c>attention_bias</c>).</summary>
     public bool AttentionBias { get; init; }
 
-    /// <summary>Whether the output head shares the embedding matrix (<c>tie_word_embeddings</c>).</summary>
+    /// <summary>Whether the output head shares the embedding matrix (<c>tie_word_embeddings</c>); tied heads are not supported, so <see cref="Validate"/> refuses true.</summary>
     public bool TieWordEmbeddings { get; init; }
 
     /// <summary>Beginning-of-sequence token id (<c>bos_token_id</c>).</summary>
@@ -174,6 +174,8 @@ public sealed record MoeModelConfig
         if (QkRopeHeadDim % 2 != 0) throw new ArgumentException($"Model config field 'qk_rope_head_dim' must be even, got {QkRopeHeadDim}.", "qk_rope_head_dim");
         if (FirstKDenseReplace < 0) throw new ArgumentException($"Model config field 'first_k_dense_replace' must not be negative, got {FirstKDenseReplace}.", "first_k_dense_replace");
         if (NumNextnPredictLayers < 0) throw new ArgumentException($"Model config field 'num_nextn_predict_layers' must not be negative, got {NumNextnPredictLayers}.", "num_nextn_predict_layers");
+        if (TieWordEmbeddings)
+            throw new ArgumentException("Model config field 'tie_word_embeddings' is true: output heads tied to the embedding matrix are not supported; untie them (copy the embedding into lm_head.weight and set the field to false).", "tie_word_embeddings");
         if (HiddenAct != "silu") throw new ArgumentException($"Model config field 'hidden_act' must be 'silu' (SwiGLU), got '{HiddenAct}'.", "hidden_act");
         // Negated comparisons: NaN fails every one of them and is refused with the rest.
         if (!(RmsNormEps > 0 && RmsNormEps < 1)) throw new ArgumentException($"Model config field 'rms_norm_eps' must be positive and below 1, got {RmsNormEps}.", "rms_norm_eps");
@@ -247,51 +249,57 @@ public sealed record MoeModelConfig
             throw new InvalidDataException($"Model config '{source}' is not valid JSON: {e.Message}", e);
         }
         var reader = new ConfigJsonReader(root, source);
-        var defaults = new MoeModelConfig();
+        // A missing field means DeepseekV3Config's default and a null what transformers makes of it (see
+        // DeepseekV3ConfigDefaults); the fields transformers does not know keep this library's defaults.
+        var hf = DeepseekV3ConfigDefaults.Values;
+        var own = new MoeModelConfig();
         JsonObject? ropeParameters = reader.Object("rope_parameters");
         JsonObject? ropeScalingNode = reader.Object("rope_scaling");
-        double ropeTheta = reader.Double("rope_theta", ropeParameters != null && ropeParameters["rope_theta"] != null
-            ? new ConfigJsonReader(ropeParameters, source + ": rope_parameters").Double("rope_theta", defaults.RopeTheta)
-            : defaults.RopeTheta);
-        RopeScaling? yarn = ReadRopeScaling(ropeScalingNode, source + ": rope_scaling", reader.Int("max_position_embeddings", defaults.MaxPositionEmbeddings))
-            ?? ReadRopeScaling(ropeParameters, source + ": rope_parameters", reader.Int("max_position_embeddings", defaults.MaxPositionEmbeddings));
+        double topLevelTheta = reader.Double("rope_theta", hf.RopeTheta);
+        double ropeTheta = ropeParameters != null && ropeParameters["rope_theta"] != null
+            ? new ConfigJsonReader(ropeParameters, source + ": rope_parameters").Double("rope_theta", topLevelTheta)
+            : topLevelTheta;
+        int maxPositions = reader.Int("max_position_embeddings", hf.MaxPositionEmbeddings);
+        RopeScaling? yarn = ReadRopeScaling(ropeScalingNode, source + ": rope_scaling", maxPositions)
+            ?? ReadRopeScaling(ropeParameters, source + ": rope_parameters", maxPositions);
+        int numAttentionHeads = reader.Int("num_attention_heads", hf.NumAttentionHeads);
         var config = new MoeModelConfig
         {
-            VocabSize = reader.Int("vocab_size", defaults.VocabSize),
-            HiddenSize = reader.Int("hidden_size", defaults.HiddenSize),
-            IntermediateSize = reader.Int("intermediate_size", defaults.IntermediateSize),
-            MoeIntermediateSize = reader.Int("moe_intermediate_size", defaults.MoeIntermediateSize),
-            NumHiddenLayers = reader.Int("num_hidden_layers", defaults.NumHiddenLayers),
-            NumAttentionHeads = reader.Int("num_attention_heads", defaults.NumAttentionHeads),
-            NumKeyValueHeads = reader.Int("num_key_value_heads", reader.Int("num_attention_heads", defaults.NumKeyValueHeads)),
-            NSharedExperts = reader.Int("n_shared_experts", defaults.NSharedExperts),
-            NRoutedExperts = reader.Int("n_routed_experts", defaults.NRoutedExperts),
-            RoutedScalingFactor = reader.Double("routed_scaling_factor", defaults.RoutedScalingFactor),
-            KvLoraRank = reader.Int("kv_lora_rank", defaults.KvLoraRank),
-            QLoraRank = reader.NullableInt("q_lora_rank", defaults.QLoraRank),
-            QkRopeHeadDim = reader.Int("qk_rope_head_dim", defaults.QkRopeHeadDim),
-            VHeadDim = reader.Int("v_head_dim", defaults.VHeadDim),
-            QkNopeHeadDim = reader.Int("qk_nope_head_dim", defaults.QkNopeHeadDim),
-            NGroup = reader.Int("n_group", defaults.NGroup),
-            TopkGroup = reader.Int("topk_group", defaults.TopkGroup),
-            NumExpertsPerTok = reader.Int("num_experts_per_tok", defaults.NumExpertsPerTok),
-            FirstKDenseReplace = reader.Int("first_k_dense_replace", defaults.FirstKDenseReplace),
-            NormTopkProb = reader.Bool("norm_topk_prob", defaults.NormTopkProb),
-            HiddenAct = reader.String("hidden_act", defaults.HiddenAct),
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings", defaults.MaxPositionEmbeddings),
-            InitializerRange = reader.Double("initializer_range", defaults.InitializerRange),
-            RmsNormEps = reader.Double("rms_norm_eps", defaults.RmsNormEps),
+            VocabSize = reader.Int("vocab_size", hf.VocabSize),
+            HiddenSize = reader.Int("hidden_size", hf.HiddenSize),
+            IntermediateSize = reader.Int("intermediate_size", hf.IntermediateSize),
+            MoeIntermediateSize = reader.Int("moe_intermediate_size", hf.MoeIntermediateSize),
+            NumHiddenLayers = reader.Int("num_hidden_layers", hf.NumHiddenLayers),
+            NumAttentionHeads = numAttentionHeads,
+            NumKeyValueHeads = reader.NullableInt("num_key_value_heads", hf.NumKeyValueHeads) ?? numAttentionHeads,
+            NSharedExperts = reader.Int("n_shared_experts", hf.NSharedExperts),
+            NRoutedExperts = reader.Int("n_routed_experts", hf.NRoutedExperts),
+            RoutedScalingFactor = reader.Double("routed_scaling_factor", hf.RoutedScalingFactor),
+            KvLoraRank = reader.Int("kv_lora_rank", hf.KvLoraRank),
+            QLoraRank = reader.NullableInt("q_lora_rank", hf.QLoraRank),
+            QkRopeHeadDim = reader.Int("qk_rope_head_dim", hf.QkRopeHeadDim),
+            VHeadDim = reader.Int("v_head_dim", hf.VHeadDim),
+            QkNopeHeadDim = reader.Int("qk_nope_head_dim", hf.QkNopeHeadDim),
+            NGroup = reader.Int("n_group", hf.NGroup),
+            TopkGroup = reader.Int("topk_group", hf.TopkGroup),
+            NumExpertsPerTok = reader.Int("num_experts_per_tok", hf.NumExpertsPerTok),
+            FirstKDenseReplace = reader.Int("first_k_dense_replace", hf.FirstKDenseReplace),
+            NormTopkProb = reader.Bool("norm_topk_prob", hf.NormTopkProb),
+            HiddenAct = reader.String("hidden_act", hf.HiddenAct),
+            MaxPositionEmbeddings = maxPositions,
+            InitializerRange = reader.Double("initializer_range", hf.InitializerRange),
+            RmsNormEps = reader.Double("rms_norm_eps", hf.RmsNormEps),
             RopeTheta = ropeTheta,
             RopeScaling = yarn,
-            RopeInterleave = reader.Bool("rope_interleave", defaults.RopeInterleave),
-            AttentionBias = reader.Bool("attention_bias", defaults.AttentionBias),
-            TieWordEmbeddings = reader.Bool("tie_word_embeddings", defaults.TieWordEmbeddings),
-            BosTokenId = reader.NullableInt("bos_token_id", null),
-            EosTokenId = reader.NullableInt("eos_token_id", null),
-            PadTokenId = reader.NullableInt("pad_token_id", null),
-            NumNextnPredictLayers = reader.Int("num_nextn_predict_layers", 0),
-            ScoringFunc = reader.String("scoring_func", defaults.ScoringFunc),
-            TopkMethod = reader.String("topk_method", defaults.TopkMethod),
+            RopeInterleave = reader.Bool("rope_interleave", hf.RopeInterleave),
+            AttentionBias = reader.Bool("attention_bias", hf.AttentionBias),
+            TieWordEmbeddings = reader.Bool("tie_word_embeddings", hf.TieWordEmbeddings),
+            BosTokenId = reader.NullableInt("bos_token_id", hf.BosTokenId),
+            EosTokenId = reader.NullableInt("eos_token_id", hf.EosTokenId),
+            PadTokenId = reader.NullableInt("pad_token_id", hf.PadTokenId),
+            NumNextnPredictLayers = reader.Int("num_nextn_predict_layers", 0, nullIsMissing: true),
+            ScoringFunc = reader.String("scoring_func", own.ScoringFunc, nullIsMissing: true),
+            TopkMethod = reader.String("topk_method", own.TopkMethod, nullIsMissing: true),
         };
         var extra = new Dictionary<string, JsonNode?>();
         foreach (var (key, value) in root)
@@ -443,10 +451,14 @@ public sealed record MoeModelConfig
     /// <summary>Reads typed fields of a JSON object, naming the file and field when one has the wrong type.</summary>
     private sealed class ConfigJsonReader(JsonObject root, string source)
     {
-        private T Read<T>(string field, T fallback, Func<JsonNode, T> convert)
+        private T Read<T>(string field, T fallback, Func<JsonNode, T> convert, bool nullIsMissing = false)
         {
-            JsonNode? node = root[field];
-            if (node == null) return fallback;
+            if (!root.TryGetPropertyValue(field, out JsonNode? node)) return fallback;
+            if (node == null)
+            {
+                if (nullIsMissing) return fallback;
+                throw new InvalidDataException($"Model config '{source}': field '{field}' is null; Hugging Face's DeepseekV3Config needs a {typeof(T).Name} there (leave the field out for its default).");
+            }
             try
             {
                 return convert(node);
@@ -457,16 +469,24 @@ public sealed record MoeModelConfig
             }
         }
 
-        public int Int(string field, int fallback) => Read(field, fallback, n => checked((int)n.GetValue<double>()) is var v && v == n.GetValue<double>() ? v : throw new FormatException());
+        private static int ToInt(JsonNode n) => checked((int)n.GetValue<double>()) is var v && v == n.GetValue<double>() ? v : throw new FormatException();
 
-        public int? NullableInt(string field, int? fallback) => root.ContainsKey(field) && root[field] == null ? null : Read<int?>(field, fallback, n => Int(field, 0));
+        public int Int(string field, int fallback, bool nullIsMissing = false) => Read(field, fallback, ToInt, nullIsMissing);
+
+        /// <summary>An int that may be null on purpose (null stays null).</summary>
+        public int? NullableInt(string field, int? fallback) => root.TryGetPropertyValue(field, out JsonNode? node) && node == null ? null : Read<int?>(field, fallback, n => ToInt(n));
 
         public double Double(string field, double fallback) => Read(field, fallback, n => n.GetValue<double>());
 
-        public bool Bool(string field, bool fallback) => Read(field, fallback, n => n.GetValue<bool>());
+        /// <summary>A switch; null reads as false where transformers reads it so (<see cref="DeepseekV3ConfigDefaults.NullMeansFalse"/>).</summary>
+        public bool Bool(string field, bool fallback) =>
+            root.TryGetPropertyValue(field, out JsonNode? node) && node == null && DeepseekV3ConfigDefaults.NullMeansFalse.Contains(field)
+                ? false
+                : Read(field, fallback, n => n.GetValue<bool>());
 
-        public string String(string field, string fallback) => Read(field, fallback, n => n.GetValue<string>());
+        public string String(string field, string fallback, bool nullIsMissing = false) => Read(field, fallback, n => n.GetValue<string>(), nullIsMissing);
 
-        public JsonObject? Object(string field) => Read<JsonObject?>(field, null, n => n as JsonObject ?? throw new FormatException());
+        /// <summary>A nested object; null reads as absent (transformers' rope_parameters and rope_scaling).</summary>
+        public JsonObject? Object(string field) => Read<JsonObject?>(field, null, n => n as JsonObject ?? throw new FormatException(), nullIsMissing: true);
     }
 }
