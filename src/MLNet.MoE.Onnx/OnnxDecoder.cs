@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using MLNet.MoE.Catalog;
+using Onnx;
 
 namespace MLNet.MoE.Onnx;
 
@@ -17,7 +18,7 @@ internal sealed class OnnxDecoder : IDisposable
     // left to the finalizer, which could free its native handle while ONNX Runtime still used it (heap corruption).
     private readonly RunOptions runOptions = new();
 
-    private OnnxDecoder(InferenceSession session, byte[]? modelBytes, string source)
+    private OnnxDecoder(InferenceSession session, byte[]? modelBytes, string? modelPath, string source)
     {
         this.session = session;
         ModelBytes = modelBytes;
@@ -51,6 +52,19 @@ internal sealed class OnnxDecoder : IDisposable
         {
             Dispose();
             throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.ContextLength}' ({ContextLength}) exceeds '{OnnxMetadataKeys.MaxPositions}' ({MaxPositions}).");
+        }
+        if (map.TryGetValue(OnnxMetadataKeys.WeightsSha256, out string? recorded))
+        {
+            try
+            {
+                var proto = ModelProto.Parser.ParseFrom(modelBytes ?? File.ReadAllBytes(modelPath!));
+                OnnxWeightsDigest.Verify(proto, modelPath == null ? null : Path.GetDirectoryName(Path.GetFullPath(modelPath)), recorded, source);
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
         }
         Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
         if (map.TryGetValue(OnnxMetadataKeys.Generation, out string? generation))
@@ -99,7 +113,7 @@ internal sealed class OnnxDecoder : IDisposable
     public static OnnxDecoder FromBytes(byte[] bytes, string source)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        return new OnnxDecoder(CreateSession(() => new InferenceSession(bytes), source), bytes, source);
+        return new OnnxDecoder(CreateSession(() => new InferenceSession(bytes), source), bytes, null, source);
     }
 
     /// <summary>Loads <c>model.onnx</c> from a path; external data beside it is found by ONNX Runtime.</summary>
@@ -108,7 +122,7 @@ internal sealed class OnnxDecoder : IDisposable
         string source = $"'{path}'";
         if (!File.Exists(path)) throw new FileNotFoundException($"The ONNX model {source} does not exist.", path);
         bool external = File.Exists(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OnnxMetadataKeys.ExternalDataFileName));
-        if (external) return new OnnxDecoder(CreateSession(() => new InferenceSession(path), source), null, source);
+        if (external) return new OnnxDecoder(CreateSession(() => new InferenceSession(path), source), null, path, source);
         byte[] bytes = File.ReadAllBytes(path);
         return FromBytes(bytes, source);
     }

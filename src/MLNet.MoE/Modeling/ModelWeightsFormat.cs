@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -5,11 +7,16 @@ namespace MLNet.MoE.Modeling;
 
 /// <summary>
 /// The weights entry of a model zip: a count, then per tensor its Hugging Face name, shape and float32 values, in the
-/// model's state-dict order (parameters and the routing-bias buffers). Loading checks every name and shape before copying.
+/// model's state-dict order (parameters and the routing-bias buffers), then the SHA-256 of those names, shapes and
+/// values. Loading checks every name and shape before copying and the digest after the last tensor, so damaged bytes
+/// that still decompress (a zip's own CRC-32 is not checked when ML.NET reads an entry) are refused instead of changing
+/// the scores. Blocks written before the digest existed (<see cref="MagicWithoutDigest"/>) still load.
 /// </summary>
 internal static class ModelWeightsFormat
 {
-    private const int Magic = 0x4D4F4557; // "WEOM"
+    private const int MagicWithoutDigest = 0x4D4F4557; // "WEOM"
+    private const int Magic = 0x324F4557; // "WEO2": the same layout followed by a SHA-256 digest
+    private const int LongestName = 1024;
 
     public static void Write(BinaryWriter writer, nn.Module model) => Write(writer, model.state_dict());
 
@@ -18,6 +25,7 @@ internal static class ModelWeightsFormat
     {
         writer.Write(Magic);
         writer.Write(state.Count);
+        using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (name, tensor) in state)
         {
             using var cpu = tensor.detach().to(ScalarType.Float32).cpu().contiguous();
@@ -28,6 +36,44 @@ internal static class ModelWeightsFormat
             byte[] bytes = new byte[values.Count * sizeof(float)];
             Buffer.BlockCopy(values.ToArray(), 0, bytes, 0, bytes.Length);
             writer.Write(bytes);
+            AppendTensor(digest, name, cpu.shape, bytes);
+        }
+        writer.Write(digest.GetHashAndReset());
+    }
+
+    private static void AppendTensor(IncrementalHash digest, string name, long[] shape, byte[] values)
+    {
+        digest.AppendData(Encoding.UTF8.GetBytes(name));
+        digest.AppendData(BitConverter.GetBytes(shape.Length));
+        foreach (long d in shape) digest.AppendData(BitConverter.GetBytes(d));
+        digest.AppendData(values);
+    }
+
+    /// <summary>A name read from a file, fit for a message: printable characters only, at most 80 of them.</summary>
+    internal static string Printable(string name)
+    {
+        var text = new StringBuilder();
+        foreach (char c in name.Length > 80 ? name[..80] : name)
+            text.Append(char.IsControl(c) || char.IsSurrogate(c) || c == '\uFFFD' ? '?' : c);
+        if (name.Length > 80) text.Append("…");
+        return text.ToString();
+    }
+
+    private static string ReadName(BinaryReader reader, string entry)
+    {
+        // The length prefix is read first so that damaged bytes cannot announce a name of gigabytes.
+        int length = reader.Read7BitEncodedInt();
+        if (length < 0 || length > LongestName)
+            throw new InvalidDataException($"Model entry '{entry}' is damaged: a tensor name of {length} bytes is announced.");
+        byte[] bytes = reader.ReadBytes(length);
+        if (bytes.Length != length) throw new EndOfStreamException();
+        try
+        {
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new InvalidDataException($"Model entry '{entry}' is damaged: a tensor name is not valid UTF-8.");
         }
     }
 
@@ -38,14 +84,16 @@ internal static class ModelWeightsFormat
     {
         try
         {
-            if (reader.ReadInt32() != Magic) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
+            int magic = reader.ReadInt32();
+            if (magic != Magic && magic != MagicWithoutDigest) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
+            using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             int count = reader.ReadInt32();
             if (count != state.Count) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {state.Count}.");
             using var noGrad = torch.no_grad();
             for (int i = 0; i < count; i++)
             {
-                string name = reader.ReadString();
-                if (!state.TryGetValue(name, out var target)) throw new InvalidDataException($"Model entry '{entry}' holds tensor '{name}', which the model config does not have.");
+                string name = ReadName(reader, entry);
+                if (!state.TryGetValue(name, out var target)) throw new InvalidDataException($"Model entry '{entry}' holds tensor '{Printable(name)}', which the model config does not have (the entry is damaged or belongs to another model).");
                 int rank = reader.ReadInt32();
                 if (rank != target.dim()) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model needs {target.dim()}.");
                 var shape = new long[rank];
@@ -59,6 +107,14 @@ internal static class ModelWeightsFormat
                 Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
                 using var source = torch.tensor(values, shape);
                 target.copy_(source);
+                if (magic == Magic) AppendTensor(digest, name, shape, bytes);
+            }
+            if (magic == Magic)
+            {
+                byte[] recorded = reader.ReadBytes(32);
+                if (recorded.Length != 32) throw new EndOfStreamException();
+                if (!CryptographicOperations.FixedTimeEquals(recorded, digest.GetHashAndReset()))
+                    throw new InvalidDataException($"Model entry '{entry}' is damaged: its weights do not match the SHA-256 recorded when it was saved (the file was altered or corrupted in storage or transfer).");
             }
         }
         catch (EndOfStreamException e)

@@ -63,6 +63,7 @@ public static class OnnxExporter
             metadata[OnnxMetadataKeys.Generation] = JsonSerializer.Serialize(generation);
         }
         ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
+        RecordWeightsDigest(proto);
         var files = ModelFiles(proto, options);
         files.Add((OnnxMetadataKeys.GenAIConfigFileName, s => s.Write(GenAIConfig(config, tokenizer, context))));
         AddTokenizerFiles(files, tokenizer, config.MaxPositionEmbeddings);
@@ -102,10 +103,15 @@ public static class OnnxExporter
         };
         if (classNames != null) metadata[OnnxMetadataKeys.ClassNames] = JsonSerializer.Serialize(classNames);
         ModelProto proto = OnnxDecoderGraph.BuildClassifier(model, options, metadata);
+        RecordWeightsDigest(proto);
         var files = ModelFiles(proto, options);
         AddTokenizerFiles(files, tokenizer, maxLength);
         WriteAll(directory, files);
     }
+
+    /// <summary>Records the SHA-256 of the weights in the metadata (before any initializer moves to external data).</summary>
+    private static void RecordWeightsDigest(ModelProto proto) =>
+        proto.MetadataProps.Add(new StringStringEntryProto { Key = OnnxMetadataKeys.WeightsSha256, Value = OnnxWeightsDigest.Compute(proto, folder: null) });
 
     /// <summary>model.onnx, and model.onnx.data first when the weights exceed the threshold.</summary>
     private static List<(string Name, Action<Stream> Write)> ModelFiles(ModelProto proto, OnnxExportOptions options)

@@ -33,6 +33,9 @@ internal static class OnnxMetadataKeys
     /// <summary>Tokens per row at most (end-of-text tokens included) of an exported classifier.</summary>
     public const string MaxLength = "mlnet_moe.max_length";
 
+    /// <summary>Hex SHA-256 of the weights (<c>OnnxWeightsDigest</c>), checked at load; absent in older exports.</summary>
+    public const string WeightsSha256 = "mlnet_moe.weights_sha256";
+
     /// <summary>Token vocabulary (logits width).</summary>
     public const string VocabSize = "mlnet_moe.vocab_size";
 

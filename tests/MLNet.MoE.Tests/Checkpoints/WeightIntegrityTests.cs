@@ -1,0 +1,99 @@
+using System.IO.Compression;
+using Google.Protobuf;
+using Microsoft.ML;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Tests.Onnx;
+using Onnx;
+
+namespace MLNet.MoE.Tests.Checkpoints;
+
+/// <summary>
+/// Weight bytes altered after saving are refused when the model is loaded, naming the damage, instead of silently
+/// changing the scores: the SHA-256 recorded in a model zip's weights entry and in an ONNX export's metadata.
+/// </summary>
+public class WeightIntegrityTests
+{
+    private static string SavedModelZip()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = TrainedModel.Instance;
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
+        ml.Model.Save(model.Transformer, model.Data.Schema, path);
+        return path;
+    }
+
+    private static string Messages(Exception error)
+    {
+        var text = new List<string>();
+        for (Exception? e = error; e != null; e = e.InnerException) text.Add(e.Message);
+        return string.Join(" | ", text);
+    }
+
+    [Fact]
+    public void AnAlteredWeightInsideAValidZipIsRefused()
+    {
+        string path = SavedModelZip();
+        var ml = new MLContext(seed: 1);
+        using (ml.Model.Load(path, out _) as IDisposable) { }
+
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/Weights.bin", StringComparison.Ordinal));
+            byte[] bytes;
+            using (var stream = entry.Open())
+            using (var copy = new MemoryStream())
+            {
+                stream.CopyTo(copy);
+                bytes = copy.ToArray();
+            }
+            // A float in the middle of the block: the zip stays valid (its CRC-32 is rewritten with the entry).
+            bytes[bytes.Length / 2] ^= 0x10;
+            string name = entry.FullName;
+            entry.Delete();
+            using var rewritten = zip.CreateEntry(name).Open();
+            rewritten.Write(bytes);
+        }
+        var error = Assert.ThrowsAny<Exception>(() => ml.Model.Load(path, out _));
+        Assert.Contains("SHA-256", Messages(error), StringComparison.Ordinal);
+        Assert.Contains("Weights.bin", Messages(error), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnAlteredInlineOnnxWeightIsRefused()
+    {
+        string folder = TestPaths.NewTempDirectory();
+        foreach (string file in Directory.GetFiles(TrainedModel.Instance.Directory)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        string modelPath = Path.Combine(folder, "model.onnx");
+        Assert.False(File.Exists(Path.Combine(folder, "model.onnx.data")));
+        var ml = new MLContext(seed: 1);
+        ml.MoeOnnx().LoadLanguageModel(folder).Dispose();
+
+        var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
+        var largest = proto.Graph.Initializer.OrderByDescending(t => t.RawData.Length).First();
+        byte[] raw = largest.RawData.ToByteArray();
+        raw[raw.Length / 2] ^= 0x10;
+        largest.RawData = ByteString.CopyFrom(raw);
+        File.WriteAllBytes(modelPath, proto.ToByteArray());
+
+        var error = Assert.Throws<InvalidDataException>(() => ml.MoeOnnx().LoadLanguageModel(folder));
+        Assert.Contains("SHA-256", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnAlteredExternalOnnxWeightIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        string folder = Path.Combine(TestPaths.NewTempDirectory(), "export");
+        ml.MoE().ExportOnnx(TrainedModel.Instance.Transformer, folder, new OnnxExportOptions { ExternalDataThresholdBytes = 1 });
+        string data = Path.Combine(folder, "model.onnx.data");
+        Assert.True(File.Exists(data));
+        ml.MoeOnnx().LoadLanguageModel(folder).Dispose();
+
+        byte[] bytes = File.ReadAllBytes(data);
+        bytes[bytes.Length / 2] ^= 0x10;
+        File.WriteAllBytes(data, bytes);
+        var error = Assert.Throws<InvalidDataException>(() => ml.MoeOnnx().LoadLanguageModel(folder));
+        Assert.Contains("SHA-256", error.Message, StringComparison.Ordinal);
+    }
+}
