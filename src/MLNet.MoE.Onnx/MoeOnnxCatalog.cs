@@ -26,17 +26,24 @@ public sealed class MoeOnnxCatalog
         ArgumentException.ThrowIfNullOrEmpty(path);
         string modelPath = Directory.Exists(path) ? Path.Combine(path, OnnxMetadataKeys.ModelFileName) : path;
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        string tokenizerPath = Path.Combine(folder, OnnxMetadataKeys.TokenizerFileName);
+        byte[]? tokenizerBytes = null;
         if (tokenizer == null)
         {
-            string tokenizerPath = Path.Combine(folder, OnnxMetadataKeys.TokenizerFileName);
             if (!File.Exists(tokenizerPath))
                 throw new FileNotFoundException($"No tokenizer was given and '{tokenizerPath}' does not exist: pass the model's tokenizer.", tokenizerPath);
-            tokenizer = MoeTokenizer.Deserialize(File.ReadAllBytes(tokenizerPath));
+            tokenizerBytes = File.ReadAllBytes(tokenizerPath);
         }
         var decoder = OnnxDecoder.FromFile(modelPath);
         try
         {
-            return new OnnxLanguageModelTransformer(decoder, tokenizer, tokenColumnName, promptColumnName, contextLength, generation ?? decoder.Generation ?? new GenerationOptions());
+            if (tokenizerBytes != null)
+            {
+                if (decoder.TokenizerSha256 != null && !string.Equals(decoder.TokenizerSha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(tokenizerBytes)), StringComparison.OrdinalIgnoreCase))
+                    throw new InvalidDataException($"'{tokenizerPath}' is not the tokenizer this model was exported with (its SHA-256 differs from '{OnnxMetadataKeys.TokenizerSha256}' in the model's metadata): the file was replaced or damaged.");
+                tokenizer = MoeTokenizer.Deserialize(tokenizerBytes);
+            }
+            return new OnnxLanguageModelTransformer(decoder, tokenizer!, tokenColumnName, promptColumnName, contextLength, generation ?? decoder.Generation ?? new GenerationOptions());
         }
         catch
         {

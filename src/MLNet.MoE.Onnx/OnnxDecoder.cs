@@ -66,6 +66,7 @@ internal sealed class OnnxDecoder : IDisposable
                 throw;
             }
         }
+        TokenizerSha256 = map.TryGetValue(OnnxMetadataKeys.TokenizerSha256, out string? tokenizerDigest) ? tokenizerDigest : null;
         Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
         if (map.TryGetValue(OnnxMetadataKeys.Generation, out string? generation))
         {
@@ -102,6 +103,9 @@ internal sealed class OnnxDecoder : IDisposable
 
     /// <summary>The context the model was trained with (from the export's metadata; <see cref="MaxPositions"/> for older exports).</summary>
     public int ContextLength { get; }
+
+    /// <summary>Hex SHA-256 of the tokenizer file exported beside the model (null for older exports or none).</summary>
+    public string? TokenizerSha256 { get; }
 
     /// <summary>float32, int8 or int4.</summary>
     public string Weights { get; }

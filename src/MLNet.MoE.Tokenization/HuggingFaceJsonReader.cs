@@ -43,6 +43,8 @@ internal static class HuggingFaceJsonReader
         if (suffix is "") suffix = null;
 
         Dictionary<string, int> added = ReadAddedTokens(root, source);
+        CheckAddedTokens(added, vocabulary, source);
+        if (suffix is not null) RequireSuffixedByteSymbols(vocabulary, suffix, source);
 
         var normalizerSteps = new List<Func<string, string>>();
         JsonElement? normalizer = JsonFields.Optional(root, "normalizer", source, "");
@@ -88,6 +90,41 @@ internal static class HuggingFaceJsonReader
         public bool SawByteLevel { get; set; }
 
         public bool AddPrefixSpace { get; set; }
+    }
+
+    /// <summary>
+    /// An added token may repeat a vocabulary entry (same text, same id), as special tokens usually do, but may not take
+    /// the id of a different token: decoding that id would be ambiguous, and the end-of-text token could become an
+    /// ordinary word.
+    /// </summary>
+    private static void CheckAddedTokens(Dictionary<string, int> added, Dictionary<string, int> vocabulary, string source)
+    {
+        var tokenOfId = new Dictionary<int, string>();
+        foreach (var (token, id) in vocabulary) tokenOfId[id] = token;
+        var addedOfId = new Dictionary<int, string>();
+        foreach (var (token, id) in added)
+        {
+            if (vocabulary.TryGetValue(token, out int vocabularyId) && vocabularyId != id)
+                throw new InvalidDataException($"{source}: the added token '{token}' has id {id} in \"added_tokens\" but {vocabularyId} in \"model.vocab\".");
+            if (tokenOfId.TryGetValue(id, out string? other) && other != token)
+                throw new InvalidDataException($"{source}: the added token '{token}' takes id {id}, which \"model.vocab\" gives to '{other}'.");
+            if (!addedOfId.TryAdd(id, token))
+                throw new InvalidDataException($"{source}: \"added_tokens\" gives id {id} to both '{addedOfId[id]}' and '{token}'.");
+        }
+    }
+
+    /// <summary>
+    /// With an end-of-word suffix every word ends in a suffixed symbol, so each byte symbol needs its suffixed form;
+    /// without it the tokenizer would drop the last character of every word that ends in that byte.
+    /// </summary>
+    private static void RequireSuffixedByteSymbols(Dictionary<string, int> vocabulary, string suffix, string source)
+    {
+        for (int b = 0; b < 256; b++)
+        {
+            string symbol = ByteLevelAlphabet.ByteToChar[b] + suffix;
+            if (!vocabulary.ContainsKey(symbol))
+                throw new InvalidDataException($"{source}: \"model.end_of_word_suffix\" is '{suffix}', but \"model.vocab\" lacks '{symbol}' (byte 0x{b:X2} ending a word): words ending in that byte would lose their last character.");
+        }
     }
 
     private static List<BpeValidation.Merge> ReadMerges(JsonElement mergesJson, string source)
@@ -205,15 +242,9 @@ internal static class HuggingFaceJsonReader
                 {
                     throw new InvalidDataException($"{source}: the field \"{path}.pattern\" must hold \"Regex\" or \"String\".");
                 }
-                Regex regex;
-                try
-                {
-                    regex = new Regex(regexText ?? Regex.Escape(literal!), RegexOptions.Compiled);
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new InvalidDataException($"{source}: the field \"{path}.pattern.Regex\" is not a regular expression .NET accepts: {ex.Message}", ex);
-                }
+                Regex regex = regexText is null
+                    ? new Regex(Regex.Escape(literal!), RegexOptions.Compiled, PatternGuard.MatchTimeout)
+                    : PatternGuard.Create(regexText, $"{source}: the field \"{path}.pattern.Regex\"");
                 string behaviorText = JsonFields.OptionalString(json, "behavior", source, path) ?? "Isolated";
                 if (!Enum.TryParse(behaviorText, ignoreCase: false, out SplitBehavior behavior) || !Enum.IsDefined(behavior))
                 {

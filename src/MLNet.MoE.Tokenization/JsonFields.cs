@@ -10,7 +10,8 @@ internal static class JsonFields
     {
         try
         {
-            return JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 256 });
+            // Duplicate keys are refused: a vocabulary or setting written twice has no one meaning.
+            return JsonDocument.Parse(utf8Json, new JsonDocumentOptions { MaxDepth = 256, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {
@@ -65,12 +66,15 @@ internal static class JsonFields
         return value.Value.GetBoolean();
     }
 
-    /// <summary>A non-negative 32-bit integer value.</summary>
+    /// <summary>Token ids are below this (16,777,216, the largest vocabulary a model config may declare).</summary>
+    public const int IdLimit = 1 << 24;
+
+    /// <summary>A token id: an integer in [0, <see cref="IdLimit"/>).</summary>
     public static int Id(JsonElement value, string source, string path)
     {
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int id) || id < 0)
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int id) || id < 0 || id >= IdLimit)
         {
-            throw new InvalidDataException($"{source}: the field \"{path}\" must be a non-negative integer id, not {Describe(value)}.");
+            throw new InvalidDataException($"{source}: the field \"{path}\" must be an integer token id from 0 to {IdLimit - 1:N0}, not {Describe(value)}.");
         }
         return id;
     }
@@ -80,9 +84,13 @@ internal static class JsonFields
     {
         RequireKind(obj, JsonValueKind.Object, source, path);
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tokenOfId = new Dictionary<int, string>();
         foreach (JsonProperty entry in obj.EnumerateObject())
         {
-            vocabulary[entry.Name] = Id(entry.Value, source, Join(path, entry.Name));
+            int id = Id(entry.Value, source, Join(path, entry.Name));
+            if (!tokenOfId.TryAdd(id, entry.Name))
+                throw new InvalidDataException($"{source}: the field \"{path}\" gives id {id} to both '{tokenOfId[id]}' and '{entry.Name}'; every token needs an id of its own.");
+            vocabulary[entry.Name] = id;
         }
         return vocabulary;
     }

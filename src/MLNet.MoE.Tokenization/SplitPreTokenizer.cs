@@ -32,12 +32,20 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         // Segments covering the whole text, each flagged as delimiter (a match, or a gap when inverted) or not.
         var segments = new List<(int Offset, int Length, bool Delimiter)>();
         int position = 0;
-        for (Match match = _regex.Match(text); match.Success; match = match.NextMatch())
+        try
         {
-            if (match.Length == 0) continue;
-            if (match.Index > position) segments.Add((position, match.Index - position, _invert));
-            segments.Add((match.Index, match.Length, !_invert));
-            position = match.Index + match.Length;
+            for (Match match = _regex.Match(text); match.Success; match = match.NextMatch())
+            {
+                if (match.Length == 0) continue;
+                if (match.Index > position) segments.Add((position, match.Index - position, _invert));
+                segments.Add((match.Index, match.Length, !_invert));
+                position = match.Index + match.Length;
+            }
+        }
+        catch (RegexMatchTimeoutException ex)
+        {
+            throw new InvalidOperationException(
+                $"The tokenizer's Split pre-tokenizer pattern took longer than {_regex.MatchTimeout.TotalSeconds:N0} s on a text of {text.Length:N0} characters (near character {position:N0}); the pattern backtracks catastrophically on this text.", ex);
         }
         if (position < text.Length) segments.Add((position, text.Length - position, _invert));
 

@@ -214,7 +214,7 @@ public sealed partial class CheckpointTensorSource : IDisposable
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(index));
+            document = JsonDocument.Parse(File.ReadAllBytes(index), new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

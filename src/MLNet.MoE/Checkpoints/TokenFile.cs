@@ -80,7 +80,7 @@ public static class TokenFile
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"Token file header '{path}' is not a JSON object.");
+            json = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject ?? throw new InvalidDataException($"Token file header '{path}' is not a JSON object.");
         }
         catch (JsonException e)
         {

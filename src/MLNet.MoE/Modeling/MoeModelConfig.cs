@@ -233,7 +233,16 @@ public sealed record MoeModelConfig
     public static MoeModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Model config '{path}' does not exist.", path);
-        return FromJson(File.ReadAllText(path), path);
+        string text;
+        try
+        {
+            text = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)).TrimStart('\uFEFF');
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            throw new InvalidDataException($"Model config '{path}' is not valid UTF-8 text.", e);
+        }
+        return FromJson(text, path);
     }
 
     /// <summary>Parses config JSON; <paramref name="source"/> names the origin in error messages.</summary>
@@ -242,7 +251,7 @@ public sealed record MoeModelConfig
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"Model config '{source}' is not a JSON object.");
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject ?? throw new InvalidDataException($"Model config '{source}' is not a JSON object.");
         }
         catch (JsonException e)
         {

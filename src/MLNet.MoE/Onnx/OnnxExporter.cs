@@ -62,6 +62,7 @@ public static class OnnxExporter
             generation.Validate();
             metadata[OnnxMetadataKeys.Generation] = JsonSerializer.Serialize(generation);
         }
+        if (tokenizer != null) metadata[OnnxMetadataKeys.TokenizerSha256] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(tokenizer.Serialize()));
         ModelProto proto = OnnxDecoderGraph.Build(model, options, metadata);
         RecordWeightsDigest(proto);
         var files = ModelFiles(proto, options);

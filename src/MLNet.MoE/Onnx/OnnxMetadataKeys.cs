@@ -36,6 +36,9 @@ internal static class OnnxMetadataKeys
     /// <summary>Hex SHA-256 of the weights (<c>OnnxWeightsDigest</c>), checked at load; absent in older exports.</summary>
     public const string WeightsSha256 = "mlnet_moe.weights_sha256";
 
+    /// <summary>Hex SHA-256 of the exported tokenizer file (<see cref="TokenizerFileName"/>), checked when the folder's tokenizer is loaded.</summary>
+    public const string TokenizerSha256 = "mlnet_moe.tokenizer_sha256";
+
     /// <summary>Token vocabulary (logits width).</summary>
     public const string VocabSize = "mlnet_moe.vocab_size";
 

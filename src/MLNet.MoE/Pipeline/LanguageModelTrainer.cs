@@ -40,7 +40,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         options.Validate();
         var tokenColumn = SchemaChecks.RequireTokenIds(input.Schema, options.TokenColumnName, "Token");
         if (options.PromptColumnName != null) SchemaChecks.RequireText(input.Schema, options.PromptColumnName, "Prompt");
-        MoeTokenizer tokenizer = options.Tokenizer ?? TokenizerAnnotation.TryGet(tokenColumn)
+        MoeTokenizer tokenizer = TokenizerAnnotation.Resolve(options.Tokenizer, tokenColumn, "LanguageModelOptions.Tokenizer")
             ?? throw new InvalidOperationException($"Token column '{options.TokenColumnName}' carries no tokenizer: produce it with TokenizeForMoe, or set LanguageModelOptions.Tokenizer.");
         var host = env.Register(nameof(LanguageModelTrainer));
         using var channel = host.Start("Training");

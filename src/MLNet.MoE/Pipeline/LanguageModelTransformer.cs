@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -29,7 +30,9 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
 {
     internal const string LoaderSignature = "MLNetMoELanguageModel";
     private const string ModelSignature = "MOELANGM";
-    private const uint Version = 0x00010001;
+    // 0x00010002: the header records the SHA-256 of the tokenizer entry, checked at load.
+    private const uint Version = 0x00010002;
+    private const uint VersionWithoutTokenizerDigest = 0x00010001;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
@@ -160,13 +163,14 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
         ctx.SaveStringOrNull(PromptColumnName);
         ctx.Writer.Write(ContextLength);
         GenerationOptionsFormat.Write(ctx.Writer, Generation);
+        byte[] tokenizer = Tokenizer.Serialize();
+        ctx.Writer.Write(SHA256.HashData(tokenizer));
         byte[] config = Encoding.UTF8.GetBytes(Model.Config.ToJson());
         ctx.SaveBinaryStream(ConfigStream, w =>
         {
             w.Write(config.Length);
             w.Write(config);
         });
-        byte[] tokenizer = Tokenizer.Serialize();
         ctx.SaveBinaryStream(TokenizerStream, w =>
         {
             w.Write(tokenizer.Length);
@@ -177,17 +181,18 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
 
     private static LanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
-        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, readsBackTo: VersionWithoutTokenizerDigest));
         string tokenColumn = ctx.LoadNonEmptyString();
         string? promptColumn = ctx.LoadStringOrNull();
         int contextLength = ctx.Reader.ReadInt32();
         if (contextLength < 2) throw new InvalidDataException($"The language model's saved context length ({contextLength}) is invalid: the model file is corrupt.");
         GenerationOptions generation = GenerationOptionsFormat.Read(ctx.Reader);
+        byte[]? tokenizerDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
         if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = MoeModelConfig.FromJson(Encoding.UTF8.GetString(ModelStreams.ReadBlock(r, ConfigStream)), "model zip: " + ConfigStream)) || config == null)
             throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
         var model = new MoeCausalLM(config);
@@ -204,6 +209,14 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
         }
         model.to(device);
         return new LanguageModelTransformer(env, model, tokenizer, tokenColumn, promptColumn, contextLength, generation, device, null);
+    }
+
+    /// <summary>The saved tokenizer, refused when it is not the one the model was saved with (a swapped or damaged entry).</summary>
+    private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
+    {
+        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
+            throw new InvalidDataException($"The model entry '{TokenizerStream}' is not the tokenizer this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
+        return MoeTokenizer.Deserialize(bytes);
     }
 
     private sealed class Mapper : ColumnMapper
