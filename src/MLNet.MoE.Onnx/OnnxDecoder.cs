@@ -57,7 +57,15 @@ internal sealed class OnnxDecoder : IDisposable
         {
             try
             {
-                var proto = ModelProto.Parser.ParseFrom(modelBytes ?? File.ReadAllBytes(modelPath!));
+                ModelProto proto;
+                try
+                {
+                    proto = ModelProto.Parser.ParseFrom(modelBytes ?? File.ReadAllBytes(modelPath!));
+                }
+                catch (Google.Protobuf.InvalidProtocolBufferException e)
+                {
+                    throw new InvalidDataException($"{source} is damaged: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+                }
                 OnnxWeightsDigest.Verify(proto, modelPath == null ? null : Path.GetDirectoryName(Path.GetFullPath(modelPath)), recorded, source);
             }
             catch
@@ -78,7 +86,7 @@ internal sealed class OnnxDecoder : IDisposable
             catch (Exception e) when (e is JsonException or ArgumentException)
             {
                 Dispose();
-                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {e.Message}", e);
+                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
             }
         }
     }
@@ -139,7 +147,7 @@ internal sealed class OnnxDecoder : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {e.Message}", e);
+            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
         }
     }
 

@@ -334,6 +334,7 @@ public sealed class OnnxLanguageModelTransformer : ITransformer, ICanSaveModel, 
     private static OnnxLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ZipEntryIntegrity.Verify(ctx);
         string tokenColumn = ctx.LoadNonEmptyString();
         string? promptColumn = ctx.LoadStringOrNull();
         int contextLength = ctx.Reader.ReadInt32();

@@ -29,7 +29,7 @@ internal sealed class BpeBackend : TokenizerBackend
         }
         catch (InvalidOperationException ex)
         {
-            throw new InvalidDataException($"{source}: {ex.Message}", ex);
+            throw new InvalidDataException($"{source}: {MessageText.Printable(ex.Message)}", ex);
         }
 
         // Added tokens, and any vocabulary entry that is not made of byte-level symbols, decode to their own text

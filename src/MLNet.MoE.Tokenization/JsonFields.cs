@@ -15,7 +15,7 @@ internal static class JsonFields
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"{source} is not valid JSON: {ex.Message}", ex);
+            throw new InvalidDataException($"{source} is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}): {MessageText.Printable(ex.Message)}", ex);
         }
     }
 

@@ -185,7 +185,7 @@ public sealed class MoeTokenizer
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or InvalidDataException or InvalidOperationException)
         {
-            throw new InvalidDataException($"The serialized MoeTokenizer '{parsed.Name}' could not be rebuilt: {ex.Message}", ex);
+            throw new InvalidDataException($"The serialized MoeTokenizer '{parsed.Name}' could not be rebuilt: {MessageText.Printable(ex.Message)}", ex);
         }
     }
 

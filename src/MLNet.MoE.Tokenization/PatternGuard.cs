@@ -43,7 +43,7 @@ internal static class PatternGuard
         }
         catch (ArgumentException ex)
         {
-            throw new InvalidDataException($"{location} is not a regular expression .NET accepts: {ex.Message}", ex);
+            throw new InvalidDataException($"{location} is not a regular expression .NET accepts: {MessageText.Printable(ex.Message)}", ex);
         }
         foreach (string text in Probes)
         {

@@ -218,7 +218,7 @@ public sealed partial class CheckpointTensorSource : IDisposable
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"The index '{index}' is not valid JSON ({e.Message}).", e);
+            throw new InvalidDataException($"The index '{index}' is not valid JSON ({MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}).", e);
         }
 
         using (document)

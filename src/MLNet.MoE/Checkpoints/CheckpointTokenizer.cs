@@ -54,7 +54,7 @@ public static class CheckpointTokenizer
             }
             catch (InvalidDataException e)
             {
-                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {e.Message}", e);
+                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
             }
         }
         string json = Path.Combine(directory, HuggingFaceFileName);

@@ -73,7 +73,10 @@ public static partial class HuggingFaceCheckpoint
             foreach (var (target, read) in plan)
             {
                 using var scope = torch.NewDisposeScope();
-                state[target].copy_(read());
+                var values = read();
+                if (values.is_floating_point() && !torch.isfinite(values).all().item<bool>())
+                    throw new InvalidDataException($"Tensor '{target}' of checkpoint '{full}' holds NaN or infinite values.");
+                state[target].copy_(values);
             }
             return model;
         }

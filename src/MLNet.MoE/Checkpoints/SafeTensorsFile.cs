@@ -154,7 +154,7 @@ public sealed class SafeTensorsFile : IDisposable
         }
         catch (JsonException e)
         {
-            throw Invalid(path, $"the header is not valid JSON ({e.Message})", e);
+            throw Invalid(path, $"the header is not valid JSON (byte {e.BytePositionInLine + 1}: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)})", e);
         }
 
         using (document)

@@ -84,7 +84,7 @@ public static class TokenFile
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Token file header '{path}' is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"Token file header '{path}' is not valid JSON: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
         }
         try
         {
@@ -125,7 +125,7 @@ public static class TokenFile
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException)
         {
-            throw new InvalidDataException($"Token file header '{path}' has a field of the wrong type: {e.Message}", e);
+            throw new InvalidDataException($"Token file header '{path}' has a field of the wrong type: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
         }
     }
 

@@ -32,13 +32,24 @@ internal static class ModelWeightsFormat
             writer.Write(name);
             writer.Write((int)cpu.dim());
             foreach (long d in cpu.shape) writer.Write(d);
-            var values = cpu.data<float>();
-            byte[] bytes = new byte[values.Count * sizeof(float)];
-            Buffer.BlockCopy(values.ToArray(), 0, bytes, 0, bytes.Length);
+            float[] values = cpu.data<float>().ToArray();
+            if (!AllFinite(values))
+                throw new InvalidOperationException($"Tensor '{name}' holds NaN or infinite values: a diverged model is not saved (it could not be loaded back).");
+            byte[] bytes = new byte[values.Length * sizeof(float)];
+            Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
             writer.Write(bytes);
             AppendTensor(digest, name, cpu.shape, bytes);
         }
         writer.Write(digest.GetHashAndReset());
+    }
+
+    private static bool AllFinite(float[] values)
+    {
+        foreach (float v in values)
+        {
+            if (!float.IsFinite(v)) return false;
+        }
+        return true;
     }
 
     private static void AppendTensor(IncrementalHash digest, string name, long[] shape, byte[] values)
@@ -47,16 +58,6 @@ internal static class ModelWeightsFormat
         digest.AppendData(BitConverter.GetBytes(shape.Length));
         foreach (long d in shape) digest.AppendData(BitConverter.GetBytes(d));
         digest.AppendData(values);
-    }
-
-    /// <summary>A name read from a file, fit for a message: printable characters only, at most 80 of them.</summary>
-    internal static string Printable(string name)
-    {
-        var text = new StringBuilder();
-        foreach (char c in name.Length > 80 ? name[..80] : name)
-            text.Append(char.IsControl(c) || char.IsSurrogate(c) || c == '\uFFFD' ? '?' : c);
-        if (name.Length > 80) text.Append("…");
-        return text.ToString();
     }
 
     private static string ReadName(BinaryReader reader, string entry)
@@ -93,7 +94,7 @@ internal static class ModelWeightsFormat
             for (int i = 0; i < count; i++)
             {
                 string name = ReadName(reader, entry);
-                if (!state.TryGetValue(name, out var target)) throw new InvalidDataException($"Model entry '{entry}' holds tensor '{Printable(name)}', which the model config does not have (the entry is damaged or belongs to another model).");
+                if (!state.TryGetValue(name, out var target)) throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
                 int rank = reader.ReadInt32();
                 if (rank != target.dim()) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model needs {target.dim()}.");
                 var shape = new long[rank];
@@ -105,6 +106,8 @@ internal static class ModelWeightsFormat
                 if (bytes.Length != elements * sizeof(float)) throw new InvalidDataException($"Model entry '{entry}' is truncated inside tensor '{name}'.");
                 var values = new float[elements];
                 Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+                if (!AllFinite(values))
+                    throw new InvalidDataException($"Tensor '{name}' in '{entry}' holds NaN or infinite values: the model file is damaged, or was saved from a diverged model.");
                 using var source = torch.tensor(values, shape);
                 target.copy_(source);
                 if (magic == Magic) AppendTensor(digest, name, shape, bytes);

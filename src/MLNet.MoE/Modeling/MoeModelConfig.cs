@@ -179,8 +179,9 @@ public sealed record MoeModelConfig
         if (HiddenAct != "silu") throw new ArgumentException($"Model config field 'hidden_act' must be 'silu' (SwiGLU), got '{HiddenAct}'.", "hidden_act");
         // Negated comparisons: NaN fails every one of them and is refused with the rest.
         if (!(RmsNormEps > 0 && RmsNormEps < 1)) throw new ArgumentException($"Model config field 'rms_norm_eps' must be positive and below 1, got {RmsNormEps}.", "rms_norm_eps");
-        if (!(RopeTheta > 0 && double.IsFinite(RopeTheta))) throw new ArgumentException($"Model config field 'rope_theta' must be positive and finite, got {RopeTheta}.", "rope_theta");
-        if (!(RoutedScalingFactor > 0 && double.IsFinite(RoutedScalingFactor))) throw new ArgumentException($"Model config field 'routed_scaling_factor' must be positive and finite, got {RoutedScalingFactor}.", "routed_scaling_factor");
+        // A base at or below 1 makes the rotary frequencies grow instead of fall (and a subnormal one overflows them).
+        if (!(RopeTheta > 1 && RopeTheta <= 1e12)) throw new ArgumentException($"Model config field 'rope_theta' must be above 1 and at most 1e12, got {RopeTheta}.", "rope_theta");
+        if (!(RoutedScalingFactor > 0 && RoutedScalingFactor <= 1000)) throw new ArgumentException($"Model config field 'routed_scaling_factor' must be positive and at most 1000, got {RoutedScalingFactor}.", "routed_scaling_factor");
         if (!(InitializerRange >= 0 && double.IsFinite(InitializerRange))) throw new ArgumentException($"Model config field 'initializer_range' must be finite and not negative, got {InitializerRange}.", "initializer_range");
         if (RopeScaling is { } yarn && !(yarn.Factor > 0 && double.IsFinite(yarn.Factor) && yarn.OriginalMaxPositionEmbeddings > 0))
             throw new ArgumentException("Model config field 'rope_scaling' needs a positive, finite 'factor' and a positive 'original_max_position_embeddings'.", "rope_scaling");
@@ -255,7 +256,7 @@ public sealed record MoeModelConfig
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Model config '{source}' is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"Model config '{source}' is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
         }
         var reader = new ConfigJsonReader(root, source);
         // A missing field means DeepseekV3Config's default and a null what transformers makes of it (see

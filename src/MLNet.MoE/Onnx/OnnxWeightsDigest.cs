@@ -6,10 +6,11 @@ using Onnx;
 namespace MLNet.MoE.Onnx;
 
 /// <summary>
-/// The SHA-256 of an ONNX model's weights (every initializer's name and bytes, in graph order), recorded in the
-/// export's metadata and checked when the model is loaded, so that a weight byte altered in <c>model.onnx</c> or
-/// <c>model.onnx.data</c> is refused instead of changing the scores (ONNX Runtime checks shapes, not values). An
-/// initializer moved to external data hashes the same as when it was inline. Compiled into both assemblies from this file.
+/// The SHA-256 of an ONNX model: its graph (nodes, attributes, inputs and outputs, opsets) and its weights (every
+/// initializer's name and bytes, in graph order), with the metadata left out. Recorded in the export's metadata and
+/// checked when the model is loaded, so that a byte altered in <c>model.onnx</c> or <c>model.onnx.data</c> is refused
+/// instead of changing the scores (ONNX Runtime checks shapes, not values). An initializer moved to external data hashes
+/// the same as when it was inline. Compiled into both assemblies from this file.
 /// </summary>
 internal static class OnnxWeightsDigest
 {
@@ -17,6 +18,12 @@ internal static class OnnxWeightsDigest
     public static string Compute(ModelProto proto, string? folder)
     {
         using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // The model without metadata and initializers (a clone shares the immutable weight bytes, so it is cheap).
+        var structure = proto.Clone();
+        structure.MetadataProps.Clear();
+        structure.Graph?.Initializer.Clear();
+        digest.AppendData(Google.Protobuf.MessageExtensions.ToByteArray(structure));
+        if (proto.Graph == null) return Convert.ToHexStringLower(digest.GetHashAndReset());
         var external = new Dictionary<string, FileStream>(StringComparer.Ordinal);
         try
         {
@@ -44,7 +51,7 @@ internal static class OnnxWeightsDigest
     {
         string actual = Compute(proto, folder);
         if (!string.Equals(actual, recorded, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"{source}: the weights do not match the SHA-256 recorded at export ('{OnnxMetadataKeys.WeightsSha256}'): model.onnx or its external data was altered or damaged.");
+            throw new InvalidDataException($"{source}: the graph or weights do not match the SHA-256 recorded at export ('{OnnxMetadataKeys.WeightsSha256}'): model.onnx or its external data was altered or damaged.");
     }
 
     private static void AppendExternal(IncrementalHash digest, TensorProto tensor, string? folder, Dictionary<string, FileStream> open)

@@ -30,7 +30,7 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
 {
     internal const string LoaderSignature = "MLNetMoELanguageModel";
     private const string ModelSignature = "MOELANGM";
-    // 0x00010002: the header records the SHA-256 of the tokenizer entry, checked at load.
+    // 0x00010002: the header records the SHA-256 of the tokenizer and config entries, checked at load.
     private const uint Version = 0x00010002;
     private const uint VersionWithoutTokenizerDigest = 0x00010001;
     private const string ConfigStream = "Config.json";
@@ -164,8 +164,9 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
         ctx.Writer.Write(ContextLength);
         GenerationOptionsFormat.Write(ctx.Writer, Generation);
         byte[] tokenizer = Tokenizer.Serialize();
-        ctx.Writer.Write(SHA256.HashData(tokenizer));
         byte[] config = Encoding.UTF8.GetBytes(Model.Config.ToJson());
+        ctx.Writer.Write(SHA256.HashData(tokenizer));
+        ctx.Writer.Write(SHA256.HashData(config));
         ctx.SaveBinaryStream(ConfigStream, w =>
         {
             w.Write(config.Length);
@@ -182,15 +183,17 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
     private static LanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, readsBackTo: VersionWithoutTokenizerDigest));
+        ZipEntryIntegrity.Verify(ctx);
         string tokenColumn = ctx.LoadNonEmptyString();
         string? promptColumn = ctx.LoadStringOrNull();
         int contextLength = ctx.Reader.ReadInt32();
         if (contextLength < 2) throw new InvalidDataException($"The language model's saved context length ({contextLength}) is invalid: the model file is corrupt.");
         GenerationOptions generation = GenerationOptionsFormat.Read(ctx.Reader);
         byte[]? tokenizerDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
+        byte[]? configDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = MoeModelConfig.FromJson(Encoding.UTF8.GetString(ModelStreams.ReadBlock(r, ConfigStream)), "model zip: " + ConfigStream)) || config == null)
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest)) || config == null)
             throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
@@ -209,6 +212,14 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
         }
         model.to(device);
         return new LanguageModelTransformer(env, model, tokenizer, tokenColumn, promptColumn, contextLength, generation, device, null);
+    }
+
+    /// <summary>The saved model config, refused when it is not the one the model was saved with.</summary>
+    private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
+    {
+        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
+            throw new InvalidDataException($"The model entry '{ConfigStream}' is not the config this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
+        return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
     }
 
     /// <summary>The saved tokenizer, refused when it is not the one the model was saved with (a swapped or damaged entry).</summary>

@@ -184,6 +184,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, FirstVersion));
+        ZipEntryIntegrity.Verify(ctx);
         string textColumn = ctx.LoadNonEmptyString();
         string? secondColumn = ctx.LoadStringOrNull();
         string predictedColumn = ctx.LoadNonEmptyString();

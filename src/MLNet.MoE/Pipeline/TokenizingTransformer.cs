@@ -68,6 +68,7 @@ public sealed class TokenizingTransformer : ITransformer, ICanSaveModel
     private static TokenizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ZipEntryIntegrity.Verify(ctx);
         string output = ctx.LoadNonEmptyString();
         string input = ctx.LoadNonEmptyString();
         MoeTokenizer? tokenizer = null;

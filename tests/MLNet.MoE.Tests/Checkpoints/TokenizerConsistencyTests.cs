@@ -1,0 +1,65 @@
+using System.IO.Compression;
+using Google.Protobuf;
+using Microsoft.ML;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Tests.Onnx;
+using Onnx;
+
+namespace MLNet.MoE.Tests.Checkpoints;
+
+/// <summary>A tokenizer that is not the one a model was saved or trained with is refused, not used for the wrong ids.</summary>
+public class TokenizerConsistencyTests
+{
+    [Fact]
+    public void AReplacedTokenizerEntryInAModelZipIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = TrainedModel.Instance;
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
+        ml.Model.Save(model.Transformer, model.Data.Schema, path);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            // The language model's tokenizer block (the tokenizing transformer's has another name).
+            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/Tokenizer.bin", StringComparison.Ordinal)
+                && zip.GetEntry(e.FullName.Replace("Tokenizer.bin", "Weights.bin", StringComparison.Ordinal)) != null);
+            byte[] other = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize();
+            string name = entry.FullName;
+            entry.Delete();
+            using var writer = new BinaryWriter(zip.CreateEntry(name).Open());
+            writer.Write(other.Length);
+            writer.Write(other);
+        }
+        var error = Assert.ThrowsAny<Exception>(() => ml.Model.Load(path, out _));
+        string messages = string.Join(" | ", Chain(error).Select(e => e.Message));
+        Assert.Contains("Tokenizer.bin", messages, StringComparison.Ordinal);
+        Assert.Contains("SHA-256", messages, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AReplacedTokenizerInAnOnnxExportIsRefused()
+    {
+        string folder = TestPaths.NewTempDirectory();
+        foreach (string file in Directory.GetFiles(TrainedModel.Instance.Directory)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        File.WriteAllBytes(Path.Combine(folder, "mlnet_moe_tokenizer.bin"), MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize());
+        var error = Assert.Throws<InvalidDataException>(() => new MLContext(seed: 1).MoeOnnx().LoadLanguageModel(folder));
+        Assert.Contains("mlnet_moe_tokenizer.bin", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ATokenizerOptionThatDiffersFromTheTokenColumnsIsRefusedAtFit()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(MLNet.MoE.Tests.Pipeline.PipelineTestData.Verses(20));
+        var options = MLNet.MoE.Tests.Pipeline.PipelineTestData.Options(steps: 1);
+        options.Tokenizer = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2();
+        var error = Assert.Throws<ArgumentException>(() => MLNet.MoE.Tests.Pipeline.PipelineTestData.Train(ml, data, options));
+        Assert.Contains("LanguageModelOptions.Tokenizer", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'Tokens'", error.Message, StringComparison.Ordinal);
+    }
+
+    private static IEnumerable<Exception> Chain(Exception error)
+    {
+        for (Exception? e = error; e != null; e = e.InnerException) yield return e;
+    }
+}

@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Tests.Tokenization;
+using MLNet.MoE.Tokenization;
+
+namespace MLNet.MoE.Tests.Fuzzing;
+
+/// <summary>Cases the loader fuzzing found, kept with the damage FsCheck printed for them.</summary>
+public class LoaderFuzzRegressionTests
+{
+    private static string TinyCheckpointWith(string field, JsonNode value)
+    {
+        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
+        string folder = TestPaths.NewTempDirectory();
+        File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
+        config[field] = value;
+        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+        return folder;
+    }
+
+    /// <summary>"rope_theta = 1e-320: loaded, but the logits are not finite" (a subnormal base overflows the rotary frequencies).</summary>
+    [Fact]
+    public void ASubnormalRopeThetaIsRefused()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpointWith("rope_theta", JsonValue.Create(1e-320))));
+        Assert.Contains("rope_theta", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>"routed_scaling_factor = 1e308: loaded, but the logits are not finite".</summary>
+    [Fact]
+    public void AnOverflowingRoutedScalingFactorIsRefused()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpointWith("routed_scaling_factor", JsonValue.Create(1e308))));
+        Assert.Contains("routed_scaling_factor", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>"FileMutation { Kind = Flip, PositionPpm = 37800, Amount = 461468 }: the message holds binary data" (the JSON
+    /// parser quoted the rest of the damaged file).</summary>
+    [Fact]
+    public void ADamagedTokenizerJsonIsRefusedWithAShortReadableMessage()
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory());
+        File.WriteAllBytes(path, new FileMutation(MutationKind.Flip, 37800, 461468).Apply(File.ReadAllBytes(path)));
+        var error = Assert.Throws<InvalidDataException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.True(FuzzCase.Readable(error.Message), error.Message);
+        Assert.True(error.Message.Length < 600, $"{error.Message.Length} characters");
+        Assert.Contains("tokenizer.json", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>NaN or infinite weights are refused when a checkpoint is read, naming the tensor.</summary>
+public class NonFiniteWeightTests
+{
+    [Fact]
+    public void ASafetensorsWeightThatIsNaNIsRefusedNamingTheTensor()
+    {
+        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
+        string folder = TestPaths.NewTempDirectory();
+        File.Copy(Path.Combine(source, "config.json"), Path.Combine(folder, "config.json"));
+        byte[] weights = File.ReadAllBytes(Path.Combine(source, "model.safetensors"));
+        using (var file = SafeTensorsFile.Open(Path.Combine(source, "model.safetensors")))
+        {
+            var info = file.Tensors.Values.First(t => t.DType == "F32");
+            int at = 8 + (int)BitConverter.ToUInt64(weights, 0) + (int)info.Begin;
+            BitConverter.GetBytes(float.NaN).CopyTo(weights, at);
+            File.WriteAllBytes(Path.Combine(folder, "model.safetensors"), weights);
+            var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(folder));
+            Assert.Contains("NaN", error.Message, StringComparison.Ordinal);
+        }
+    }
+}
+
+/// <summary>ONNX files that ONNX Runtime accepts but whose bytes were damaged.</summary>
+public class OnnxDamageRegressionTests
+{
+    /// <summary>"FileMutation { Kind = Flip, PositionPpm = 985826, Amount = 704445 }: refused with InvalidProtocolBufferException"
+    /// (a string of the graph no longer valid UTF-8).</summary>
+    [Fact]
+    public void AFlipThatBreaksAProtobufStringIsRefusedAsDamage()
+    {
+        string folder = TestPaths.NewTempDirectory();
+        foreach (string file in Directory.GetFiles(MLNet.MoE.Tests.Onnx.TrainedModel.Instance.Directory)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        string modelPath = Path.Combine(folder, "model.onnx");
+        File.WriteAllBytes(modelPath, new FileMutation(MutationKind.Flip, 985826, 704445).Apply(File.ReadAllBytes(modelPath)));
+        var error = Assert.Throws<InvalidDataException>(() => new Microsoft.ML.MLContext(seed: 1).MoeOnnx().LoadLanguageModel(folder, tokenColumnName: "Text"));
+        Assert.True(FuzzCase.Readable(error.Message), error.Message);
+    }
+}

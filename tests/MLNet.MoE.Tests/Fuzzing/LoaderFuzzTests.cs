@@ -1,0 +1,210 @@
+using System.IO.Compression;
+using FsCheck.Xunit;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.MoE.Catalog;
+using MLNet.MoE.Checkpoints;
+using MLNet.MoE.Modeling;
+using MLNet.MoE.Onnx;
+using MLNet.MoE.Tests.Onnx;
+using MLNet.MoE.Tests.Tokenization;
+using MLNet.MoE.Tokenization;
+using TorchSharp;
+using Xunit.Abstractions;
+
+namespace MLNet.MoE.Tests.Fuzzing;
+
+/// <summary>
+/// Property-based fuzzing of every loader over real saved files, damaged by FsCheck-generated mutations: each case
+/// must end in a clean refusal (a documented exception kind with a readable message) within the time and memory
+/// bounds of <see cref="FuzzCase"/>, or load into a model that scores exactly as the undamaged file does (where the
+/// format carries checksums) or at least runs (Hugging Face files, which carry none). Each property replays a fixed seed,
+/// so the suite is repeatable; change the seed (or drop <c>Replay</c>) to explore new cases. A failing case is printed by
+/// FsCheck with its mutation; such cases are kept as regression tests in <see cref="LoaderFuzzRegressionTests"/>.
+/// </summary>
+[Collection(FuzzCollection.Name)]
+public sealed class LoaderFuzzTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly SortedDictionary<string, int> outcomes = new(StringComparer.Ordinal);
+
+    private void Count(string outcome) => outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+
+    /// <summary>Prints how the generated cases ended (visible with --logger "console;verbosity=detailed").</summary>
+    public void Dispose() => output.WriteLine(string.Join(", ", outcomes.Select(o => $"{o.Key}: {o.Value}")));
+
+    private static readonly Lazy<SavedZip> Zip = new(SavedZip.Create);
+    private static readonly Lazy<(string Folder, float[] Scores)> Onnx = new(OnnxReference);
+
+    private sealed record SavedZip(byte[] Bytes, string[] DataEntries, float[] Scores)
+    {
+        public static SavedZip Create()
+        {
+            var ml = new MLContext(seed: 1);
+            string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
+            // The whole pipeline a user saves: tokenizing transformer, then the language model.
+            var data = TrainedModel.Instance.Data;
+            var tokenize = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text").Fit(data);
+            ml.Model.Save(new TransformerChain<ITransformer>(tokenize, TrainedModel.Instance.Transformer), data.Schema, path);
+            byte[] bytes = File.ReadAllBytes(path);
+            using var zip = new ZipArchive(new MemoryStream(bytes), ZipArchiveMode.Read);
+            // The language model's entries that carry a SHA-256 (weights, tokenizer, config): a valid zip whose entry
+            // bytes were rewritten must still be refused there.
+            string[] entries = zip.Entries.Select(e => e.FullName).Where(n => n.EndsWith("/Weights.bin", StringComparison.Ordinal)
+                || (n.EndsWith("/Tokenizer.bin", StringComparison.Ordinal) || n.EndsWith("/Config.json", StringComparison.Ordinal))
+                   && zip.GetEntry(n[..n.LastIndexOf('/')] + "/Weights.bin") != null).ToArray();
+            Assert.Equal(3, entries.Length);
+            return new SavedZip(bytes, entries, LoaderFuzzTests.Scores(ml, ml.Model.Load(path, out _)));
+        }
+    }
+
+    private static float[] Scores(MLContext ml, ITransformer model)
+    {
+        var scored = model.Transform(TrainedModel.Instance.Data);
+        return scored.GetColumn<float>("Score").Take(12).ToArray();
+    }
+
+    private static (string, float[]) OnnxReference()
+    {
+        string folder = TrainedModel.Instance.Directory;
+        using var model = new MLContext(seed: 1).MoeOnnx().LoadLanguageModel(folder, tokenColumnName: "Text");
+        return (folder, Scores(new MLContext(seed: 1), model));
+    }
+
+    private static string NewFile(string name, byte[] bytes)
+    {
+        string path = Path.Combine(TestPaths.NewTempDirectory(), name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Property(MaxTest = 200, Replay = "20261131,3", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void ModelZipDamageIsRefusedOrScoresTheSame(ZipMutation mutation)
+    {
+        var saved = Zip.Value;
+        byte[] bytes;
+        if (mutation.InsideEntry)
+        {
+            using var copy = new MemoryStream();
+            copy.Write(saved.Bytes);
+            using (var zip = new ZipArchive(copy, ZipArchiveMode.Update, leaveOpen: true))
+            {
+                string name = saved.DataEntries[mutation.EntryIndex % saved.DataEntries.Length];
+                var entry = zip.GetEntry(name)!;
+                using var content = new MemoryStream();
+                using (var stream = entry.Open()) stream.CopyTo(content);
+                byte[] damaged = mutation.Damage.Apply(content.ToArray());
+                entry.Delete();
+                using var rewritten = zip.CreateEntry(name).Open();
+                rewritten.Write(damaged);
+            }
+            bytes = copy.ToArray();
+        }
+        else
+        {
+            bytes = mutation.Damage.Apply(saved.Bytes);
+        }
+        if (bytes.AsSpan().SequenceEqual(saved.Bytes)) return;
+        string path = NewFile("model.zip", bytes);
+        var ml = new MLContext(seed: 1);
+        float[]? scores = FuzzCase.Run(mutation.ToString(), () =>
+        {
+            var model = ml.Model.Load(path, out _);
+            try
+            {
+                return Scores(ml, model);
+            }
+            finally
+            {
+                (model as IDisposable)?.Dispose();
+            }
+        }, Count);
+        if (scores != null) Assert.Equal(saved.Scores, scores);
+    }
+
+    [Property(MaxTest = 300, Replay = "20261132,5", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void HuggingFaceConfigEditsAreRefusedOrRunFinite(ConfigEdits edits)
+    {
+        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
+        string folder = TestPaths.NewTempDirectory();
+        File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        File.WriteAllText(Path.Combine(folder, "config.json"), JsonEdits.Apply(File.ReadAllText(Path.Combine(source, "config.json")), edits.Edits));
+        RunCheckpoint(edits.ToString(), folder);
+    }
+
+    [Property(MaxTest = 200, Replay = "20261133,7", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void DamagedSafetensorsAreRefusedOrRunFinite(FileMutation mutation)
+    {
+        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
+        string folder = TestPaths.NewTempDirectory();
+        File.Copy(Path.Combine(source, "config.json"), Path.Combine(folder, "config.json"));
+        byte[] weights = File.ReadAllBytes(Path.Combine(source, "model.safetensors"));
+        // Half the cases land in the 8-byte length and the JSON header, where a damage changes names, shapes and offsets.
+        int headerLength = 8 + (int)BitConverter.ToUInt64(weights, 0);
+        byte[] damaged = mutation.PositionPpm % 2 == 0 ? mutation.Apply(weights, 0, headerLength) : mutation.Apply(weights);
+        File.WriteAllBytes(Path.Combine(folder, "model.safetensors"), damaged);
+        // Safetensors carry no checksum: damaged values that stay finite load (a huge weight may then overflow the logits).
+        RunCheckpoint(mutation.ToString(), folder, requireFiniteLogits: false);
+    }
+
+    private void RunCheckpoint(string description, string folder, bool requireFiniteLogits = true)
+    {
+        float[]? logits = FuzzCase.Run(description, () =>
+        {
+            using var model = HuggingFaceCheckpoint.Load(folder);
+            model.eval();
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            var ids = torch.tensor(new long[] { 1, 2, 3, 4 }, new long[] { 1, 4 });
+            return model.Forward(ids, new ForwardContext()).contiguous().data<float>().ToArray();
+        }, Count);
+        if (logits != null && requireFiniteLogits) Assert.True(logits.All(float.IsFinite), $"{description}: loaded, but the logits are not finite.");
+    }
+
+    [Property(MaxTest = 300, Replay = "20261134,9", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void TokenizerJsonEditsAreRefusedOrEncodeWithinTheVocabulary(TokenizerEdits edits)
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory());
+        File.WriteAllText(path, JsonEdits.Apply(File.ReadAllText(path), edits.Edits));
+        RunTokenizer(edits.ToString(), path);
+    }
+
+    [Property(MaxTest = 200, Replay = "20261135,11", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void DamagedTokenizerJsonIsRefusedOrEncodesWithinTheVocabulary(FileMutation mutation)
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory());
+        File.WriteAllBytes(path, mutation.Apply(File.ReadAllBytes(path)));
+        RunTokenizer(mutation.ToString(), path);
+    }
+
+    private void RunTokenizer(string description, string path)
+    {
+        FuzzCase.Run(description, () =>
+        {
+            var tokenizer = MoeTokenizer.FromHuggingFaceJson(path);
+            foreach (string text in TokenizerTestData.Samples.Append(new string('a', 3000) + "!").Append(TokenizerTestData.KjvParagraph()))
+            {
+                int[] ids = tokenizer.Encode(text);
+                Assert.All(ids, id => Assert.InRange(id, 0, tokenizer.VocabularySize - 1));
+                _ = tokenizer.Decode(ids);
+            }
+            return tokenizer;
+        }, Count);
+    }
+
+    [Property(MaxTest = 100, Replay = "20261136,13", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void DamagedOnnxModelsAreRefusedOrScoreTheSame(FileMutation mutation)
+    {
+        var (source, reference) = Onnx.Value;
+        string folder = TestPaths.NewTempDirectory();
+        foreach (string file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        string modelPath = Path.Combine(folder, "model.onnx");
+        File.WriteAllBytes(modelPath, mutation.Apply(File.ReadAllBytes(modelPath)));
+        var ml = new MLContext(seed: 1);
+        float[]? scores = FuzzCase.Run(mutation.ToString(), () =>
+        {
+            using var model = ml.MoeOnnx().LoadLanguageModel(folder, tokenColumnName: "Text");
+            return Scores(ml, model);
+        }, Count);
+        if (scores != null) Assert.Equal(reference, scores);
+    }
+}
