@@ -27,10 +27,11 @@ public static class ScoringServiceHost
 
     /// <summary>
     /// Reads the configuration (appsettings.json, environment, <paramref name="args"/>) and returns the application, not
-    /// yet started; <paramref name="configure"/> changes the bound options (after binding, before validation). Bad settings
-    /// and a model that cannot be loaded are reported when the application starts, naming the setting.
+    /// yet started; <paramref name="configure"/> changes the bound options (after binding, before validation) and
+    /// <paramref name="services"/> adds to the service collection (a logger provider, for example). Bad settings and a
+    /// model that cannot be loaded are reported when the application starts, naming the setting.
     /// </summary>
-    public static WebApplication Build(string[] args, Action<ScoringServiceOptions>? configure = null)
+    public static WebApplication Build(string[] args, Action<ScoringServiceOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         // Quiet per-request framework logs by default (they cost throughput); any configuration source can override this.
@@ -74,6 +75,7 @@ public static class ScoringServiceHost
         builder.Services.AddOpenApi();
         builder.Services.AddProblemDetails();
 
+        services?.Invoke(builder.Services);
         var app = builder.Build();
         // Every unhandled error becomes a bare 500 problem: no exception text or stack trace reaches the client.
         app.UseExceptionHandler(new ExceptionHandlerOptions
