@@ -34,10 +34,17 @@ public static class ScoringServiceHost
     public static WebApplication Build(string[] args, Action<ScoringServiceOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        // Quiet per-request framework logs by default (they cost throughput); any configuration source can override this.
+        // Defaults any configuration source can override: quiet per-request framework logs (they cost throughput); the
+        // start-up failure is logged by the service in one line (not by the host with a stack trace); a degraded Redis is
+        // logged by the cache once per outage, not by every readiness probe.
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
         {
-            InitialData = new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
+                ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Error",
+            },
         });
         var optionsBuilder = builder.Services.AddOptions<ScoringServiceOptions>()
             .Bind(builder.Configuration.GetSection(ScoringServiceOptions.SectionName))
@@ -73,7 +80,7 @@ public static class ScoringServiceHost
             .AddMeter(ServiceMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         builder.Services.AddOpenApi();
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(problems => problems.CustomizeProblemDetails = ProblemDetailTexts.Customize);
 
         services?.Invoke(builder.Services);
         var app = builder.Build();
@@ -93,7 +100,12 @@ public static class ScoringServiceHost
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenApi();
         ScoringEndpoints.Map(app);
-        app.Lifetime.ApplicationStarted.Register(() => StartupReport.Log(app));
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            // Connect to Redis now rather than on the first request (which is answered without Redis while connecting).
+            app.Services.GetService<RedisConnection>()?.StartConnecting();
+            StartupReport.Log(app);
+        });
         return app;
     }
 
@@ -129,7 +141,7 @@ public static class ScoringServiceHost
                 InstanceName = options.RedisInstanceName,
                 ConnectionMultiplexerFactory = connection.GetAsync,
             }));
-            return new ResilientDistributedCache(redis, services.GetRequiredService<RedisAvailability>(), services.GetRequiredService<ServiceMetrics>(), services.GetRequiredService<IOptions<ScoringServiceOptions>>());
+            return new ResilientDistributedCache(redis, connection, services.GetRequiredService<RedisAvailability>(), services.GetRequiredService<ServiceMetrics>(), services.GetRequiredService<IOptions<ScoringServiceOptions>>());
         });
     }
 }

@@ -89,7 +89,7 @@ public class ScoringServiceTests
             using var response = await service.Client.PostAsync(c.Path, new StringContent(c.Body, Encoding.UTF8, c.ContentType));
             string body = await response.Content.ReadAsStringAsync();
             Assert.True(c.Status == response.StatusCode, $"{c.Path} {c.Body[..Math.Min(60, c.Body.Length)]}: {(int)response.StatusCode} {body}");
-            Assert.Contains(c.Mentions, body);
+            Assert.True(body.Contains(c.Mentions, StringComparison.Ordinal), $"{c.Body[..Math.Min(60, c.Body.Length)]}: {body}");
             Assert.DoesNotContain("   at ", body);
             Assert.DoesNotContain("Exception", body);
             Assert.DoesNotContain("System.", body);
@@ -174,6 +174,15 @@ public class ScoringServiceTests
             var first = (await (await writer.ScoreAsync(texts)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results");
             Assert.False(first[0].GetProperty("cached").GetBoolean());
             firstScore = first[0].GetProperty("score").GetDouble();
+            // Writes to Redis leave the request path: wait until both results are stored.
+            using var redisClient = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+            var server = redisClient.GetServer(redisClient.GetEndPoints()[0]);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (server.Keys(pattern: instance + "*").Count() < 2)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the results never reached Redis");
+                await Task.Delay(20);
+            }
         }
         // A new service process has an empty memory: a hit can only come from Redis.
         await using var reader = await RunningService.StartAsync(model.ModelPath, o => { o.RedisConnectionString = redis.ConnectionString; o.RedisInstanceName = instance; });

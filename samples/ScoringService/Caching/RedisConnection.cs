@@ -35,6 +35,12 @@ public sealed class RedisConnection : IDisposable
     /// <summary>The connection (opened on the first call; the returned multiplexer reconnects by itself).</summary>
     public Task<IConnectionMultiplexer> GetAsync() => connection.Value;
 
+    /// <summary>True once the first connection attempt has ended (whether or not Redis answered).</summary>
+    public bool IsOpened => connection.IsValueCreated && connection.Value.IsCompleted;
+
+    /// <summary>Starts the first connection attempt, if it has not started, without waiting for it.</summary>
+    public void StartConnecting() => _ = connection.Value;
+
     /// <summary>Closes the connection if it was opened.</summary>
     public void Dispose()
     {

@@ -8,27 +8,37 @@ namespace MLNet.MoE.Samples.ScoringService.Caching;
 /// The second-level (Redis) store under the service's <c>HybridCache</c>: every call goes through
 /// <see cref="RedisAvailability"/> (short timeout, circuit breaker), a failed read is a miss, and writes leave the request
 /// path: they run in the background, at most <see cref="ScoringServiceOptions.RedisMaxPendingWrites"/> at once, and are
-/// dropped (counted) beyond that. So the service answers whether or not Redis does.
+/// dropped (counted) beyond that. While the first connection attempt is under way, reads are misses and writes wait for
+/// it in the background. So the service answers whether or not Redis does.
 /// </summary>
 public sealed class ResilientDistributedCache : IDistributedCache
 {
     private readonly IDistributedCache inner;
+    private readonly RedisConnection connection;
     private readonly RedisAvailability availability;
     private readonly ServiceMetrics metrics;
     private readonly SemaphoreSlim writeSlots;
 
     /// <summary>Wraps <paramref name="inner"/> (the Redis cache).</summary>
-    public ResilientDistributedCache(IDistributedCache inner, RedisAvailability availability, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options)
+    public ResilientDistributedCache(IDistributedCache inner, RedisConnection connection, RedisAvailability availability, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options)
     {
         this.inner = inner;
+        this.connection = connection;
         this.availability = availability;
         this.metrics = metrics;
         writeSlots = new SemaphoreSlim(options.Value.RedisMaxPendingWrites);
     }
 
     /// <inheritdoc />
-    public async Task<byte[]?> GetAsync(string key, CancellationToken token = default) =>
-        (await availability.TryAsync("get", t => inner.GetAsync(key, t), token).ConfigureAwait(false)).Value;
+    public async Task<byte[]?> GetAsync(string key, CancellationToken token = default)
+    {
+        if (!connection.IsOpened)
+        {
+            connection.StartConnecting();
+            return null;
+        }
+        return (await availability.TryAsync("get", t => inner.GetAsync(key, t), token).ConfigureAwait(false)).Value;
+    }
 
     /// <inheritdoc />
     public byte[]? Get(string key) => GetAsync(key).GetAwaiter().GetResult();
@@ -75,6 +85,8 @@ public sealed class ResilientDistributedCache : IDistributedCache
         {
             try
             {
+                // The first connection attempt ends within the connect timeout, answered or not.
+                await connection.GetAsync().ConfigureAwait(false);
                 await availability.TryAsync(operation, async t =>
                 {
                     await write(t).ConfigureAwait(false);
