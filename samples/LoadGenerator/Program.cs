@@ -86,7 +86,7 @@ async Task<object> RunRemoteAsync(Scenario scenario, Uri url)
     if (arguments.ApiKey != null) client.DefaultRequestHeaders.Add("X-Api-Key", arguments.ApiKey);
     // Verses cut at a word boundary to --max-chars, each made unique by its line number and a run id (so a previous run's
     // results in a shared Redis are not hits); a text the model still cannot take counts as failed.
-    string run = Guid.NewGuid().ToString("N")[..8];
+    string run = Guid.NewGuid().ToString("N")[..6];
     var texts = verses.Select((v, i) => $"{Cut(v, arguments.MaxCharacters)} ({run}-{i})").ToList();
     return await DriveAsync(client, scenario, texts);
 }
@@ -230,7 +230,7 @@ internal sealed record LoadArguments(string? ModelPath, Uri? Url, string? ApiKey
     {
         string? model = null, output = null, apiKey = null;
         Uri? url = null;
-        int requests = 600, maxBatch = 64, maxChars = 60;
+        int requests = 600, maxBatch = 64, maxChars = 40;
         double seconds = 20, wait = 2, gap = 0, hitRate = 0;
         int[] clients = { 1, 8, 64 };
         bool onnx = false;
