@@ -1,8 +1,11 @@
-// Bounded load test of the scoring service on loopback: starts the service in this process on 127.0.0.1 (a free port)
-// once per scenario, sends POST /v1/score requests of one text each from 1, 8 and 64 concurrent clients, with
-// micro-batching off (MaxBatchSize 1) and on, and with the cache hit rate at 0% and 90%, and prints JSON.
+// Bounded load test of the scoring service. By default it starts the service in this process on 127.0.0.1 (a free port)
+// once per scenario and sends POST /v1/score requests of one text each from 1, 8 and 64 concurrent clients, with
+// micro-batching off (MaxBatchSize 1) and on, and with the cache hit rate at 0% and 90%. With --url it drives a service
+// that already runs (a container, another machine, a set-up with Redis) with the same closed-loop clients instead.
+// Prints JSON.
 //
 //   dotnet run --project samples/LoadGenerator -c Release -- --model artifacts/quickstart/model.zip [--requests 600] [--seconds 20] [--out result.json] [--onnx] [--max-wait-ms 2] [--arrival-gap-ms 0]
+//   dotnet run --project samples/LoadGenerator -c Release -- --url http://127.0.0.1:5080 [--api-key KEY] [--clients 1,16,64] [--hit-rate 0] [--seconds 20]
 //
 // Each scenario stops after --requests requests or --seconds seconds, whichever comes first, after a short warm-up.
 using System.Diagnostics;
@@ -11,36 +14,45 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using MLNet.MoE.Samples.LoadGenerator;
 using MLNet.MoE.Samples.ScoringService;
 using MLNet.MoE.Samples.ScoringService.Backends;
 
 var arguments = LoadArguments.Parse(args);
 // --onnx: serve the same language model exported to ONNX (an ONNX-backed model.zip) instead of the TorchSharp one.
-if (arguments.Onnx) arguments = arguments with { ModelPath = OnnxModelZip.FromLanguageModelZip(arguments.ModelPath) };
+if (arguments.Onnx) arguments = arguments with { ModelPath = OnnxModelZip.FromLanguageModelZip(arguments.ModelPath!) };
 string corpus = Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");
 var verses = File.ReadLines(corpus).Where(l => l.Length > 0).ToList();
 var scenarios = new List<Scenario>();
-foreach (int clients in arguments.Clients)
+if (arguments.Url != null)
 {
-    scenarios.Add(new Scenario("batching off", clients, BatchSize: 1, CacheHitRate: null));
-    scenarios.Add(new Scenario("batching on", clients, BatchSize: arguments.MaxBatchSize, CacheHitRate: null));
+    foreach (int clients in arguments.Clients) scenarios.Add(new Scenario($"deployed service, cache {arguments.HitRate:P0} hits", clients, BatchSize: 0, CacheHitRate: arguments.HitRate));
 }
-foreach (double rate in new[] { 0.0, 0.9 }) scenarios.Add(new Scenario($"batching on, cache {rate:P0} hits", 64, arguments.MaxBatchSize, rate));
+else
+{
+    foreach (int clients in arguments.Clients)
+    {
+        scenarios.Add(new Scenario("batching off", clients, BatchSize: 1, CacheHitRate: null));
+        scenarios.Add(new Scenario("batching on", clients, BatchSize: arguments.MaxBatchSize, CacheHitRate: null));
+    }
+    foreach (double rate in new[] { 0.0, 0.9 }) scenarios.Add(new Scenario($"batching on, cache {rate:P0} hits", 64, arguments.MaxBatchSize, rate));
+}
 
 var results = new List<object>();
 foreach (var scenario in scenarios)
 {
-    results.Add(await RunAsync(scenario));
+    results.Add(arguments.Url != null ? await RunRemoteAsync(scenario, arguments.Url) : await RunInProcessAsync(scenario));
     Console.Error.WriteLine(JsonSerializer.Serialize(results[^1]));
 }
 var report = new
 {
     model = arguments.ModelPath,
+    url = arguments.Url?.ToString(),
     processorCount = Environment.ProcessorCount,
     requestsPerScenario = arguments.Requests,
     secondsPerScenario = arguments.Seconds,
-    maxBatchWaitMilliseconds = arguments.MaxBatchWaitMilliseconds,
-    batchArrivalGapMilliseconds = arguments.ArrivalGapMilliseconds,
+    maxBatchWaitMilliseconds = arguments.Url == null ? arguments.MaxBatchWaitMilliseconds : (double?)null,
+    batchArrivalGapMilliseconds = arguments.Url == null ? arguments.ArrivalGapMilliseconds : (double?)null,
     onnx = arguments.Onnx,
     scenarios = results,
 };
@@ -48,12 +60,11 @@ string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { Write
 Console.WriteLine(json);
 if (arguments.OutputPath != null) File.WriteAllText(arguments.OutputPath, json);
 
-async Task<object> RunAsync(Scenario scenario)
+async Task<object> RunInProcessAsync(Scenario scenario)
 {
-    await using var app = ScoringServiceHost.Build(new[] { "--Logging:LogLevel:Default=Warning" }, o =>
+    await using var app = ScoringServiceHost.Build(new[] { "--urls=http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning" }, o =>
     {
-        o.ModelPath = arguments.ModelPath;
-        o.Urls = "http://127.0.0.1:0";
+        o.ModelPath = arguments.ModelPath!;
         o.MaxBatchSize = scenario.BatchSize;
         o.MaxBatchWaitMilliseconds = scenario.BatchSize == 1 ? 0 : arguments.MaxBatchWaitMilliseconds;
         o.BatchArrivalGapMilliseconds = scenario.BatchSize == 1 ? 0 : arguments.ArrivalGapMilliseconds;
@@ -64,19 +75,39 @@ async Task<object> RunAsync(Scenario scenario)
     var backend = app.Services.GetRequiredService<IScoringBackend>();
     var texts = FittingTexts(backend).ToList();
     using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = scenario.Clients }) { BaseAddress = new Uri(app.Urls.Single()) };
+    var result = await DriveAsync(client, scenario, texts);
+    await app.StopAsync();
+    return result;
+}
 
+async Task<object> RunRemoteAsync(Scenario scenario, Uri url)
+{
+    using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = scenario.Clients }) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(120) };
+    if (arguments.ApiKey != null) client.DefaultRequestHeaders.Add("X-Api-Key", arguments.ApiKey);
+    // Verses cut at a word boundary to --max-chars, each made unique by its line number and a run id (so a previous run's
+    // results in a shared Redis are not hits); a text the model still cannot take counts as failed.
+    string run = Guid.NewGuid().ToString("N")[..6];
+    var texts = verses.Select((v, i) => $"{Cut(v, arguments.MaxCharacters)} ({run}-{i})").ToList();
+    return await DriveAsync(client, scenario, texts);
+}
+
+async Task<object> DriveAsync(HttpClient client, Scenario scenario, List<string> texts)
+{
     // Warm-up (JIT, first forward passes) on texts the measured part does not use; with a hit rate, the hot set is cached here.
     var hot = texts.Take(32).ToList();
     foreach (string text in hot) (await client.PostAsJsonAsync("/v1/score", new { texts = new[] { text } })).EnsureSuccessStatusCode();
     var fresh = new Queue<string>(texts.Skip(hot.Count));
-    var before = await client.GetFromJsonAsync<JsonElement>("/metrics");
+    var before = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
 
     var random = new Random(7);
     var latencies = new List<double>();
-    int sent = 0, failed = 0;
+    var failures = new SortedDictionary<string, int>(StringComparer.Ordinal);
+    var completedPerSecond = new List<int>();
+    int sent = 0;
     var gate = new object();
     var clock = Stopwatch.StartNew();
     var deadline = TimeSpan.FromSeconds(arguments.Seconds);
+    using var progress = new ProgressReport(scenario.Name);
     async Task Client()
     {
         while (true)
@@ -87,44 +118,78 @@ async Task<object> RunAsync(Scenario scenario)
                 if (sent >= arguments.Requests || clock.Elapsed > deadline) return;
                 sent++;
                 bool useHot = scenario.CacheHitRate is double rate && random.NextDouble() < rate;
-                text = useHot || fresh.Count == 0 ? hot[random.Next(hot.Count)] : fresh.Dequeue();
+                if (fresh.Count == 0) fresh = new Queue<string>(texts.Skip(hot.Count));
+                text = useHot ? hot[random.Next(hot.Count)] : fresh.Dequeue();
             }
             long start = Stopwatch.GetTimestamp();
-            using var response = await client.PostAsJsonAsync("/v1/score", new { texts = new[] { text } });
+            string? failure = null;
+            try
+            {
+                using var response = await client.PostAsJsonAsync("/v1/score", new { texts = new[] { text } });
+                if (!response.IsSuccessStatusCode) failure = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+            }
+            catch (HttpRequestException e)
+            {
+                failure = e.HttpRequestError.ToString();
+            }
+            catch (TaskCanceledException)
+            {
+                failure = "timeout";
+            }
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             lock (gate)
             {
-                if (response.IsSuccessStatusCode) latencies.Add(ms);
-                else failed++;
+                if (failure == null)
+                {
+                    latencies.Add(ms);
+                    int second = (int)clock.Elapsed.TotalSeconds;
+                    while (completedPerSecond.Count <= second) completedPerSecond.Add(0);
+                    completedPerSecond[second]++;
+                }
+                else
+                {
+                    failures[failure] = failures.GetValueOrDefault(failure) + 1;
+                }
+                progress.Update(latencies.Count, arguments.Requests, clock.Elapsed);
             }
         }
     }
     await Task.WhenAll(Enumerable.Range(0, scenario.Clients).Select(_ => Task.Run(Client)));
     double seconds = clock.Elapsed.TotalSeconds;
-    var after = await client.GetFromJsonAsync<JsonElement>("/metrics");
-    await app.StopAsync();
+    var after = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
 
     latencies.Sort();
     double Percentile(double q) => latencies.Count == 0 ? double.NaN : latencies[Math.Clamp((int)Math.Ceiling(q * latencies.Count) - 1, 0, latencies.Count - 1)];
-    long Delta(Func<JsonElement, JsonElement> pick) => pick(after).GetInt64() - pick(before).GetInt64();
-    long hits = Delta(m => m.GetProperty("cache").GetProperty("hits"));
-    long misses = Delta(m => m.GetProperty("cache").GetProperty("misses"));
-    long batches = Delta(m => m.GetProperty("batchSize").GetProperty("count"));
-    long scoredTexts = latencies.Count - hits;
+    double Delta(string name) => after.Sum(name) - before.Sum(name);
+    double hits = Delta("scoring_cache_hits_total");
+    double misses = Delta("scoring_cache_misses_total");
+    double batches = Delta("scoring_batch_size_count");
+    double batchedTexts = Delta("scoring_batch_size_sum");
     return new
     {
         scenario = scenario.Name,
         clients = scenario.Clients,
-        maxBatchSize = scenario.BatchSize,
+        maxBatchSize = scenario.BatchSize == 0 ? (int?)null : scenario.BatchSize,
         requests = latencies.Count,
-        failed,
+        failed = failures.Values.Sum(),
+        failures,
         seconds = Math.Round(seconds, 2),
         requestsPerSecond = Math.Round(latencies.Count / seconds, 1),
         p50Milliseconds = Math.Round(Percentile(0.5), 2),
         p99Milliseconds = Math.Round(Percentile(0.99), 2),
-        meanBatchSize = batches == 0 ? 0 : Math.Round((double)scoredTexts / batches, 2),
-        cacheHitRate = scenario.CacheHitRate.HasValue && hits + misses > 0 ? Math.Round((double)hits / (hits + misses), 3) : (double?)null,
+        maxMilliseconds = Math.Round(latencies.Count == 0 ? double.NaN : latencies[^1], 2),
+        meanBatchSize = batches == 0 ? 0 : Math.Round(batchedTexts / batches, 2),
+        cacheHitRate = scenario.CacheHitRate.HasValue && hits + misses > 0 ? Math.Round(hits / (hits + misses), 3) : (double?)null,
+        cacheErrors = Delta("scoring_cache_errors_total"),
+        completedPerSecond,
     };
+}
+
+static string Cut(string text, int maxCharacters)
+{
+    if (text.Length <= maxCharacters) return text;
+    int space = text.LastIndexOf(' ', maxCharacters);
+    return text[..(space > 0 ? space : maxCharacters)];
 }
 
 IEnumerable<string> FittingTexts(IScoringBackend backend)
@@ -155,13 +220,18 @@ static bool Fits(IScoringBackend backend, string text)
 internal sealed record Scenario(string Name, int Clients, int BatchSize, double? CacheHitRate);
 
 /// <summary>Command-line options.</summary>
-internal sealed record LoadArguments(string ModelPath, int Requests, double Seconds, int MaxBatchSize, double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath, bool Onnx, double ArrivalGapMilliseconds)
+internal sealed record LoadArguments(string? ModelPath, Uri? Url, string? ApiKey, double HitRate, int MaxCharacters, int Requests, double Seconds, int MaxBatchSize,
+    double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath, bool Onnx, double ArrivalGapMilliseconds)
 {
+    private const string Usage = "Use --model PATH (in-process service) or --url BASE (a running service) [--api-key KEY] [--hit-rate 0..1] [--max-chars N], " +
+        "--requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE, --onnx, --arrival-gap-ms MS.";
+
     public static LoadArguments Parse(string[] args)
     {
-        string? model = null, output = null;
-        int requests = 600, maxBatch = 64;
-        double seconds = 20, wait = 2, gap = 0;
+        string? model = null, output = null, apiKey = null;
+        Uri? url = null;
+        int requests = 600, maxBatch = 64, maxChars = 40;
+        double seconds = 20, wait = 2, gap = 0, hitRate = 0;
         int[] clients = { 1, 8, 64 };
         bool onnx = false;
         for (int i = 0; i < args.Length; i++)
@@ -170,6 +240,14 @@ internal sealed record LoadArguments(string ModelPath, int Requests, double Seco
             switch (args[i])
             {
                 case "--model": model = Next(); break;
+                case "--url":
+                    string given = Next();
+                    if (!Uri.TryCreate(given, UriKind.Absolute, out url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+                        throw new ArgumentException($"--url '{given}' is not an http:// or https:// address.");
+                    break;
+                case "--api-key": apiKey = Next(); break;
+                case "--hit-rate": hitRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--max-chars": maxChars = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--requests": requests = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-batch": maxBatch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -178,13 +256,16 @@ internal sealed record LoadArguments(string ModelPath, int Requests, double Seco
                 case "--out": output = Next(); break;
                 case "--onnx": onnx = true; break;
                 case "--arrival-gap-ms": gap = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: throw new ArgumentException($"Unknown argument '{args[i]}'. Use --model PATH, --requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE, --onnx, --arrival-gap-ms MS.");
+                default: throw new ArgumentException($"Unknown argument '{args[i]}'. {Usage}");
             }
         }
-        if (model == null) throw new ArgumentException("--model PATH (a model.zip, for example the quick start's) is required.");
-        if (requests < 1 || requests > 100_000) throw new ArgumentOutOfRangeException(nameof(args), requests, "--requests must be between 1 and 100000.");
-        if (seconds <= 0 || seconds > 600) throw new ArgumentOutOfRangeException(nameof(args), seconds, "--seconds must be in (0, 600].");
+        if ((model == null) == (url == null)) throw new ArgumentException($"Give exactly one of --model PATH (a model.zip, for example the quick start's) and --url BASE. {Usage}");
+        if (url != null && onnx) throw new ArgumentException("--onnx applies to the in-process service only (--model); a deployed service serves the model it was given.");
+        if (requests < 1 || requests > 1_000_000) throw new ArgumentOutOfRangeException(nameof(args), requests, "--requests must be between 1 and 1000000.");
+        if (seconds <= 0 || seconds > 3600) throw new ArgumentOutOfRangeException(nameof(args), seconds, "--seconds must be in (0, 3600].");
         if (clients.Any(c => c < 1 || c > 1024)) throw new ArgumentOutOfRangeException(nameof(args), "--clients must be between 1 and 1024 each.");
-        return new LoadArguments(model, requests, seconds, maxBatch, wait, clients, output, onnx, gap);
+        if (!(hitRate >= 0 && hitRate <= 1)) throw new ArgumentOutOfRangeException(nameof(args), hitRate, "--hit-rate must be between 0 and 1.");
+        if (maxChars < 1) throw new ArgumentOutOfRangeException(nameof(args), maxChars, "--max-chars must be at least 1.");
+        return new LoadArguments(model, url, apiKey, hitRate, maxChars, requests, seconds, maxBatch, wait, clients, output, onnx, gap);
     }
 }

@@ -105,16 +105,30 @@ internal sealed record QuickStartArguments(int Steps, bool Quick, string OutputD
     }
 }
 
-/// <summary>Draws a progress bar with the loss and speed on one console line.</summary>
+/// <summary>
+/// Draws a progress bar with the loss and speed on one console line, redrawn in place (<c>\r</c>) when standard output
+/// is a terminal; when it is redirected (a log file, CI), writes a plain line every few seconds and at the last step instead.
+/// </summary>
 internal sealed class ConsoleProgressBar : IProgress<TrainingProgress>
 {
+    private readonly bool interactive = !Console.IsOutputRedirected;
+    private TimeSpan lastLine = TimeSpan.FromSeconds(-10);
+
     public void Report(TrainingProgress value)
     {
         const int width = 30;
         int filled = (int)Math.Round(width * (double)value.Step / value.TotalSteps);
         string bar = new string('#', filled) + new string('-', width - filled);
-        string line = string.Format(CultureInfo.InvariantCulture, "\r[{0}] step {1}/{2}  loss {3:F3}  {4:N0} tok/s  {5:F0}s", bar, value.Step, value.TotalSteps, value.Loss, value.TokensPerSecond, value.Elapsed.TotalSeconds);
+        string line = string.Format(CultureInfo.InvariantCulture, "[{0}] step {1}/{2}  loss {3:F3}  {4:N0} tok/s  {5:F0}s", bar, value.Step, value.TotalSteps, value.Loss, value.TokensPerSecond, value.Elapsed.TotalSeconds);
         if (value.ValidationLoss is double v) line += string.Format(CultureInfo.InvariantCulture, "  val {0:F3}", v);
-        Console.Write(line);
+        if (interactive)
+        {
+            Console.Write("\r" + line);
+        }
+        else if (value.Step == value.TotalSteps || value.Elapsed - lastLine >= TimeSpan.FromSeconds(5))
+        {
+            lastLine = value.Elapsed;
+            Console.WriteLine(line);
+        }
     }
 }

@@ -51,8 +51,8 @@ public sealed class ClassifierServingTests : IDisposable
             o.MaxBatchSize = 16;
             o.MaxBatchWaitMilliseconds = 20;
         });
-        var health = await service.Client.GetFromJsonAsync<JsonElement>("/healthz");
-        Assert.Equal("text-classifier", health.GetProperty("model").GetString());
+        var (_, readiness) = await service.ReadinessAsync();
+        Assert.Equal("text-classifier", readiness.GetProperty("checks").GetProperty("model").GetProperty("data").GetProperty("kind").GetString());
 
         var texts = reviews.Take(12).ToList();
         var responses = await Task.WhenAll(texts.Select(t => service.ScoreAsync(new[] { t })));
@@ -67,7 +67,8 @@ public sealed class ClassifierServingTests : IDisposable
             Assert.Equal(names[expected[1] > expected[0] ? 1 : 0], result.GetProperty("label").GetString());
             Assert.False(result.TryGetProperty("perplexity", out var perplexity) && perplexity.ValueKind != JsonValueKind.Null);
         }
-        Assert.True((await service.MetricsAsync()).GetProperty("batchSize").GetProperty("max").GetDouble() > 1, "the concurrent texts were never batched");
+        var metrics = await service.MetricsAsync();
+        Assert.True(metrics.Sum("scoring_batch_size_count") < metrics.Sum("scoring_batch_size_sum"), "the concurrent texts were never batched");
 
         var again = (await (await service.ScoreAsync(new[] { texts[3] })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results")[0];
         Assert.True(again.GetProperty("cached").GetBoolean());

@@ -6,32 +6,60 @@ namespace MLNet.MoE.ScoringService.Tests;
 
 /// <summary>
 /// A real redis-server on loopback: the one named by <c>MLNET_MOE_TEST_REDIS</c> (host:port; CI starts it), or else
-/// one this fixture starts from <c>redis-server</c> on the PATH on a free port and stops afterwards.
+/// one this fixture starts from <c>redis-server</c> on the PATH on a free port and stops afterwards. <see cref="StartOwn"/>
+/// always starts one of its own, which a test may kill and start again on the same port.
 /// </summary>
 public sealed class RedisServer : IDisposable
 {
     public const string VariableName = "MLNET_MOE_TEST_REDIS";
-    private readonly Process? process;
+    private readonly int port;
+    private Process? process;
 
-    public RedisServer()
+    public RedisServer() : this(own: false)
+    {
+    }
+
+    private RedisServer(bool own)
     {
         string? given = Environment.GetEnvironmentVariable(VariableName);
-        if (!string.IsNullOrWhiteSpace(given))
+        if (!own && !string.IsNullOrWhiteSpace(given))
         {
             ConnectionString = given;
             return;
         }
+        port = FreePort();
+        ConnectionString = $"127.0.0.1:{port}";
+        Start();
+    }
+
+    /// <summary>host:port of the server.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>A redis-server of this test's own, on a free port.</summary>
+    public static RedisServer StartOwn() => new(own: true);
+
+    /// <summary>Kills the server (its own only) at once, as a crash would.</summary>
+    public void Kill()
+    {
+        if (process == null) throw new InvalidOperationException("Only a redis-server this fixture started can be killed.");
+        process.Kill();
+        process.WaitForExit(5000);
+        process.Dispose();
+        process = null;
+    }
+
+    /// <summary>Starts the server again on the same port.</summary>
+    public void Start()
+    {
         string? executable = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
         if (executable == null)
             throw new InvalidOperationException($"The Redis tests need a redis-server: install the Debian package redis-server (as .ci/run does) or set {VariableName}=host:port.");
-        int port = FreePort();
         process = Process.Start(new ProcessStartInfo(executable, $"--port {port} --bind 127.0.0.1 --save \"\" --appendonly no")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         })!;
-        ConnectionString = $"127.0.0.1:{port}";
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!CanConnect(port))
         {
@@ -39,9 +67,6 @@ public sealed class RedisServer : IDisposable
             Thread.Sleep(50);
         }
     }
-
-    /// <summary>host:port of the server.</summary>
-    public string ConnectionString { get; }
 
     public void Dispose()
     {
@@ -53,7 +78,7 @@ public sealed class RedisServer : IDisposable
         process?.Dispose();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

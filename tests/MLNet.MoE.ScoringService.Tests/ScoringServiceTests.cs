@@ -40,8 +40,10 @@ public class ScoringServiceTests
                 Assert.False(result.GetProperty("cached").GetBoolean());
             }
         }
-        var batchSize = (await service.MetricsAsync()).GetProperty("batchSize");
-        Assert.True(batchSize.GetProperty("max").GetDouble() > 1, $"concurrent requests should have shared a batch: {batchSize}");
+        var metrics = await service.MetricsAsync();
+        int texts = requests.Sum(r => r.Count);
+        Assert.Equal(texts, metrics.Sum("scoring_batch_size_sum"));
+        Assert.True(metrics.Sum("scoring_batch_size_count") < texts, $"concurrent requests should have shared a batch: {metrics.Text}");
     }
 
     [Fact]
@@ -52,11 +54,22 @@ public class ScoringServiceTests
             o.MaxTextsPerRequest = 4;
             o.MaxRequestBytes = 4096;
             o.MaxNewTokens = 16;
+            o.MaxTextCharacters = 1000;
         });
         string tooLong = string.Concat(Enumerable.Repeat("In the beginning ", 4));
         var cases = new (string Path, string Body, string ContentType, HttpStatusCode Status, string Mentions)[]
         {
-            ("/v1/score", "{\"texts\": [1", "application/json", HttpStatusCode.BadRequest, "not valid JSON"),
+            ("/v1/score", "{\"texts\": [", "application/json", HttpStatusCode.BadRequest, "not valid JSON"),
+            ("/v1/score", "{\"texts\": [1]}", "application/json", HttpStatusCode.BadRequest, "'texts[0]' has the wrong type: it must be a string"),
+            ("/v1/score", "{\"texts\": [\"a\"], \"model\": \"gpt-4\"}", "application/json", HttpStatusCode.BadRequest, "'model' is not part of this endpoint's request"),
+            ("/v1/score", JsonSerializer.Serialize(new { texts = new[] { "fine", new string('a', 3000) } }), "application/json", HttpStatusCode.BadRequest, "texts[1] is 3000 characters long; at most 1000 are allowed (Scoring:MaxTextCharacters)"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": \"10\"}", "application/json", HttpStatusCode.BadRequest, "'maxTokens' has the wrong type: it must be an integer"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": 4, \"temperature\": \"0.5\"}", "application/json", HttpStatusCode.BadRequest, "'temperature' has the wrong type: it must be a number"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": 4, \"model\": \"gpt-4\"}", "application/json", HttpStatusCode.BadRequest, "'model' is not part of this endpoint's request"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": 4, \"temperature\": 1e308}", "application/json", HttpStatusCode.BadRequest, "temperature is 1E+308; it must be between 0 and 10"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": 4, \"temperature\": 1e400}", "application/json", HttpStatusCode.BadRequest, "temperature"),
+            ("/v1/generate", "{\"prompt\": \"And\", \"maxTokens\": 4, \"temperature\": 0.5, \"topK\": 100000}", "application/json", HttpStatusCode.BadRequest, "topK is 100000; it must be between 0 (off) and 1000"),
+            ("/v1/generate", JsonSerializer.Serialize(new { prompt = new string('a', 1001), maxTokens = 4 }), "application/json", HttpStatusCode.BadRequest, "prompt is 1001 characters long; at most 1000"),
             ("/v1/score", "{}", "application/json", HttpStatusCode.BadRequest, "texts"),
             ("/v1/score", "{\"texts\": []}", "application/json", HttpStatusCode.BadRequest, "texts"),
             ("/v1/score", "{\"texts\": [\"a\", null]}", "application/json", HttpStatusCode.BadRequest, "texts[1]"),
@@ -76,9 +89,11 @@ public class ScoringServiceTests
             using var response = await service.Client.PostAsync(c.Path, new StringContent(c.Body, Encoding.UTF8, c.ContentType));
             string body = await response.Content.ReadAsStringAsync();
             Assert.True(c.Status == response.StatusCode, $"{c.Path} {c.Body[..Math.Min(60, c.Body.Length)]}: {(int)response.StatusCode} {body}");
-            Assert.Contains(c.Mentions, body);
+            Assert.True(body.Contains(c.Mentions, StringComparison.Ordinal), $"{c.Body[..Math.Min(60, c.Body.Length)]}: {body}");
             Assert.DoesNotContain("   at ", body);
             Assert.DoesNotContain("Exception", body);
+            Assert.DoesNotContain("System.", body);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         }
     }
 
@@ -94,14 +109,17 @@ public class ScoringServiceTests
             o.CacheEnabled = false;
         });
         var waiting = service.ScoreAsync(model.Texts(2));
-        await WaitUntil(service, m => m.GetProperty("queueLength").GetInt32() == 2);
+        await WaitUntil(service, m => m.Sum("scoring_queue_length") == 2);
         using var refused = await service.ScoreAsync(model.Texts(2, offset: 5));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Equal(TimeSpan.FromSeconds(2), refused.Headers.RetryAfter?.Delta);
         Assert.Contains("queue is full", await refused.Content.ReadAsStringAsync());
         using var accepted = await waiting;
         Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
-        Assert.Equal(1, (await service.MetricsAsync()).GetProperty("rejected").GetProperty("queueFull").GetInt64());
+        var metrics = await service.MetricsAsync();
+        Assert.Equal(1, metrics.Sum("scoring_rejections_total", "reason=queue_full"));
+        Assert.Equal(1, metrics.Sum("scoring_requests_total", "route=/v1/score", "status=503"));
+        Assert.Equal(1, metrics.Sum("scoring_requests_total", "route=/v1/score", "status=200"));
     }
 
     [Fact]
@@ -115,12 +133,12 @@ public class ScoringServiceTests
         });
         using var cancel = new CancellationTokenSource();
         var request = service.ScoreAsync(model.Texts(3), cancel.Token);
-        await WaitUntil(service, m => m.GetProperty("queueLength").GetInt32() == 3);
+        await WaitUntil(service, m => m.Sum("scoring_queue_length") == 3);
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
-        var metrics = await WaitUntil(service, m => m.GetProperty("queueLength").GetInt32() == 0);
-        Assert.Equal(3, metrics.GetProperty("cancelledTexts").GetInt64());
-        Assert.Equal(0, metrics.GetProperty("batchSize").GetProperty("count").GetInt64());
+        var metrics = await WaitUntil(service, m => m.Sum("scoring_queue_length") == 0);
+        Assert.Equal(3, metrics.Sum("scoring_cancelled_texts_total"));
+        Assert.Equal(0, metrics.Sum("scoring_batch_size_count"));
     }
 
     [Fact]
@@ -134,10 +152,11 @@ public class ScoringServiceTests
         Assert.True(second.GetProperty("results")[0].GetProperty("cached").GetBoolean());
         Assert.False(second.GetProperty("results")[1].GetProperty("cached").GetBoolean());
         Assert.Equal(first.GetProperty("results")[1].GetProperty("score").GetDouble(), second.GetProperty("results")[0].GetProperty("score").GetDouble());
-        var cache = (await service.MetricsAsync()).GetProperty("cache");
-        Assert.Equal(1, cache.GetProperty("hits").GetInt64());
-        Assert.Equal(3, cache.GetProperty("misses").GetInt64());
-        Assert.Equal("memory", (await service.Client.GetFromJsonAsync<JsonElement>("/healthz")).GetProperty("cache").GetString());
+        var metrics = await service.MetricsAsync();
+        Assert.Equal(1, metrics.Sum("scoring_cache_hits_total"));
+        Assert.Equal(3, metrics.Sum("scoring_cache_misses_total"));
+        var (_, readiness) = await service.ReadinessAsync();
+        Assert.False(readiness.GetProperty("checks").TryGetProperty("redis", out _), "no Redis is configured, so readiness has no Redis check");
     }
 
     [Fact]
@@ -149,10 +168,21 @@ public class ScoringServiceTests
         double firstScore;
         await using (var writer = await RunningService.StartAsync(model.ModelPath, o => { o.RedisConnectionString = redis.ConnectionString; o.RedisInstanceName = instance; }))
         {
-            Assert.Equal("redis", (await writer.Client.GetFromJsonAsync<JsonElement>("/healthz")).GetProperty("cache").GetString());
+            var (status, readiness) = await writer.ReadinessAsync();
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal("Healthy", readiness.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString());
             var first = (await (await writer.ScoreAsync(texts)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results");
             Assert.False(first[0].GetProperty("cached").GetBoolean());
             firstScore = first[0].GetProperty("score").GetDouble();
+            // Writes to Redis leave the request path: wait until both results are stored.
+            using var redisClient = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+            var server = redisClient.GetServer(redisClient.GetEndPoints()[0]);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (server.Keys(pattern: instance + "*").Count() < 2)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the results never reached Redis");
+                await Task.Delay(20);
+            }
         }
         // A new service process has an empty memory: a hit can only come from Redis.
         await using var reader = await RunningService.StartAsync(model.ModelPath, o => { o.RedisConnectionString = redis.ConnectionString; o.RedisInstanceName = instance; });
@@ -160,7 +190,9 @@ public class ScoringServiceTests
         Assert.True(again[0].GetProperty("cached").GetBoolean());
         Assert.True(again[1].GetProperty("cached").GetBoolean());
         Assert.Equal(firstScore, again[0].GetProperty("score").GetDouble());
-        Assert.Equal(0, (await reader.MetricsAsync()).GetProperty("cache").GetProperty("errors").GetInt64());
+        var metrics = await reader.MetricsAsync();
+        Assert.Equal(0, metrics.Sum("scoring_cache_errors_total"));
+        Assert.Equal(2, metrics.Sum("scoring_cache_hits_total"));
     }
 
     [Fact]
@@ -175,7 +207,7 @@ public class ScoringServiceTests
         await using var _ = service;
         var texts = model.Texts(6, offset: 120);
         var inFlight = texts.Select(t => service.ScoreAsync(new[] { t })).ToList();
-        await WaitUntil(service, m => m.GetProperty("queueLength").GetInt32() == texts.Count);
+        await WaitUntil(service, m => m.Sum("scoring_queue_length") == texts.Count);
         await service.StopAsync();
         for (int i = 0; i < texts.Count; i++)
         {
@@ -224,8 +256,11 @@ public class ScoringServiceTests
     public async Task AnApiKeyGuardsEverythingButHealth()
     {
         await using var service = await RunningService.StartAsync(model.ModelPath, o => o.ApiKey = "s3cret");
-        using var health = await service.Client.GetAsync("/healthz");
-        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        foreach (string path in new[] { "/health/live", "/health/ready", "/healthz" })
+        {
+            using var health = await service.Client.GetAsync(path);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
         using var missing = await service.ScoreAsync(model.Texts(1));
         Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
         using var wrongRequest = new HttpRequestMessage(HttpMethod.Get, "/metrics") { Headers = { { "X-Api-Key", "s3cre" } } };
@@ -250,19 +285,19 @@ public class ScoringServiceTests
 
         var burst = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => service.ScoreAsync(model.Texts(1, offset: 80 + i)))).WaitAsync(TimeSpan.FromMinutes(2));
         Assert.All(burst, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
-        var batches = (await service.MetricsAsync()).GetProperty("batchSize");
-        Assert.True(batches.GetProperty("max").GetDouble() > 1, "the burst should share a batch");
-        Assert.True(batches.GetProperty("count").GetInt64() < 11, "the burst should not run text by text");
+        var metrics = await service.MetricsAsync();
+        Assert.Equal(11, metrics.Sum("scoring_batch_size_sum"));
+        Assert.True(metrics.Sum("scoring_batch_size_count") < 11, "the burst should not run text by text");
     }
 
-    private static async Task<JsonElement> WaitUntil(RunningService service, Func<JsonElement, bool> condition)
+    private static async Task<PrometheusScrape> WaitUntil(RunningService service, Func<PrometheusScrape, bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (true)
         {
             var metrics = await service.MetricsAsync();
             if (condition(metrics)) return metrics;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The service never reached the expected state: {metrics}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The service never reached the expected state: {metrics.Text}");
             await Task.Delay(20);
         }
     }

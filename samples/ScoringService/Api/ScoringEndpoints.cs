@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using MLNet.MoE.Samples.ScoringService.Backends;
@@ -12,12 +13,21 @@ using MLNet.MoE.Samples.ScoringService.Diagnostics;
 namespace MLNet.MoE.Samples.ScoringService.Api;
 
 /// <summary>
-/// The HTTP API: <c>POST /v1/score</c>, <c>POST /v1/generate</c> (JSON or server-sent events), <c>GET /healthz</c> and
-/// <c>GET /metrics</c>. Bad requests get 400 (415 for a body that is not JSON, 413 for one over the size limit) with a
-/// message; a full queue or busy generation slots get 503 with <c>Retry-After</c>; errors never carry stack traces.
+/// The HTTP API: <c>POST /v1/score</c> and <c>POST /v1/generate</c> (JSON or server-sent events). Bodies are read
+/// strictly: an unknown field, a string where a number belongs, or a value out of bounds gets 400 naming the field; a text
+/// longer than <see cref="ScoringServiceOptions.MaxTextCharacters"/> is refused before it is tokenized; 415 for a body that
+/// is not JSON, 413 for one over the size limit; a full queue or busy generation slots get 503 with <c>Retry-After</c>.
+/// Every error is a problem document without stack traces.
 /// </summary>
 public sealed class ScoringEndpoints
 {
+    /// <summary>How request bodies are read: camelCase, unknown fields refused, numbers only as JSON numbers.</summary>
+    public static readonly JsonSerializerOptions RequestJson = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly IScoringBackend backend;
     private readonly ScoreBatcher batcher;
@@ -35,40 +45,48 @@ public sealed class ScoringEndpoints
         this.metrics = metrics;
         this.options = options.Value;
         generationSlots = new SemaphoreSlim(this.options.MaxConcurrentGenerations);
+        metrics.ObserveGenerationSlots(() => this.options.MaxConcurrentGenerations - generationSlots.CurrentCount);
     }
 
-    /// <summary>Maps the endpoints on <paramref name="app"/>.</summary>
+    /// <summary>Maps the endpoints on <paramref name="app"/>, with their OpenAPI descriptions.</summary>
     public static void Map(WebApplication app)
     {
-        app.MapPost("/v1/score", (HttpContext ctx, ScoringEndpoints api) => api.Run(ctx, "score", () => api.ScoreAsync(ctx)));
-        app.MapPost("/v1/generate", (HttpContext ctx, ScoringEndpoints api) => api.Run(ctx, "generate", () => api.GenerateAsync(ctx)));
-        app.MapGet("/healthz", (ScoringEndpoints api) => api.Health());
-        app.MapGet("/metrics", (ScoringEndpoints api) => Results.Json(api.metrics.Snapshot(api.batcher.QueueLength), Json));
+        app.MapPost("/v1/score", (HttpContext ctx, ScoringEndpoints api) => api.Run(ctx, "/v1/score", () => api.ScoreAsync(ctx)))
+            .WithName("Score")
+            .WithSummary("Scores texts: perplexity and next-token accuracy for a language model, label and class probabilities for a classifier.")
+            .Accepts<ScoreRequest>("application/json")
+            .Produces<ScoreResponse>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        app.MapPost("/v1/generate", (HttpContext ctx, ScoringEndpoints api) => api.Run(ctx, "/v1/generate", () => api.GenerateAsync(ctx)))
+            .WithName("Generate")
+            .WithSummary("Continues a prompt; with \"stream\": true the text comes as server-sent events (message events, then a done event).")
+            .Accepts<GenerateRequest>("application/json")
+            .Produces<GenerateResponse>(StatusCodes.Status200OK)
+            .Produces<GenerateResponse>(StatusCodes.Status200OK, "text/event-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
-
-    private IResult Health() => Results.Json(new
-    {
-        status = "ok",
-        model = backend.Kind,
-        modelId = backend.ModelId,
-        contextLength = backend.ContextLength,
-        canGenerate = backend.CanGenerate,
-        maxBatchSize = options.MaxBatchSize,
-        maxBatchWaitMilliseconds = options.MaxBatchWaitMilliseconds,
-        cache = cache.Store,
-    }, Json);
 
     private async Task<IResult> ScoreAsync(HttpContext ctx)
     {
         var request = await ReadBodyAsync<ScoreRequest>(ctx).ConfigureAwait(false);
         if (request.Texts is not { Count: > 0 } texts) throw new RequestRejectedException("texts must hold at least one text.");
         if (texts.Count > options.MaxTextsPerRequest) throw new RequestRejectedException($"texts holds {texts.Count} texts; at most {options.MaxTextsPerRequest} are allowed per request.");
-        var prepared = new PreparedText[texts.Count];
+        // Every text is checked for length before any is tokenized, so an oversized text costs no tokenizer time.
         for (int i = 0; i < texts.Count; i++)
         {
             string text = texts[i] ?? throw new RequestRejectedException($"texts[{i}] is null.");
-            prepared[i] = backend.Prepare(text, $"texts[{i}]");
+            CheckCharacters(text, $"texts[{i}]");
         }
+        var prepared = new PreparedText[texts.Count];
+        for (int i = 0; i < texts.Count; i++) prepared[i] = backend.Prepare(texts[i]!, $"texts[{i}]");
         var cancellation = ctx.RequestAborted;
         var keys = texts.Select(t => cache.ScoreKey(t!)).ToList();
         var found = await cache.GetManyAsync<ScoreResult>(keys, cancellation).ConfigureAwait(false);
@@ -92,36 +110,61 @@ public sealed class ScoringEndpoints
     {
         var request = await ReadBodyAsync<GenerateRequest>(ctx).ConfigureAwait(false);
         if (!backend.CanGenerate) throw new RequestRejectedException($"The served model ({backend.Kind}) does not generate text.");
+        if (request.Prompt is { } text) CheckCharacters(text, "prompt");
         if (request.MaxTokens < 1 || request.MaxTokens > options.MaxNewTokens)
             throw new RequestRejectedException($"maxTokens is {request.MaxTokens}; it must be between 1 and {options.MaxNewTokens}.");
+        if (!double.IsFinite(request.Temperature) || request.Temperature > options.MaxTemperature)
+            throw new RequestRejectedException($"temperature is {request.Temperature.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be between 0 and {options.MaxTemperature.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+        if (request.TopK > options.MaxTopK)
+            throw new RequestRejectedException($"topK is {request.TopK}; it must be between 0 (off) and {options.MaxTopK}.");
         var prompt = backend.PreparePrompt(request);
         var cancellation = ctx.RequestAborted;
-        string? key = request.IsDeterministic && !request.Stream ? cache.GenerateKey(request, request.Temperature == 0 ? 0 : prompt.Seed) : null;
-        if (key != null && (await cache.GetManyAsync<GenerateResult>(new[] { key }, cancellation).ConfigureAwait(false))[0] is { } hit)
-            return Results.Json(new GenerateResponse(hit.Text, hit.TokenCount, hit.FinishReason, Cached: true), Json);
-        if (!generationSlots.Wait(0))
+        if (request.Stream)
         {
-            metrics.GenerationsBusy();
-            throw new ServiceBusyException($"All {options.MaxConcurrentGenerations} generation slots are busy.");
+            using var slot = TakeGenerationSlot();
+            await StreamAsync(ctx, prompt, cancellation).ConfigureAwait(false);
+            return Results.Empty;
         }
-        try
+        if (request.IsDeterministic)
         {
-            if (request.Stream)
-            {
-                await StreamAsync(ctx, prompt, cancellation).ConfigureAwait(false);
-                return Results.Empty;
-            }
-            var clock = Stopwatch.StartNew();
-            var result = await Task.Run(() => backend.Generate(prompt, null, cancellation), CancellationToken.None).ConfigureAwait(false);
-            metrics.Generation(result.TokenCount, clock.Elapsed);
-            cancellation.ThrowIfCancellationRequested();
-            if (key != null) await cache.SetManyAsync(new[] { (key, result) }, cancellation).ConfigureAwait(false);
-            return Results.Json(new GenerateResponse(result.Text, result.TokenCount, result.FinishReason, Cached: false), Json);
+            string key = cache.GenerateKey(request, request.Temperature == 0 ? 0 : prompt.Seed);
+            var (result, cached) = await cache.GetOrComputeAsync(key, token => GenerateOnceAsync(prompt, token), cancellation).ConfigureAwait(false);
+            return Results.Json(new GenerateResponse(result.Text, result.TokenCount, result.FinishReason, cached), Json);
         }
-        finally
-        {
-            generationSlots.Release();
-        }
+        var sampled = await GenerateOnceAsync(prompt, cancellation).ConfigureAwait(false);
+        return Results.Json(new GenerateResponse(sampled.Text, sampled.TokenCount, sampled.FinishReason, Cached: false), Json);
+    }
+
+    private async Task<GenerateResult> GenerateOnceAsync(PreparedPrompt prompt, CancellationToken cancellation)
+    {
+        using var slot = TakeGenerationSlot();
+        var clock = Stopwatch.StartNew();
+        var result = await Task.Run(() => backend.Generate(prompt, null, cancellation), CancellationToken.None).ConfigureAwait(false);
+        metrics.Generation(result.TokenCount, clock.Elapsed);
+        cancellation.ThrowIfCancellationRequested();
+        return result;
+    }
+
+    /// <summary>Takes a generation slot (released when the returned object is disposed), or refuses with 503 when all are busy.</summary>
+    private GenerationSlot TakeGenerationSlot()
+    {
+        if (!generationSlots.Wait(0)) throw new ServiceBusyException($"All {options.MaxConcurrentGenerations} generation slots are busy.", "generations_busy");
+        return new GenerationSlot(generationSlots);
+    }
+
+    private void CheckCharacters(string text, string field)
+    {
+        if (text.Length > options.MaxTextCharacters)
+            throw new RequestRejectedException($"{field} is {text.Length} characters long; at most {options.MaxTextCharacters} are allowed ({ScoringServiceOptions.SectionName}:{nameof(ScoringServiceOptions.MaxTextCharacters)}).");
+    }
+
+    private sealed class GenerationSlot : IDisposable
+    {
+        private SemaphoreSlim? slots;
+
+        public GenerationSlot(SemaphoreSlim slots) => this.slots = slots;
+
+        public void Dispose() => Interlocked.Exchange(ref slots, null)?.Release();
     }
 
     /// <summary>Server-sent events: one <c>message</c> event per new piece of text (<c>{"text": …}</c>), then a <c>done</c> event with the whole answer.</summary>
@@ -175,7 +218,7 @@ public sealed class ScoringEndpoints
     }
 
     /// <summary>Runs a handler, turning the service's exceptions into status codes and recording the response.</summary>
-    private async Task<IResult> Run(HttpContext ctx, string endpoint, Func<Task<IResult>> handler)
+    private async Task<IResult> Run(HttpContext ctx, string route, Func<Task<IResult>> handler)
     {
         long started = Stopwatch.GetTimestamp();
         IResult result;
@@ -202,7 +245,7 @@ public sealed class ScoringEndpoints
         }
         catch (ServiceBusyException e)
         {
-            if (e.Message.StartsWith("The scoring queue", StringComparison.Ordinal)) metrics.QueueFull();
+            metrics.Rejected(e.Reason);
             ctx.Response.Headers.RetryAfter = options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             (result, status) = (Problem(e.Message, StatusCodes.Status503ServiceUnavailable), StatusCodes.Status503ServiceUnavailable);
         }
@@ -211,7 +254,7 @@ public sealed class ScoringEndpoints
             // The client went away; its queued work was removed. 499 is the usual log code for this; nobody reads the answer.
             (result, status) = (Results.StatusCode(499), 499);
         }
-        metrics.Response(endpoint, status, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        metrics.Response(route, status, Stopwatch.GetElapsedTime(started));
         return result;
     }
 
@@ -222,13 +265,12 @@ public sealed class ScoringEndpoints
         if (!ctx.Request.HasJsonContentType()) throw new UnsupportedContentTypeException("The request body must be JSON (Content-Type: application/json).");
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, Json, ctx.RequestAborted).ConfigureAwait(false)
+            return await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, RequestJson, ctx.RequestAborted).ConfigureAwait(false)
                 ?? throw new RequestRejectedException("The request body is empty (null).");
         }
         catch (JsonException e)
         {
-            string where = string.IsNullOrEmpty(e.Path) ? "" : $" at {e.Path}";
-            throw new RequestRejectedException($"The request body is not valid JSON for this endpoint{where}.");
+            throw new RequestRejectedException(RequestJsonErrors.Describe(e));
         }
     }
 

@@ -53,6 +53,15 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
         }
     }
 
+    /// <summary>True while the worker runs and new work is accepted.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (gate) return accepting && worker is { IsCompleted: false };
+        }
+    }
+
     /// <summary>
     /// Queues <paramref name="texts"/> (all or none) and returns one task per text. Throws <see cref="ServiceBusyException"/>
     /// when they do not fit in the queue or the service is stopping. When <paramref name="cancellation"/> fires, the texts
@@ -63,9 +72,9 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
         var items = texts.Select(t => new WorkItem(t, Stopwatch.GetTimestamp())).ToList();
         lock (gate)
         {
-            if (!accepting) throw new ServiceBusyException("The service is shutting down.");
+            if (!accepting) throw new ServiceBusyException("The service is shutting down.", "shutting_down");
             if (queue.Count + items.Count > capacity)
-                throw new ServiceBusyException($"The scoring queue is full ({queue.Count} of {capacity} texts waiting).");
+                throw new ServiceBusyException($"The scoring queue is full ({queue.Count} of {capacity} texts waiting).", "queue_full");
             foreach (var item in items) item.Node = queue.AddLast(item);
             lastArrival = Stopwatch.GetTimestamp();
         }
@@ -81,6 +90,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
     public Task StartAsync(CancellationToken cancellationToken)
     {
         lifetime.ApplicationStopping.Register(StopAccepting);
+        metrics.ObserveQueue(() => QueueLength);
         worker = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         return Task.CompletedTask;
     }
@@ -102,7 +112,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
                 left = queue.ToList();
                 queue.Clear();
             }
-            foreach (var item in left) item.Completion.TrySetException(new ServiceBusyException("The service stopped before the text was scored."));
+            foreach (var item in left) item.Completion.TrySetException(new ServiceBusyException("The service stopped before the text was scored.", "shutting_down"));
         }
     }
 
@@ -117,7 +127,7 @@ public sealed class ScoreBatcher : IHostedService, IDisposable
             if (batch == null) return;
             if (batch.Count == 0) continue;
             long now = Stopwatch.GetTimestamp();
-            foreach (var item in batch) metrics.QueueWaitMilliseconds.Add(Stopwatch.GetElapsedTime(item.EnqueuedAt, now).TotalMilliseconds);
+            foreach (var item in batch) metrics.QueueWait(Stopwatch.GetElapsedTime(item.EnqueuedAt, now));
             try
             {
                 var clock = Stopwatch.StartNew();

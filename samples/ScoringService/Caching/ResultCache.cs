@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Options;
 using MLNet.MoE.Samples.ScoringService.Backends;
 using MLNet.MoE.Samples.ScoringService.Diagnostics;
@@ -9,31 +9,35 @@ using MLNet.MoE.Samples.ScoringService.Diagnostics;
 namespace MLNet.MoE.Samples.ScoringService.Caching;
 
 /// <summary>
-/// Answers repeated deterministic requests from an <see cref="IDistributedCache"/>: the in-memory one by default, Redis
-/// when a connection string is configured. Keys hold the model's fingerprint and a SHA-256 of the request, values the
-/// JSON result. A cache that fails (Redis down) is logged, counted and treated as a miss: scoring never depends on it.
+/// Answers repeated deterministic requests from a <see cref="HybridCache"/>: an in-process first level, and Redis as the
+/// second level when a connection string is configured (through <see cref="ResilientDistributedCache"/>, so a Redis outage
+/// only costs hits). Keys hold the model's fingerprint and a SHA-256 of the request. Scored texts are looked up together
+/// and the misses scored in one batch; a generation runs under the cache's stampede protection, so concurrent identical
+/// requests share one generation.
 /// </summary>
 public sealed class ResultCache
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    private readonly IDistributedCache? cache;
+
+    // A lookup: nothing is written when the key is missing (the caller computes the value and calls SetManyAsync).
+    private static readonly HybridCacheEntryOptions LookupOnly = new() { Flags = HybridCacheEntryFlags.DisableDistributedCacheWrite };
+    private readonly HybridCache? cache;
     private readonly ServiceMetrics metrics;
-    private readonly ILogger<ResultCache> logger;
     private readonly string modelId;
-    private readonly DistributedCacheEntryOptions entryOptions;
+    private readonly HybridCacheEntryOptions entryOptions;
 
     /// <summary>Creates the cache over the configured store (none when caching is off).</summary>
-    public ResultCache(IServiceProvider services, IScoringBackend backend, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options, ILogger<ResultCache> logger)
+    public ResultCache(IServiceProvider services, IScoringBackend backend, ServiceMetrics metrics, IOptions<ScoringServiceOptions> options)
     {
-        cache = options.Value.CacheEnabled ? services.GetRequiredService<IDistributedCache>() : null;
+        cache = options.Value.CacheEnabled ? services.GetRequiredService<HybridCache>() : null;
         this.metrics = metrics;
-        this.logger = logger;
         modelId = backend.ModelId;
-        entryOptions = new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(options.Value.CacheEntryLifetimeSeconds) };
-        Store = cache == null ? "off" : options.Value.RedisConnectionString != null ? "redis" : "memory";
+        var lifetime = TimeSpan.FromSeconds(options.Value.CacheEntryLifetimeSeconds);
+        entryOptions = new HybridCacheEntryOptions { Expiration = lifetime, LocalCacheExpiration = lifetime };
+        Store = cache == null ? "off" : options.Value.UsesRedis ? "memory+redis" : "memory";
     }
 
-    /// <summary><c>off</c>, <c>memory</c> or <c>redis</c>.</summary>
+    /// <summary><c>off</c>, <c>memory</c> or <c>memory+redis</c>.</summary>
     public string Store { get; }
 
     /// <summary>The key of one scored text.</summary>
@@ -48,39 +52,38 @@ public sealed class ResultCache
     {
         var found = new T?[keys.Count];
         if (cache == null) return found;
-        int errors = 0;
-        var reads = keys.Select(async (key, i) =>
-        {
-            try
-            {
-                byte[]? bytes = await cache.GetAsync(key, cancellation).ConfigureAwait(false);
-                if (bytes != null) found[i] = JsonSerializer.Deserialize<T>(bytes, Json);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                Interlocked.Increment(ref errors);
-                logger.LogWarning(e, "Reading the result cache failed; scoring instead.");
-            }
-        });
-        await Task.WhenAll(reads).ConfigureAwait(false);
+        await Task.WhenAll(keys.Select(async (key, i) =>
+            found[i] = await cache.GetOrCreateAsync<T?>(key, static _ => ValueTask.FromResult<T?>(null), LookupOnly, cancellationToken: cancellation).ConfigureAwait(false))).ConfigureAwait(false);
         int hits = found.Count(f => f != null);
-        metrics.Cache(hits, keys.Count - hits, errors);
+        metrics.Cache(hits, keys.Count - hits);
         return found;
     }
 
-    /// <summary>Stores values (failures are logged and ignored).</summary>
+    /// <summary>Stores values in memory and (in the background) in Redis.</summary>
     public async Task SetManyAsync<T>(IReadOnlyList<(string Key, T Value)> entries, CancellationToken cancellation)
     {
-        if (cache == null || entries.Count == 0) return;
-        try
+        if (cache == null) return;
+        foreach (var (key, value) in entries) await cache.SetAsync(key, value, entryOptions, cancellationToken: cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The cached value of <paramref name="key"/>, or else the value <paramref name="compute"/> returns (stored for next
+    /// time); concurrent calls for one key share one computation. <c>Cached</c> is false for the caller whose call computed it.
+    /// </summary>
+    public async Task<(T Value, bool Cached)> GetOrComputeAsync<T>(string key, Func<CancellationToken, Task<T>> compute, CancellationToken cancellation)
+    {
+        if (cache == null) return (await compute(cancellation).ConfigureAwait(false), false);
+        bool computed = false;
+        T value = await cache.GetOrCreateAsync(key, async token =>
         {
-            await Task.WhenAll(entries.Select(e => cache.SetAsync(e.Key, JsonSerializer.SerializeToUtf8Bytes(e.Value, Json), entryOptions, cancellation))).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            metrics.Cache(0, 0, 1);
-            logger.LogWarning(e, "Writing the result cache failed.");
-        }
+            computed = true;
+            T result = await compute(token).ConfigureAwait(false);
+            // A computation cut short by cancellation is not a result to keep.
+            token.ThrowIfCancellationRequested();
+            return result;
+        }, entryOptions, cancellationToken: cancellation).ConfigureAwait(false);
+        metrics.Cache(computed ? 0 : 1, computed ? 1 : 0);
+        return (value, !computed);
     }
 
     private string Key(string kind, string payload) =>
