@@ -15,12 +15,12 @@ public class RepositoryBoundaryTests
     // "../<sibling>", "..\<sibling>", or Path.Combine(..., "..", "<sibling>", ...): a folder beside the repository.
     private static readonly Regex SiblingFolder = new($@"\.\.[/\\]{Sibling}\b|""\.\.""\s*,\s*""{Sibling}""", RegexOptions.Compiled);
 
-    private static readonly string[] CheckedExtensions = { ".cs", ".csproj", ".props", ".targets", ".sh", ".py", ".json", ".md", ".config" };
+    private static readonly string[] CheckedExtensions = { ".cs", ".csproj", ".props", ".targets", ".sh", ".py", ".json", ".md", ".config", ".mbconfig" };
 
     private static IEnumerable<string> CheckedFiles()
     {
         string root = TestPaths.RepositoryRoot;
-        foreach (string folder in new[] { "src", "tests", "samples", "docs", "tools", "data", ".ci" })
+        foreach (string folder in new[] { "src", "tests", "samples", "templates", "docs", "tools", "data", ".ci" })
         {
             string path = Path.Combine(root, folder);
             if (!Directory.Exists(path)) continue;
@@ -62,7 +62,8 @@ public class RepositoryBoundaryTests
         foreach (string entry in Directory.EnumerateFileSystemEntries(TestPaths.Data).Select(p => Path.GetFileName(p)).Where(n => n != "README.md"))
             Assert.True(readme.Contains($"`{entry}", StringComparison.Ordinal), $"data/README.md does not describe {entry} (source, licence, how it was made)");
 
-        var dataLinks = new Regex(@"Include=""\.\./\.\./data/([^""*]+)", RegexOptions.Compiled);
+        // A sample links data/ from its own depth: ../../data/ beside samples/X, ../../../data/ beside samples/ModelBuilder/X.
+        var dataLinks = new Regex(@"Include=""(?:\.\./){2,}data/([^""*]+)", RegexOptions.Compiled);
         foreach (string project in Directory.EnumerateFiles(Path.Combine(TestPaths.RepositoryRoot, "samples"), "*.csproj", SearchOption.AllDirectories))
         {
             foreach (Match link in dataLinks.Matches(File.ReadAllText(project)))

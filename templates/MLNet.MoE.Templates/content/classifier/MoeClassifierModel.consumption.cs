@@ -1,0 +1,116 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MoeClassifierModel;
+
+/// <summary>
+/// The model: a Mixture-of-Experts text classifier (MLNet.MoE's <c>MoeTextClassification</c> trainer). This part
+/// predicts with a trained <c>MoeClassifierModel.mlnet</c>.
+/// </summary>
+public static partial class MoeClassifierModel
+{
+    /// <summary>The data's text column, as named in <c>MoeClassifierModel.mbconfig</c>.</summary>
+    public const string TextColumnName = @"MoeTextColumn";
+
+    /// <summary>The data's label column, as named in <c>MoeClassifierModel.mbconfig</c>.</summary>
+    public const string LabelColumnName = @"MoeLabelColumn";
+
+    /// <summary>One row of input: the columns the model reads.</summary>
+    public sealed class ModelInput
+    {
+        /// <summary>The text to classify.</summary>
+        [ColumnName(TextColumnName)]
+        public string Text { get; set; } = "";
+
+        /// <summary>The class, as written in the data (not read when predicting).</summary>
+        [ColumnName(LabelColumnName)]
+        public string Label { get; set; } = "";
+    }
+
+    /// <summary>What the model predicts for one row.</summary>
+    public sealed class ModelOutput
+    {
+        /// <summary>The most probable class, as written in the data.</summary>
+        [ColumnName(@"PredictedLabel")]
+        public string PredictedLabel { get; set; } = "";
+
+        /// <summary>Each class's probability, in the order of the model's labels (see <see cref="PredictAllLabels"/>).</summary>
+        [ColumnName(@"Score")]
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    private static readonly object PredictEngineLock = new();
+    private static string modelPath = Path.Combine(AppContext.BaseDirectory, "MoeClassifierModel.mlnet");
+    private static Lazy<PredictionEngine<ModelInput, ModelOutput>> predictEngine = NewPredictEngine();
+
+    /// <summary>
+    /// The model file that <see cref="Predict"/> loads (default <c>MoeClassifierModel.mlnet</c> beside the program). Setting it
+    /// makes the next prediction load that file.
+    /// </summary>
+    public static string MLNetModelPath
+    {
+        get { lock (PredictEngineLock) return modelPath; }
+        set
+        {
+            ArgumentException.ThrowIfNullOrEmpty(value);
+            lock (PredictEngineLock)
+            {
+                modelPath = Path.GetFullPath(value);
+                ResetPredictEngine();
+            }
+        }
+    }
+
+    /// <summary>Predicts the class of <paramref name="input"/>. Safe to call from several threads (calls are serialized).</summary>
+    /// <exception cref="FileNotFoundException">The model file does not exist: train it first.</exception>
+    public static ModelOutput Predict(ModelInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        lock (PredictEngineLock) return predictEngine.Value.Predict(input);
+    }
+
+    /// <summary>Every class with its probability, the most probable first.</summary>
+    /// <exception cref="FileNotFoundException">The model file does not exist: train it first.</exception>
+    public static IOrderedEnumerable<KeyValuePair<string, float>> PredictAllLabels(ModelInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        lock (PredictEngineLock)
+        {
+            var engine = predictEngine.Value;
+            return GetSortedScoresWithLabels(engine.Predict(input), engine.OutputSchema);
+        }
+    }
+
+    /// <summary>Pairs each score with its label (the score column's slot names) and orders them, the highest first.</summary>
+    private static IOrderedEnumerable<KeyValuePair<string, float>> GetSortedScoresWithLabels(ModelOutput result, DataViewSchema outputSchema)
+    {
+        VBuffer<ReadOnlyMemory<char>> slotNames = default;
+        outputSchema[@"Score"].GetSlotNames(ref slotNames);
+        string[] labels = slotNames.DenseValues().Select(name => name.ToString()).ToArray();
+        if (labels.Length != result.Score.Length)
+            throw new InvalidOperationException($"The model's score column has {result.Score.Length} values but {labels.Length} label names.");
+        return labels.Zip(result.Score, (label, score) => new KeyValuePair<string, float>(label, score)).ToList().OrderByDescending(pair => pair.Value);
+    }
+
+    /// <summary>Forgets the loaded model, so that the next prediction loads <see cref="MLNetModelPath"/> again (after training, say).</summary>
+    private static void ResetPredictEngine()
+    {
+        lock (PredictEngineLock)
+        {
+            if (predictEngine.IsValueCreated) predictEngine.Value.Dispose();
+            predictEngine = NewPredictEngine();
+        }
+    }
+
+    private static Lazy<PredictionEngine<ModelInput, ModelOutput>> NewPredictEngine() => new(CreatePredictEngine, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
+    {
+        string path = modelPath;
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Model file '{path}' does not exist: train it first with MoeClassifierModel.Train(\"{path}\", ...).", path);
+        var mlContext = new MLContext();
+        ITransformer model = mlContext.Model.Load(path, out _);
+        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
+    }
+}
