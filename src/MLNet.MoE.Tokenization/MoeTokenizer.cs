@@ -120,12 +120,30 @@ public sealed class MoeTokenizer
         return FromState(state);
     }
 
-    /// <summary>Encodes plain text to ids; no special tokens are added and special-token text in the input stays text.</summary>
+    /// <summary>
+    /// Encodes plain text to ids; no special tokens are added and special-token text in the input stays text. A lone
+    /// UTF-16 surrogate (possible in a .NET string, but not Unicode) is encoded as U+FFFD, as UTF-8 encodes it, by every
+    /// tokenizer alike.
+    /// </summary>
     /// <param name="text">The text.</param>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? [] : _backend.Encode(text);
+        return text.Length == 0 ? [] : _backend.Encode(WithoutLoneSurrogates(text));
+    }
+
+    /// <summary><paramref name="text"/> with each unpaired surrogate replaced by U+FFFD (the same string when there is none).</summary>
+    internal static string WithoutLoneSurrogates(string text)
+    {
+        int first = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (first < 0) return text;
+        char[] chars = text.ToCharArray();
+        for (int i = first; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1])) i++;
+            else if (char.IsSurrogate(chars[i])) chars[i] = '\uFFFD';
+        }
+        return new string(chars);
     }
 
     /// <summary>Whether <paramref name="id"/> is a token of this tokenizer (some encodings leave gaps below <see cref="VocabularySize"/>).</summary>

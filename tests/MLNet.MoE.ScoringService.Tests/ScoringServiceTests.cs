@@ -186,6 +186,13 @@ public class ScoringServiceTests
         }
         // A new service process has an empty memory: a hit can only come from Redis.
         await using var reader = await RunningService.StartAsync(model.ModelPath, o => { o.RedisConnectionString = redis.ConnectionString; o.RedisInstanceName = instance; });
+        // Until its Redis connection is up a new instance answers from compute (a miss): wait for readiness to report Redis.
+        var ready = DateTime.UtcNow.AddSeconds(20);
+        while ((await reader.ReadinessAsync()).Body.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString() != "Healthy")
+        {
+            Assert.True(DateTime.UtcNow < ready, "the new instance never reached Redis");
+            await Task.Delay(50);
+        }
         var again = (await (await reader.ScoreAsync(texts)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results");
         Assert.True(again[0].GetProperty("cached").GetBoolean());
         Assert.True(again[1].GetProperty("cached").GetBoolean());

@@ -129,6 +129,36 @@ public sealed class MoeCatalog
     }
 
     /// <summary>
+    /// Loads a model zip like <c>mlContext.Model.Load</c>, but reports a damaged or foreign file with the exception that
+    /// explains it: ML.NET builds each saved transformer by reflection and wraps what its loader throws in a
+    /// <see cref="System.Reflection.TargetInvocationException"/>, which is unwrapped here; a file that is not a zip at all
+    /// is named. Throws <see cref="FileNotFoundException"/> for a missing file and <see cref="InvalidDataException"/> for
+    /// a damaged one (a zip entry whose CRC-32 fails, weights or a tokenizer whose SHA-256 differs from the one recorded
+    /// at save, a config out of range).
+    /// </summary>
+    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"The model file '{path}' does not exist.", path);
+        try
+        {
+            return mlContext.Model.Load(path, out inputSchema);
+        }
+        catch (System.Reflection.TargetInvocationException wrapped) when (wrapped.InnerException != null)
+        {
+            Exception inner = wrapped.InnerException;
+            while (inner is System.Reflection.TargetInvocationException { InnerException: { } deeper }) inner = deeper;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException && !e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            // ML.NET answers a file that is not a zip with FormatException("Failed to open a zip archive").
+            throw new InvalidDataException($"'{path}' is not a readable model zip: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// Exports a language model to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (opset 23 + com.microsoft, ONNX
     /// Runtime GenAI's input/output layout; <c>model.onnx.data</c> beside it when the weights exceed 2 GB),
     /// <c>genai_config.json</c> and the tokenizer. The transformer's context length and generation options travel in the

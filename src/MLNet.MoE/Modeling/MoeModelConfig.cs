@@ -187,25 +187,26 @@ public sealed record MoeModelConfig
             throw new ArgumentException("Model config field 'rope_scaling' needs a positive, finite 'factor' and a positive 'original_max_position_embeddings'.", "rope_scaling");
         // Sizes beyond any DeepSeek model by orders of magnitude come from damaged or hostile files: refused before the
         // model (or the list of the tensors it expects) is built.
-        static void AtMost(long value, long limit, string field)
+        static void AtMost(long value, long limit, string field, string limitName)
         {
-            if (value > limit) throw new ArgumentException($"Model config field '{field}' is {value:N0}, above the limit of {limit:N0}.", field);
+            if (value > limit) throw new ArgumentException($"Model config field '{field}' is {value:N0}, above the limit of {limit:N0} (ModelSizeLimits.{limitName}).", field);
         }
-        AtMost(VocabSize, 1 << 24, "vocab_size");
-        AtMost(HiddenSize, 1 << 16, "hidden_size");
-        AtMost(IntermediateSize, 1 << 20, "intermediate_size");
-        AtMost(MoeIntermediateSize, 1 << 20, "moe_intermediate_size");
-        AtMost(NumHiddenLayers, 1024, "num_hidden_layers");
-        AtMost(NumNextnPredictLayers, 16, "num_nextn_predict_layers");
-        AtMost(NumAttentionHeads, 1024, "num_attention_heads");
-        AtMost(KvLoraRank, 1 << 16, "kv_lora_rank");
-        AtMost(QLoraRank ?? 0, 1 << 16, "q_lora_rank");
-        AtMost(QkRopeHeadDim, 4096, "qk_rope_head_dim");
-        AtMost(QkNopeHeadDim, 4096, "qk_nope_head_dim");
-        AtMost(VHeadDim, 4096, "v_head_dim");
-        AtMost(MaxPositionEmbeddings, 1 << 24, "max_position_embeddings");
-        AtMost(NRoutedExperts, 1 << 14, "n_routed_experts");
-        AtMost(NSharedExperts, 64, "n_shared_experts");
+        var limits = ModelSizeLimits.Default;
+        AtMost(VocabSize, limits.VocabSize, "vocab_size", nameof(limits.VocabSize));
+        AtMost(HiddenSize, limits.HiddenSize, "hidden_size", nameof(limits.HiddenSize));
+        AtMost(IntermediateSize, limits.IntermediateSize, "intermediate_size", nameof(limits.IntermediateSize));
+        AtMost(MoeIntermediateSize, limits.IntermediateSize, "moe_intermediate_size", nameof(limits.IntermediateSize));
+        AtMost(NumHiddenLayers, limits.Layers, "num_hidden_layers", nameof(limits.Layers));
+        AtMost(NumNextnPredictLayers, limits.PredictionLayers, "num_nextn_predict_layers", nameof(limits.PredictionLayers));
+        AtMost(NumAttentionHeads, limits.AttentionHeads, "num_attention_heads", nameof(limits.AttentionHeads));
+        AtMost(KvLoraRank, limits.LatentRank, "kv_lora_rank", nameof(limits.LatentRank));
+        AtMost(QLoraRank ?? 0, limits.LatentRank, "q_lora_rank", nameof(limits.LatentRank));
+        AtMost(QkRopeHeadDim, limits.HeadDim, "qk_rope_head_dim", nameof(limits.HeadDim));
+        AtMost(QkNopeHeadDim, limits.HeadDim, "qk_nope_head_dim", nameof(limits.HeadDim));
+        AtMost(VHeadDim, limits.HeadDim, "v_head_dim", nameof(limits.HeadDim));
+        AtMost(MaxPositionEmbeddings, limits.Positions, "max_position_embeddings", nameof(limits.Positions));
+        AtMost(NRoutedExperts, limits.RoutedExperts, "n_routed_experts", nameof(limits.RoutedExperts));
+        AtMost(NSharedExperts, limits.SharedExperts, "n_shared_experts", nameof(limits.SharedExperts));
         bool hasMoe = NumHiddenLayers > FirstKDenseReplace || NumNextnPredictLayers > 0 && NumHiddenLayers + NumNextnPredictLayers > FirstKDenseReplace;
         if (!hasMoe) return;
         Positive(NRoutedExperts, "n_routed_experts");

@@ -37,13 +37,41 @@ internal sealed class TorchScriptKernels
 
     private jit.CompilationUnit Unit(KernelOp op) => units[op].Value;
 
+    /// <summary>
+    /// Invokes <paramref name="function"/> of <paramref name="op"/>'s unit. TorchSharp turns a <see cref="double"/>
+    /// argument into a temporary <see cref="Scalar"/> and passes on only its native handle, so a garbage collection during
+    /// the native call could finalize that Scalar and free it under libtorch (seen as "Expected false to be true" from
+    /// <c>c10::Scalar::toLong</c>); doubles are therefore passed as Scalars held here until the call has returned.
+    /// </summary>
+    private object Invoke(KernelOp op, string function, params object[] arguments)
+    {
+        var passed = (object[])arguments.Clone();
+        var owned = new List<Scalar>();
+        try
+        {
+            for (int i = 0; i < passed.Length; i++)
+            {
+                if (passed[i] is not double value) continue;
+                var scalar = value.ToScalar();
+                owned.Add(scalar);
+                passed[i] = scalar;
+            }
+            return Unit(op).invoke(function, passed);
+        }
+        finally
+        {
+            GC.KeepAlive(passed);
+            foreach (var scalar in owned) scalar.Dispose();
+        }
+    }
+
     /// <summary><c>torch.rms_norm</c> over the last dimension of x [..., D] with weight [D] (x's dtype).</summary>
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps) =>
-        (Tensor)Unit(KernelOp.RmsNorm).invoke("rms_norm", x, weight, eps);
+        (Tensor)Invoke(KernelOp.RmsNorm, "rms_norm", x, weight, eps);
 
     /// <summary>silu(gate) · up for gate_up [..., 2·I] (gate first) → [..., I].</summary>
     public Tensor SwiGlu(Tensor gateUp) =>
-        (Tensor)Unit(KernelOp.SwiGlu).invoke("swiglu", gateUp);
+        (Tensor)Invoke(KernelOp.SwiGlu, "swiglu", gateUp);
 
     /// <summary>
     /// Mean cross-entropy of hidden [N, H] · weight [V, H]ᵀ against targets [N] in chunks of <paramref name="chunkRows"/>
@@ -51,11 +79,11 @@ internal sealed class TorchScriptKernels
     /// else two empty tensors. Call it without autograd recording: the gradients are the caller's to apply.
     /// </summary>
     public (Tensor Loss, Tensor HiddenGradient, Tensor WeightGradient) LinearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, int chunkRows, bool withGradients) =>
-        ((Tensor, Tensor, Tensor))Unit(KernelOp.LinearCrossEntropy).invoke("linear_cross_entropy", hidden, weight, targets, chunkRows, withGradients);
+        ((Tensor, Tensor, Tensor))Invoke(KernelOp.LinearCrossEntropy, "linear_cross_entropy", hidden, weight, targets, chunkRows, withGradients);
 
     /// <summary>Counts one optimizer step on the device scalar <paramref name="step"/> (before the groups' updates).</summary>
     public void AdamWBegin(Tensor step) =>
-        Unit(KernelOp.AdamW).invoke("adamw_begin", new object[] { new[] { step } });
+        Invoke(KernelOp.AdamW, "adamw_begin", new object[] { new[] { step } });
 
     /// <summary>
     /// One fused AdamW update of a group's flat buffers; gradients are divided by <paramref name="gradientScale"/> and
@@ -63,17 +91,17 @@ internal sealed class TorchScriptKernels
     /// </summary>
     public void AdamWGroup(Tensor parameters, Tensor gradients, Tensor expAvg, Tensor expAvgSq, Tensor step, double learningRate,
         double beta1, double beta2, double weightDecay, double eps, Tensor gradientScale, Tensor foundInfinite) =>
-        Unit(KernelOp.AdamW).invoke("adamw_group", new[] { parameters }, new[] { gradients }, new[] { expAvg }, new[] { expAvgSq }, new[] { step },
+        Invoke(KernelOp.AdamW, "adamw_group", new[] { parameters }, new[] { gradients }, new[] { expAvg }, new[] { expAvgSq }, new[] { step },
             learningRate, beta1, beta2, weightDecay, eps, gradientScale, foundInfinite);
 
     /// <summary>Takes back the step counted by <see cref="AdamWBegin"/> when it was skipped (<paramref name="foundInfinite"/> is 1).</summary>
     public void AdamWEnd(Tensor step, Tensor foundInfinite) =>
-        Unit(KernelOp.AdamW).invoke("adamw_end", step, foundInfinite);
+        Invoke(KernelOp.AdamW, "adamw_end", step, foundInfinite);
 
     /// <summary>
     /// The routed SwiGLU experts with two grouped GEMMs: x [ΣT, H] sorted by expert, gate_up [E, 2·I, H] and down
     /// [E, H, I] in x's dtype, offsets [E] int32 (cumulative row ends) → [ΣT, H].
     /// </summary>
     public Tensor GroupedSwiGluExperts(Tensor x, Tensor gateUp, Tensor down, Tensor offsets) =>
-        (Tensor)Unit(KernelOp.GroupedMm).invoke("grouped_swiglu_experts", x, gateUp, down, offsets);
+        (Tensor)Invoke(KernelOp.GroupedMm, "grouped_swiglu_experts", x, gateUp, down, offsets);
 }

@@ -97,3 +97,44 @@ public class WeightIntegrityTests
         Assert.Contains("SHA-256", error.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>mlContext.MoE().LoadModel</c> reports a damaged zip with the exception that explains it.</summary>
+public class ModelLoadMessageTests
+{
+    [Fact]
+    public void ADamagedEntryIsReportedUnwrappedNamingTheEntry()
+    {
+        var ml = new MLContext(seed: 1);
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
+        ml.Model.Save(TrainedModel.Instance.Transformer, TrainedModel.Instance.Data.Schema, path);
+        byte[] bytes = File.ReadAllBytes(path);
+        // The compressed bytes of the weights entry: after its local header (30 bytes, the name, the extra field).
+        int nameAt = bytes.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes("Weights.bin"));
+        int headerAt = bytes.AsSpan(0, nameAt).LastIndexOf(new byte[] { 0x50, 0x4b, 0x03, 0x04 });
+        int dataAt = headerAt + 30 + BitConverter.ToUInt16(bytes, headerAt + 26) + BitConverter.ToUInt16(bytes, headerAt + 28);
+        int compressed = BitConverter.ToInt32(bytes, headerAt + 18);
+        Assert.True(compressed > 64, $"compressed size {compressed}");
+        for (int i = 1; i <= 3; i++) bytes[dataAt + compressed * i / 4] ^= 0x21;
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => ml.MoE().LoadModel(path, out _));
+        Assert.Contains("Weights.bin", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFileThatIsNotAZipIsNamed()
+    {
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
+        File.WriteAllText(path, "not a zip");
+        var error = Assert.Throws<InvalidDataException>(() => new MLContext(seed: 1).MoE().LoadModel(path, out _));
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AMissingFileIsNamed()
+    {
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "absent.zip");
+        var error = Assert.Throws<FileNotFoundException>(() => new MLContext(seed: 1).MoE().LoadModel(path, out _));
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+    }
+}
