@@ -20,11 +20,13 @@ namespace MLNet.MoE.Modeling;
 public sealed class ExpertRouter : nn.Module
 {
     private readonly MoeModelConfig config;
+    private readonly RoutingModes modes;
 
     /// <summary>Creates the router of a MoE layer.</summary>
     public ExpertRouter(MoeModelConfig config) : base(nameof(ExpertRouter))
     {
         this.config = config;
+        modes = RoutingModes.Of(config);
         register_parameter("weight", new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize)));
         register_buffer("e_score_correction_bias", torch.zeros(config.NRoutedExperts, dtype: ScalarType.Float32), persistent: true);
     }
@@ -42,7 +44,7 @@ public sealed class ExpertRouter : nn.Module
     /// </summary>
     public void UpdateCorrectionBias(Tensor load, double rate, Tensor apply)
     {
-        if (rate <= 0 || config.TopkMethod != "noaux_tc") return;
+        if (rate <= 0 || !modes.UsesSelectionBias) return;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var l = load.to(ScalarType.Float32);
@@ -62,14 +64,13 @@ public sealed class ExpertRouter : nn.Module
         // float32 inputs (CPU, inference) route in float32 as Hugging Face does; bfloat16 training computes the router
         // product in bfloat16, as DeepSeek's own code does, and scores in float32.
         var logits = nn.functional.linear(x, Weight.to(x.dtype)).to(ScalarType.Float32);
-        bool sigmoid = config.ScoringFunc == "sigmoid";
-        var scores = sigmoid ? logits.sigmoid() : logits.softmax(-1);
-        var choice = config.TopkMethod == "noaux_tc" ? scores + CorrectionBias : scores;
-        bool grouped = config.TopkMethod != "greedy" && groups > 1;
+        var scores = modes.Scoring == RouterScoring.Sigmoid ? logits.sigmoid() : logits.softmax(-1);
+        var choice = modes.UsesSelectionBias ? scores + CorrectionBias : scores;
+        bool grouped = modes.IsGroupLimited && groups > 1;
         if (grouped)
         {
             var byGroup = choice.view(-1, groups, experts / groups);
-            var groupScores = config.TopkMethod == "noaux_tc"
+            var groupScores = modes.Selection == ExpertSelection.NoAuxTopK
                 ? byGroup.topk(2, dim: -1).values.sum(-1)
                 : byGroup.max(-1).values;
             var groupIndex = groupScores.topk(config.TopkGroup, dim: -1, largest: true, sorted: false).indexes;

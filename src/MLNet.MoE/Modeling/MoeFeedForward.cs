@@ -15,10 +15,12 @@ public sealed class MoeFeedForward : nn.Module
     private readonly ExpertRouter gate;
     private readonly RoutedExperts routedExperts;
     private readonly SwiGluMlp? sharedExperts;
+    private readonly RouterScoring scoring;
 
     /// <summary>Creates the MoE feed-forward of block <paramref name="layerIndex"/>.</summary>
     public MoeFeedForward(MoeModelConfig config, int layerIndex) : base(nameof(MoeFeedForward))
     {
+        scoring = RoutingModes.Of(config).Scoring;
         this.config = config;
         this.layerIndex = layerIndex;
         gate = new ExpertRouter(config);
@@ -74,7 +76,7 @@ public sealed class MoeFeedForward : nn.Module
     {
         int experts = config.NRoutedExperts;
         int k = config.NumExpertsPerTok;
-        bool perSequence = config.ScoringFunc == "sigmoid";
+        bool perSequence = scoring == RouterScoring.Sigmoid;
         long groups = perSequence ? batch : 1;
         var normalised = perSequence ? scores / (scores.sum(-1, keepdim: true) + 1e-20) : scores;
         var byGroup = normalised.view(groups, -1, experts);

@@ -221,13 +221,13 @@ public sealed record MoeModelConfig
         if (NumExpertsPerTok > NRoutedExperts)
             throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds 'n_routed_experts' ({NRoutedExperts}).", "num_experts_per_tok");
         // 'greedy' ignores the groups, so only the group-limited methods are bound by the kept groups' experts.
-        if (TopkMethod != "greedy" && NumExpertsPerTok > TopkGroup * perGroup)
+        if (RoutingModes.TryParseSelection(TopkMethod) != ExpertSelection.Greedy && NumExpertsPerTok > TopkGroup * perGroup)
             throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds the experts in the kept groups ({TopkGroup} × {perGroup}).", "num_experts_per_tok");
-        if (ScoringFunc is not ("sigmoid" or "softmax"))
+        if (RoutingModes.TryParseScoring(ScoringFunc) == null)
             throw new ArgumentException($"Model config field 'scoring_func' must be 'sigmoid' or 'softmax', got '{ScoringFunc}'.", "scoring_func");
-        if (TopkMethod is not ("noaux_tc" or "greedy" or "group_limited_greedy"))
+        if (RoutingModes.TryParseSelection(TopkMethod) == null)
             throw new ArgumentException($"Model config field 'topk_method' must be 'noaux_tc', 'greedy' or 'group_limited_greedy', got '{TopkMethod}'.", "topk_method");
-        if (TopkMethod == "noaux_tc" && NGroup > 1 && perGroup < 2)
+        if (RoutingModes.TryParseSelection(TopkMethod) == ExpertSelection.NoAuxTopK && NGroup > 1 && perGroup < 2)
             throw new ArgumentException($"Model config field 'n_group' ({NGroup}) leaves fewer than two experts per group, which 'noaux_tc' group scores need.", "n_group");
     }
 

@@ -282,13 +282,13 @@ internal sealed class OnnxDecoderGraph
         int groups = config.NGroup;
         string flat = g.Node("Reshape", new[] { x, g.Int64s(-1, config.HiddenSize) });
         string logits = g.Node("MatMul", new[] { flat, TransposedFloatWeight(prefix + "gate.weight") });
-        bool sigmoid = config.ScoringFunc == "sigmoid";
-        string scores = sigmoid ? g.Node("Sigmoid", new[] { logits }) : g.Node("Softmax", new[] { logits }, ("axis", -1L));
-        string choice = config.TopkMethod == "noaux_tc" ? g.Node("Add", new[] { scores, FloatWeight(prefix + "gate.e_score_correction_bias") }) : scores;
-        if (config.TopkMethod != "greedy" && groups > 1)
+        var modes = RoutingModes.Of(config);
+        string scores = modes.Scoring == RouterScoring.Sigmoid ? g.Node("Sigmoid", new[] { logits }) : g.Node("Softmax", new[] { logits }, ("axis", -1L));
+        string choice = modes.UsesSelectionBias ? g.Node("Add", new[] { scores, FloatWeight(prefix + "gate.e_score_correction_bias") }) : scores;
+        if (modes.IsGroupLimited && groups > 1)
         {
             string byGroup = g.Node("Reshape", new[] { choice, g.Int64s(-1, groups, experts / groups) });
-            string groupScores = config.TopkMethod == "noaux_tc"
+            string groupScores = modes.Selection == ExpertSelection.NoAuxTopK
                 ? g.Node("ReduceSum", new[] { TopK(byGroup, 2)[0], g.Int64s(-1) }, ("keepdims", 0L))
                 : g.Node("ReduceMax", new[] { byGroup, g.Int64s(-1) }, ("keepdims", 0L));
             string groupIndex = TopK(groupScores, config.TopkGroup)[1];
