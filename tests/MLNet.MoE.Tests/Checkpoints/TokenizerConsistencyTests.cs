@@ -15,21 +15,10 @@ public class TokenizerConsistencyTests
     public void AReplacedTokenizerEntryInAModelZipIsRefused()
     {
         var ml = new MLContext(seed: 1);
-        var model = TrainedModel.Instance;
-        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
-        ml.Model.Save(model.Transformer, model.Data.Schema, path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-        {
-            // The language model's tokenizer block (the tokenizing transformer's has another name).
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/Tokenizer.bin", StringComparison.Ordinal)
-                && zip.GetEntry(e.FullName.Replace("Tokenizer.bin", "Weights.bin", StringComparison.Ordinal)) != null);
-            byte[] other = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize();
-            string name = entry.FullName;
-            entry.Delete();
-            using var writer = new BinaryWriter(zip.CreateEntry(name).Open());
-            writer.Write(other.Length);
-            writer.Write(other);
-        }
+        string path = WeightIntegrityTests.SavedModelZip();
+        byte[] other = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize();
+        // The language model's tokenizer block (the one beside the weights): a valid entry of another tokenizer.
+        ZipEntries.Rewrite(path, ZipEntries.EndingWith("/Tokenizer.bin"), _ => [.. BitConverter.GetBytes(other.Length), .. other]);
         var error = Assert.ThrowsAny<Exception>(() => ml.Model.Load(path, out _));
         string messages = string.Join(" | ", Chain(error).Select(e => e.Message));
         Assert.Contains("Tokenizer.bin", messages, StringComparison.Ordinal);

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
@@ -19,27 +18,14 @@ public class UntrustedFileRegressionTests
     public void AModelZipWhoseConfigAsksForAHundredThousandLayersIsRefused()
     {
         var ml = new MLContext(seed: 1);
-        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
-        ml.Model.Save(TrainedModel.Instance.Transformer, TrainedModel.Instance.Data.Schema, path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        string path = WeightIntegrityTests.SavedModelZip();
+        ZipEntries.Rewrite(path, ZipEntries.EndingWith("/Config.json"), block =>
         {
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/Config.json", StringComparison.Ordinal));
-            byte[] block;
-            using (var stream = entry.Open())
-            using (var copy = new MemoryStream())
-            {
-                stream.CopyTo(copy);
-                block = copy.ToArray();
-            }
             var config = JsonNode.Parse(Encoding.UTF8.GetString(block, 4, block.Length - 4))!.AsObject();
             config["num_hidden_layers"] = 100_000;
             byte[] json = Encoding.UTF8.GetBytes(config.ToJsonString());
-            string name = entry.FullName;
-            entry.Delete();
-            using var writer = new BinaryWriter(zip.CreateEntry(name).Open());
-            writer.Write(json.Length);
-            writer.Write(json);
-        }
+            return [.. BitConverter.GetBytes(json.Length), .. json];
+        });
         var error = Assert.Throws<InvalidDataException>(() => ml.MoE().LoadModel(path, out _));
         Assert.Contains("Config.json", error.Message, StringComparison.Ordinal);
     }
@@ -50,12 +36,7 @@ public class UntrustedFileRegressionTests
     [InlineData("vocab_size", int.MaxValue)]
     public void AHuggingFaceConfigWithAHugeSizeIsRefusedBeforeTheTensorListIsBuilt(string field, int value)
     {
-        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
-        string folder = TestPaths.NewTempDirectory();
-        File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
-        config[field] = value;
-        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+        string folder = TinyCheckpoints.With(field, value);
         var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(folder));
         Assert.Contains($"'{field}'", error.Message, StringComparison.Ordinal);
         Assert.Contains("ModelSizeLimits", error.Message, StringComparison.Ordinal);

@@ -14,7 +14,7 @@ namespace MLNet.MoE.Tests.Checkpoints;
 /// </summary>
 public class WeightIntegrityTests
 {
-    private static string SavedModelZip()
+    internal static string SavedModelZip()
     {
         var ml = new MLContext(seed: 1);
         var model = TrainedModel.Instance;
@@ -37,23 +37,12 @@ public class WeightIntegrityTests
         var ml = new MLContext(seed: 1);
         using (ml.Model.Load(path, out _) as IDisposable) { }
 
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        // A float in the middle of the block: the zip stays valid (its CRC-32 is rewritten with the entry).
+        ZipEntries.Rewrite(path, ZipEntries.EndingWith("/Weights.bin"), bytes =>
         {
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("/Weights.bin", StringComparison.Ordinal));
-            byte[] bytes;
-            using (var stream = entry.Open())
-            using (var copy = new MemoryStream())
-            {
-                stream.CopyTo(copy);
-                bytes = copy.ToArray();
-            }
-            // A float in the middle of the block: the zip stays valid (its CRC-32 is rewritten with the entry).
             bytes[bytes.Length / 2] ^= 0x10;
-            string name = entry.FullName;
-            entry.Delete();
-            using var rewritten = zip.CreateEntry(name).Open();
-            rewritten.Write(bytes);
-        }
+            return bytes;
+        });
         var error = Assert.ThrowsAny<Exception>(() => ml.Model.Load(path, out _));
         Assert.Contains("SHA-256", Messages(error), StringComparison.Ordinal);
         Assert.Contains("Weights.bin", Messages(error), StringComparison.Ordinal);
@@ -105,8 +94,7 @@ public class ModelLoadMessageTests
     public void ADamagedEntryIsReportedUnwrappedNamingTheEntry()
     {
         var ml = new MLContext(seed: 1);
-        string path = Path.Combine(TestPaths.NewTempDirectory(), "model.zip");
-        ml.Model.Save(TrainedModel.Instance.Transformer, TrainedModel.Instance.Data.Schema, path);
+        string path = WeightIntegrityTests.SavedModelZip();
         byte[] bytes = File.ReadAllBytes(path);
         // The compressed bytes of the weights entry: after its local header (30 bytes, the name, the extra field).
         int nameAt = bytes.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes("Weights.bin"));

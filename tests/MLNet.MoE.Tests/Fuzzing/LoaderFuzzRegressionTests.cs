@@ -9,22 +9,11 @@ namespace MLNet.MoE.Tests.Fuzzing;
 /// <summary>Cases the loader fuzzing found, kept with the damage FsCheck printed for them.</summary>
 public class LoaderFuzzRegressionTests
 {
-    private static string TinyCheckpointWith(string field, JsonNode value)
-    {
-        string source = TestPaths.DataFile("hf-config-semantics", "deepseek-v3-tiny-defaults");
-        string folder = TestPaths.NewTempDirectory();
-        File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
-        config[field] = value;
-        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
-        return folder;
-    }
-
     /// <summary>"rope_theta = 1e-320: loaded, but the logits are not finite" (a subnormal base overflows the rotary frequencies).</summary>
     [Fact]
     public void ASubnormalRopeThetaIsRefused()
     {
-        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpointWith("rope_theta", JsonValue.Create(1e-320))));
+        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpoints.With("rope_theta", JsonValue.Create(1e-320))));
         Assert.Contains("rope_theta", error.Message, StringComparison.Ordinal);
     }
 
@@ -32,7 +21,7 @@ public class LoaderFuzzRegressionTests
     [Fact]
     public void AnOverflowingRoutedScalingFactorIsRefused()
     {
-        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpointWith("routed_scaling_factor", JsonValue.Create(1e308))));
+        var error = Assert.Throws<InvalidDataException>(() => HuggingFaceCheckpoint.Load(TinyCheckpoints.With("routed_scaling_factor", JsonValue.Create(1e308))));
         Assert.Contains("routed_scaling_factor", error.Message, StringComparison.Ordinal);
     }
 

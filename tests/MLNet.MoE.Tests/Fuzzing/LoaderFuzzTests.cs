@@ -89,13 +89,7 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output) : IDisposable
             using (var zip = new ZipArchive(copy, ZipArchiveMode.Update, leaveOpen: true))
             {
                 string name = saved.DataEntries[mutation.EntryIndex % saved.DataEntries.Length];
-                var entry = zip.GetEntry(name)!;
-                using var content = new MemoryStream();
-                using (var stream = entry.Open()) stream.CopyTo(content);
-                byte[] damaged = mutation.Damage.Apply(content.ToArray());
-                entry.Delete();
-                using var rewritten = zip.CreateEntry(name).Open();
-                rewritten.Write(damaged);
+                ZipEntries.Rewrite(zip, e => e.FullName == name, content => mutation.Damage.Apply(content));
             }
             bytes = copy.ToArray();
         }
