@@ -156,7 +156,7 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
         Check(ContextLength >= 2 && ContextLength <= 1 << 20, nameof(ContextLength), ContextLength, "must be between 2 and 1,048,576");
         Check(BatchSize >= 1 && BatchSize <= 1 << 16, nameof(BatchSize), BatchSize, "must be between 1 and 65,536");
         Check((long)BatchSize * ContextLength <= 1 << 27, nameof(BatchSize), BatchSize, $"× ContextLength ({ContextLength}) must not exceed 134,217,728 tokens a step");
-        Check(GradientAccumulationSteps >= 1 && BatchSize % GradientAccumulationSteps == 0, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1 and divide BatchSize");
+        this.ValidateEngineOptions(Check);
         Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
         Check(double.IsFinite(Epochs) && Epochs >= 0 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be finite, between 0 and 100,000");
         Check(MaxSteps > 0 || Epochs > 0, nameof(Epochs), Epochs, "must be positive when MaxSteps is 0");
@@ -178,7 +178,6 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
         Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
         Check(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "must not be negative");
         Check(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "must be at least 1");
-        Check(MaxConsecutiveSkippedSteps >= 1, nameof(MaxConsecutiveSkippedSteps), MaxConsecutiveSkippedSteps, "must be at least 1");
         Check(ResumeFrom == null || File.Exists(ResumeFrom) || Directory.Exists(ResumeFrom), nameof(ResumeFrom), ResumeFrom ?? "", "must name an existing checkpoint file or folder");
         Check(DeviceId is null or >= 0, nameof(DeviceId), DeviceId ?? -1, "must not be negative");
         Check(Generation != null, nameof(Generation), "null", "must be set");

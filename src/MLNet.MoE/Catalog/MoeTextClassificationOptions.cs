@@ -60,6 +60,31 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
     /// <summary>Rows per optimizer step. Default 32.</summary>
     public int BatchSize { get; set; } = 32;
 
+    /// <summary>
+    /// Micro-batches each step's <see cref="BatchSize"/> rows are split into; their gradients are summed (each weighted by
+    /// its share of the rows) before the update, so a step is that of the whole batch with the activation memory of one
+    /// micro-batch. Must divide <see cref="BatchSize"/>. Default 1.
+    /// </summary>
+    public int GradientAccumulationSteps { get; set; } = 1;
+
+    /// <summary>
+    /// Recompute each decoder block's activations during the backward pass instead of keeping them from the forward
+    /// pass: activation memory drops to about one hidden state per block, for about one more forward pass of compute per
+    /// step. Results are the same as without it. Default false.
+    /// </summary>
+    public bool RecomputeActivations { get; set; }
+
+    /// <summary>
+    /// The dtype of the backbone's activations during training; weights, optimizer state, the pooled features and the head
+    /// stay float32, and scoring computes in float32. Default <see cref="TrainingPrecision.Float32"/>;
+    /// <see cref="TrainingPrecision.Auto"/> takes bfloat16 on CUDA and float32 on the CPU, as the language-model trainer does.
+    /// </summary>
+    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+
+    /// <summary>Steps are skipped when the loss or a gradient is not finite; after this many in a row training stops with an
+    /// exception naming the last good checkpoint (at least 1). Default 5.</summary>
+    public int MaxConsecutiveSkippedSteps { get; set; } = 5;
+
     /// <summary>Passes over the training rows at most (early stopping may end sooner); used when <see cref="MaxSteps"/> is 0. Default 10.</summary>
     public int Epochs { get; set; } = 10;
 
@@ -212,6 +237,7 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");
         Check(HeadHiddenSize >= 0 && HeadHiddenSize <= 65536, nameof(HeadHiddenSize), HeadHiddenSize, "must be between 0 and 65536");
         Check(BatchSize >= 1 && BatchSize <= 1 << 16, nameof(BatchSize), BatchSize, "must be between 1 and 65,536");
+        this.ValidateEngineOptions(Check);
         Check(Epochs >= 1 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be between 1 and 100,000");
         Check(MaxSteps >= 0, nameof(MaxSteps), MaxSteps, "must not be negative");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive and finite");

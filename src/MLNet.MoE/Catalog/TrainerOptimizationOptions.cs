@@ -24,6 +24,11 @@ internal interface ITrainerOptimizationOptions
     double BalanceLossWeight { get; }
     KernelMode Kernels { get; }
     ExpertDispatch ExpertDispatch { get; }
+    int BatchSize { get; }
+    int GradientAccumulationSteps { get; }
+    bool RecomputeActivations { get; }
+    TrainingPrecision Precision { get; }
+    int MaxConsecutiveSkippedSteps { get; }
 }
 
 /// <summary>Turns a trainer's options into the settings records the training loops take.</summary>
@@ -48,6 +53,23 @@ internal static class TrainerOptimizationOptions
         BiasUpdateRate = options.BiasUpdateRate,
         BalanceLossWeight = options.BalanceLossWeight,
     };
+
+    /// <summary>The dtype activations are computed in on <paramref name="device"/>: bfloat16 for BFloat16, and for Auto on CUDA; else float32.</summary>
+    public static ScalarType ComputeType(this ITrainerOptimizationOptions options, Device device) =>
+        options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == TorchSharp.DeviceType.CUDA
+            ? ScalarType.BFloat16
+            : ScalarType.Float32;
+
+    /// <summary>
+    /// Checks the options of the training engine that both trainers share (accumulation, precision, the non-finite guard);
+    /// <paramref name="check"/> throws naming the option.
+    /// </summary>
+    public static void ValidateEngineOptions(this ITrainerOptimizationOptions options, Action<bool, string, object, string> check)
+    {
+        check(options.GradientAccumulationSteps >= 1 && options.BatchSize % options.GradientAccumulationSteps == 0, nameof(options.GradientAccumulationSteps), options.GradientAccumulationSteps, "must be at least 1 and divide BatchSize");
+        check(Enum.IsDefined(options.Precision), nameof(options.Precision), options.Precision, "must be Auto, Float32 or BFloat16");
+        check(options.MaxConsecutiveSkippedSteps >= 1, nameof(options.MaxConsecutiveSkippedSteps), options.MaxConsecutiveSkippedSteps, "must be at least 1");
+    }
 
     /// <summary>
     /// Probes the fused kernels on <paramref name="device"/> in <paramref name="computeType"/> and returns the kernels the

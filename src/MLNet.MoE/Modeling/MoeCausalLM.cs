@@ -128,11 +128,18 @@ public sealed class MoeCausalLM : nn.Module
     }
 
     /// <summary>Parameters that take weight decay (matrices and embeddings) and those that do not (norm scales, biases).</summary>
-    public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForWeightDecay()
+    public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForWeightDecay() => SplitForWeightDecay(named_parameters());
+
+    /// <summary>
+    /// Splits named parameters into those that take weight decay (matrices, embeddings) and those that do not (norm
+    /// scales, biases: any parameter of fewer than two dimensions or named <c>*.bias</c>), in the given order. Every
+    /// model that trains (the language model, the classifier over it) groups its parameters with this rule.
+    /// </summary>
+    internal static (List<Parameter> Decay, List<Parameter> NoDecay) SplitForWeightDecay(IEnumerable<(string Name, Parameter Parameter)> parameters)
     {
         var decay = new List<Parameter>();
         var noDecay = new List<Parameter>();
-        foreach (var (name, parameter) in named_parameters())
+        foreach (var (name, parameter) in parameters)
         {
             bool isNormOrBias = parameter.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal);
             (isNormOrBias ? noDecay : decay).Add(parameter);

@@ -132,15 +132,7 @@ public sealed class MoeTextClassifier : nn.Module
         var unused = new HashSet<string>(StringComparer.Ordinal);
         if (!backbone.Config.TieWordEmbeddings) unused.Add("backbone.lm_head.");
         for (int k = 0; k < backbone.Config.NumNextnPredictLayers; k++) unused.Add($"backbone.model.layers.{backbone.Config.NumHiddenLayers + k}.");
-        var decay = new List<Parameter>();
-        var noDecay = new List<Parameter>();
-        foreach (var (name, parameter) in named_parameters())
-        {
-            if (unused.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))) continue;
-            bool isNormOrBias = parameter.dim() < 2 || name.EndsWith(".bias", StringComparison.Ordinal);
-            (isNormOrBias ? noDecay : decay).Add(parameter);
-        }
-        return (decay, noDecay);
+        return MoeCausalLM.SplitForWeightDecay(named_parameters().Where(p => !unused.Any(prefix => p.name.StartsWith(prefix, StringComparison.Ordinal))));
     }
 
     /// <summary>
@@ -153,13 +145,9 @@ public sealed class MoeTextClassifier : nn.Module
         var backboneParameters = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var parameter in backbone.parameters()) backboneParameters.Add(parameter);
         bool InBackbone(Parameter p) => backboneParameters.Contains(p);
-        return new[]
-        {
-            new Training.OptimizerGroup(decay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale),
-            new Training.OptimizerGroup(noDecay.Where(InBackbone).ToList(), 0.0, backboneLearningRateScale),
-            new Training.OptimizerGroup(decay.Where(p => !InBackbone(p)).ToList(), weightDecay),
-            new Training.OptimizerGroup(noDecay.Where(p => !InBackbone(p)).ToList(), 0.0),
-        };
+        return Training.OptimizerGroup.ForWeightDecay(decay.Where(InBackbone).ToList(), noDecay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale)
+            .Concat(Training.OptimizerGroup.ForWeightDecay(decay.Where(p => !InBackbone(p)).ToList(), noDecay.Where(p => !InBackbone(p)).ToList(), weightDecay))
+            .ToList();
     }
 
     /// <summary>Submodules are registered explicitly in the constructor.</summary>

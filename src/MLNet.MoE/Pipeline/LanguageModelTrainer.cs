@@ -55,9 +55,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
             ? options.MaxSteps
             : StepsForEpochs(options, corpus.Training.Length);
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
-        var computeType = options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == DeviceType.CUDA
-            ? ScalarType.BFloat16
-            : ScalarType.Float32;
+        var computeType = options.ComputeType(device);
         var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
         MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed, options.Initialization);

@@ -49,8 +49,8 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
         int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
 
         var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
-        // The classifier computes in float32 on every device.
-        var kernels = options.SelectKernels(device, torch.ScalarType.Float32, channel);
+        var computeType = options.ComputeType(device);
+        var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
         var (firstBackbone, tokenizer) = ClassifierBackbone.Create(options, seed);
         MoeCausalLM? backbone = firstBackbone;
@@ -98,8 +98,12 @@ public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificat
                 var settings = new ClassifierTrainingSettings
                 {
                     BatchSize = options.BatchSize,
+                    GradientAccumulationSteps = options.GradientAccumulationSteps,
                     Steps = steps,
                     Optimizer = options.ToOptimizerSettings(),
+                    RecomputeActivations = options.RecomputeActivations,
+                    ComputeType = computeType,
+                    MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps,
                     BackboneLearningRateScale = options.BackboneLearningRateScale,
                     Seed = memberSeed,
                     Routing = options.ToRoutingSettings(),

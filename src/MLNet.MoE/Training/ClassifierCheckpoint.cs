@@ -11,13 +11,11 @@ namespace MLNet.MoE.Training;
 /// of the architecture and of the training and validation rows so a checkpoint is never resumed on another model or
 /// other data. One file, written atomically.
 /// </summary>
-public sealed class ClassifierCheckpoint
+public sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgress>
 {
     private const string Magic = "MLNET-MOE-CLASSIFIER-CHECKPOINT";
     private const int FormatVersion = 1;
-
-    /// <summary>The backbone's config JSON.</summary>
-    public required string ConfigJson { get; init; }
+    private const string Kind = "Classifier training checkpoint";
 
     /// <summary>Classes of the head.</summary>
     public required int ClassCount { get; init; }
@@ -28,12 +26,6 @@ public sealed class ClassifierCheckpoint
     /// <summary>Width of the classifier's hidden head layer (0: none).</summary>
     public required int HeadHiddenSize { get; init; }
 
-    /// <summary>Fingerprint of the training and validation rows (ids and labels, in order).</summary>
-    public required DataFingerprint Data { get; init; }
-
-    /// <summary>Optimizer steps completed.</summary>
-    public required int Step { get; init; }
-
     /// <summary>Epoch (1-based) of the last completed step.</summary>
     public required int Epoch { get; init; }
 
@@ -43,20 +35,14 @@ public sealed class ClassifierCheckpoint
     /// <summary>The open report window and the early-stopping state.</summary>
     public required ClassifierTrainingState State { get; init; }
 
-    /// <summary>Reports made so far.</summary>
-    public required IReadOnlyList<ClassificationProgress> History { get; init; }
-
     /// <summary>
     /// Writes the checkpoint to <paramref name="path"/> atomically: this header, the model's weights, the best weights
     /// (when there are any), the optimizer's state and the dropout generator's state.
     /// </summary>
     public void Write(string path, MoeTextClassifier model, IReadOnlyDictionary<string, Tensor>? best, FlatAdamW optimizer)
     {
-        AtomicFile.Write(path, stream =>
+        CheckpointEnvelope.Write(path, Magic, FormatVersion, writer =>
         {
-            using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
-            writer.Write(Magic);
-            writer.Write(FormatVersion);
             writer.Write(ConfigJson);
             writer.Write(ClassCount);
             writer.Write((int)Pooling);
@@ -90,16 +76,9 @@ public sealed class ClassifierCheckpoint
     /// generator's state. The caller checks the header against its run first
     /// by reading it with <see cref="ReadHeader"/>.
     /// </summary>
-    public static ClassifierCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Classifier training checkpoint '{path}' does not exist.", path);
-        using var stream = File.OpenRead(path);
-        using var reader = new BinaryReader(stream);
-        try
+    public static ClassifierCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer) =>
+        CheckpointEnvelope.Read(path, Magic, FormatVersion, Kind, reader =>
         {
-            if (reader.ReadString() != Magic) throw new InvalidDataException($"'{path}' is not an MLNet.MoE classifier training checkpoint.");
-            int version = reader.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"Classifier training checkpoint '{path}' has format version {version}; this version of MLNet.MoE reads {FormatVersion}.");
             string config = reader.ReadString();
             int classCount = reader.ReadInt32();
             var pooling = (TextPooling)reader.ReadInt32();
@@ -109,8 +88,7 @@ public sealed class ClassifierCheckpoint
             int epoch = reader.ReadInt32();
             int batchesDone = reader.ReadInt32();
             var state = ClassifierTrainingState.Read(reader);
-            int count = reader.ReadInt32();
-            if (count < 0 || count > 10_000_000) throw new InvalidDataException($"Classifier training checkpoint '{path}' is corrupt (history of {count} reports).");
+            int count = CheckpointEnvelope.ReadHistoryCount(reader, path, Kind);
             var history = new List<ClassificationProgress>(count);
             for (int i = 0; i < count; i++) history.Add(ReadProgress(reader));
             var checkpoint = new ClassifierCheckpoint
@@ -132,18 +110,13 @@ public sealed class ClassifierCheckpoint
             if (optimizer != null) optimizer.Load(reader);
             else FlatAdamW.SkipState(reader);
             int length = reader.ReadInt32();
-            if (length < 0 || length > 1 << 20) throw new InvalidDataException($"Classifier training checkpoint '{path}' is corrupt (dropout generator state of {length} bytes).");
+            if (length < 0 || length > 1 << 20) throw new InvalidDataException($"{Kind} '{path}' is corrupt (dropout generator state of {length} bytes).");
             byte[] bytes = reader.ReadBytes(length);
             if (bytes.Length != length) throw new EndOfStreamException();
             using var generator = torch.tensor(bytes, dtype: ScalarType.Byte);
             model.DropoutGeneratorState = generator;
             return checkpoint;
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException($"Classifier training checkpoint '{path}' is truncated.", e);
-        }
-    }
+        });
 
     private static void WriteProgress(BinaryWriter writer, ClassificationProgress p)
     {

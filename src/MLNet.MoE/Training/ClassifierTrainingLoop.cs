@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MLNet.MoE.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -7,25 +6,10 @@ using static TorchSharp.torch;
 namespace MLNet.MoE.Training;
 
 /// <summary>Settings of one classifier training run (a plain copy of the trainer options that matter to the loop).</summary>
-public sealed record ClassifierTrainingSettings
+public sealed record ClassifierTrainingSettings : TrainingEngineSettings
 {
-    /// <summary>Rows per optimizer step.</summary>
-    public required int BatchSize { get; init; }
-
-    /// <summary>Optimizer steps planned.</summary>
-    public required int Steps { get; init; }
-
-    /// <summary>Learning-rate schedule, AdamW and gradient clipping.</summary>
-    public required OptimizerSettings Optimizer { get; init; }
-
     /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
     public double BackboneLearningRateScale { get; init; } = 1.0;
-
-    /// <summary>Seed of the batch order.</summary>
-    public int Seed { get; init; } = 1;
-
-    /// <summary>MoE routing during training: capacity, routing-bias update and balance loss.</summary>
-    public MoeRoutingSettings Routing { get; init; } = new();
 
     /// <summary>Evaluate on the validation rows every this many steps (0: at the end of every epoch).</summary>
     public int EvaluateEverySteps { get; init; }
@@ -33,29 +17,11 @@ public sealed record ClassifierTrainingSettings
     /// <summary>Stop after this many evaluations without a better validation loss (0: never stop early).</summary>
     public int EarlyStoppingPatience { get; init; } = 3;
 
-    /// <summary>Report every this many steps.</summary>
-    public int LogEverySteps { get; init; } = 10;
-
     /// <summary>Token id used for padding (never read: padded positions are masked out).</summary>
     public int PadId { get; init; }
 
-    /// <summary>Folder of training checkpoints, or null for none.</summary>
-    public string? CheckpointDirectory { get; init; }
-
-    /// <summary>Write a checkpoint every this many steps, and at the last step (0: never).</summary>
-    public int CheckpointEverySteps { get; init; }
-
-    /// <summary>Checkpoints to keep; older ones are deleted.</summary>
-    public int KeepCheckpoints { get; init; } = 3;
-
-    /// <summary>A checkpoint file to continue from, or null to start fresh.</summary>
-    public string? ResumeFrom { get; init; }
-
     /// <summary>The ensemble member (1-based) this run trains, stamped on its progress reports.</summary>
     public int Member { get; init; } = 1;
-
-    /// <summary>Fused kernels or managed code per operation, and how the routed experts compute (from the start-up probe). Default: all managed, capacity-padded experts.</summary>
-    public KernelSet Kernels { get; init; } = KernelSet.Managed;
 }
 
 /// <summary>
@@ -90,17 +56,18 @@ public sealed class ClassifierTrainingLoop
 
     /// <summary>
     /// Runs the steps over <paramref name="training"/> (labels 0..C-1); <paramref name="validation"/> may be empty (no
-    /// early stopping). With <see cref="ClassifierTrainingSettings.ResumeFrom"/> it continues that checkpoint's run, which
+    /// early stopping). With <see cref="TrainingEngineSettings.ResumeFrom"/> it continues that checkpoint's run, which
     /// must have been made with the same architecture, rows and settings.
     /// </summary>
     public ClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation,
         Action<ClassificationProgress> report, CancellationToken cancellation = default)
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
-        var schedule = new LearningRateSchedule(settings.Optimizer.LearningRate, settings.Optimizer.MinLearningRateRatio, settings.Optimizer.WarmupSteps, settings.Steps);
-        // The same flat-buffer AdamW as the language-model trainer: clipping and the non-finite guard stay on the device.
-        using var optimizer = new FlatAdamW(model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale), settings.Optimizer.Beta1, settings.Optimizer.Beta2, 1e-8, device, settings.Kernels);
-        var moeLayers = model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers).ToList();
+        // The language model's engine: flat-buffer AdamW, clipping and the non-finite guard on the device, accumulation, precision, recomputation.
+        using var engine = new TrainingEngine(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale),
+            model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, device);
+        var optimizer = engine.Optimizer;
+        var rotation = new CheckpointRotation(CheckpointPrefix, settings);
         var fingerprint = Fingerprint(training, validation);
         var history = new List<ClassificationProgress>();
         var state = new ClassifierTrainingState();
@@ -110,6 +77,7 @@ public sealed class ClassifierTrainingLoop
         int batchesDone = 0;
         List<int[]> epochBatches = new();
         bool stoppedEarly = false;
+        string? lastCheckpoint = null;
         try
         {
             if (settings.ResumeFrom is { } resume)
@@ -122,10 +90,10 @@ public sealed class ClassifierTrainingLoop
                 step = header.Step;
                 epoch = header.Epoch;
                 batchesDone = header.BatchesDoneInEpoch;
+                lastCheckpoint = resume;
                 if (epoch > 0) epochBatches = EpochBatches(training, epoch);
             }
-            var clock = Stopwatch.StartNew();
-            var windowClock = Stopwatch.StartNew();
+            var clock = new ThroughputClock(state.Elapsed);
             while (step < settings.Steps)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -138,40 +106,29 @@ public sealed class ClassifierTrainingLoop
                 var rows = epochBatches[batchesDone++];
                 step++;
                 model.train();
-                double lr = schedule.At(step);
+                double lr;
                 double loss;
                 using (var scope = torch.NewDisposeScope())
                 {
-                    optimizer.ZeroGrad();
-                    var (ids, lengths) = ClassifierBatches.Pad(rows.Select(i => training[i].Ids).ToList(), settings.PadId, device);
-                    var labels = torch.tensor(rows.Select(i => (long)training[i].Label).ToArray(), device: device);
-                    using var context = new ForwardContext
+                    // The batch's rows in up to GradientAccumulationSteps consecutive micro-batches; each one's loss is weighted
+                    // by its share of the rows, so the summed gradient is that of the whole batch's mean loss.
+                    int microBatches = Math.Min(settings.GradientAccumulationSteps, rows.Length);
+                    var outcome = engine.Step(step, microBatches, (micro, context) =>
                     {
-                        Training = true,
-                        CapacityFactor = settings.Routing.CapacityFactor,
-                        BalanceLossWeight = settings.Routing.BalanceLossWeight,
-                        Kernels = settings.Kernels,
-                    };
-                    var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
-                    var total = crossEntropy;
-                    foreach (var balance in context.BalanceLosses) total = total + balance;
-                    total.backward();
-                    using (torch.no_grad())
-                    {
-                        // A step whose loss or gradient is not finite is masked out on the device (no update).
-                        var norm = optimizer.GradientNorm();
-                        var good = norm.isfinite().logical_and(total.detach().isfinite()).to(ScalarType.Float32).reshape(1);
-                        var scale = settings.Optimizer.GradientClipNorm > 0
-                            ? (settings.Optimizer.GradientClipNorm / (norm + 1e-6)).clamp_max(1.0).nan_to_num(0, 0, 0)
-                            : torch.ones(1, device: device);
-                        optimizer.Step(lr, scale, good);
-                        foreach (var (layer, moe) in moeLayers)
-                        {
-                            if (context.ExpertLoad.TryGetValue(layer, out var load)) moe.Router.UpdateCorrectionBias(load, settings.Routing.BiasUpdateRate, good);
-                        }
-                    }
-                    loss = crossEntropy.item<float>();
+                        int from = rows.Length * micro / microBatches, to = rows.Length * (micro + 1) / microBatches;
+                        var part = rows[from..to];
+                        var (ids, lengths) = ClassifierBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, device);
+                        var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: device);
+                        var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
+                        var total = crossEntropy;
+                        foreach (var balance in context.BalanceLosses) total = total + balance;
+                        double divisor = (double)rows.Length / part.Length;
+                        return new MicroBatchLoss(total, crossEntropy / divisor, divisor);
+                    });
+                    lr = outcome.LearningRate;
+                    loss = outcome.ReportedLoss.item<double>();
                 }
+                engine.CheckSkippedSteps(step, reportNow: true, lastCheckpoint, "TrainingCheckpointDirectory");
                 state.LossSum += loss;
                 state.LossTerms++;
                 state.RowsInWindow += rows.Length;
@@ -212,20 +169,20 @@ public sealed class ClassifierTrainingLoop
                         Epoch = epoch,
                         Loss = state.LossSum / Math.Max(1, state.LossTerms),
                         LearningRate = lr,
-                        RowsPerSecond = state.RowsInWindow / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds),
+                        RowsPerSecond = clock.PerSecond(state.RowsInWindow),
                         ValidationLoss = validationLoss,
                         ValidationAccuracy = validationAccuracy,
-                        Elapsed = state.Elapsed + clock.Elapsed,
+                        Elapsed = clock.Elapsed,
                     };
                     history.Add(progress);
                     state.LossSum = 0;
                     state.LossTerms = 0;
                     state.RowsInWindow = 0;
-                    windowClock.Restart();
+                    clock.RestartWindow();
                 }
-                if (settings.CheckpointDirectory != null && settings.CheckpointEverySteps > 0 && (step % settings.CheckpointEverySteps == 0 || step == settings.Steps || stop))
+                if (rotation.Due(step, final: step == settings.Steps || stop))
                 {
-                    string path = WriteCheckpoint(step, epoch, batchesDone, state with { Elapsed = state.Elapsed + clock.Elapsed }, history, best, optimizer, fingerprint);
+                    string path = lastCheckpoint = WriteCheckpoint(rotation, step, epoch, batchesDone, state with { Elapsed = clock.Elapsed }, history, best, optimizer, fingerprint);
                     if (progress != null)
                     {
                         progress = progress with { CheckpointPath = path };
@@ -296,7 +253,7 @@ public sealed class ClassifierTrainingLoop
     /// <summary>
     /// When the checkpoint at <paramref name="path"/> ends its run (its last step, or an early stop), loads the weights
     /// that run kept (the best ones with validation, else the last) into the model and returns the run's summary; returns
-    /// null when the run has steps left (resume it with <see cref="ClassifierTrainingSettings.ResumeFrom"/>). The checkpoint
+    /// null when the run has steps left (resume it with <see cref="TrainingEngineSettings.ResumeFrom"/>). The checkpoint
     /// must come from a run of the same architecture on the same rows.
     /// </summary>
     public ClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
@@ -338,12 +295,9 @@ public sealed class ClassifierTrainingLoop
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' ends a run that stopped early at step {checkpoint.Step}: nothing is left to train.");
     }
 
-    private string WriteCheckpoint(int step, int epoch, int batchesDone, ClassifierTrainingState state, List<ClassificationProgress> history,
+    private string WriteCheckpoint(CheckpointRotation rotation, int step, int epoch, int batchesDone, ClassifierTrainingState state, List<ClassificationProgress> history,
         Dictionary<string, Tensor> best, FlatAdamW optimizer, DataFingerprint fingerprint)
     {
-        string directory = settings.CheckpointDirectory!;
-        Directory.CreateDirectory(directory);
-        string path = CheckpointFiles.PathFor(directory, CheckpointPrefix, step);
         var checkpoint = new ClassifierCheckpoint
         {
             ConfigJson = model.Backbone.Config.ToJson(),
@@ -357,9 +311,7 @@ public sealed class ClassifierTrainingLoop
             State = state,
             History = history.ToList(),
         };
-        checkpoint.Write(path, model, best.Count > 0 ? best : null, optimizer);
-        CheckpointFiles.Prune(directory, CheckpointPrefix, settings.KeepCheckpoints);
-        return path;
+        return rotation.Write(step, path => checkpoint.Write(path, model, best.Count > 0 ? best : null, optimizer));
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="rows"/> in eval mode.</summary>

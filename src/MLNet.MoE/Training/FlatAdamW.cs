@@ -33,7 +33,7 @@ public sealed class FlatAdamW : IDisposable
     /// they share the buffers' storage, so do not move the model again while the optimizer lives.
     /// </summary>
     public FlatAdamW(IReadOnlyList<Parameter> decay, IReadOnlyList<Parameter> noDecay, double weightDecay, double beta1, double beta2, double eps, Device device, KernelSet? kernels = null)
-        : this(new[] { new OptimizerGroup(decay, weightDecay), new OptimizerGroup(noDecay, 0.0) }, beta1, beta2, eps, device, kernels)
+        : this(OptimizerGroup.ForWeightDecay(decay, noDecay, weightDecay), beta1, beta2, eps, device, kernels)
     {
     }
 

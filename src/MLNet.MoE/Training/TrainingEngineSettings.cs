@@ -1,0 +1,57 @@
+using MLNet.MoE.Modeling;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE.Training;
+
+/// <summary>
+/// The settings every training run shares, whatever it trains: steps, batch and accumulation, optimizer, routing,
+/// precision, recomputation, kernels, checkpoints and the non-finite guard. <see cref="TrainingLoopSettings"/> and
+/// <see cref="ClassifierTrainingSettings"/> add their task's own.
+/// </summary>
+public abstract record TrainingEngineSettings
+{
+    /// <summary>Examples per optimizer step (windows for the language model, rows for the classifier), over all micro-batches.</summary>
+    public required int BatchSize { get; init; }
+
+    /// <summary>Micro-batches per step whose gradients are summed before the update. Default 1.</summary>
+    public int GradientAccumulationSteps { get; init; } = 1;
+
+    /// <summary>Optimizer steps.</summary>
+    public required int Steps { get; init; }
+
+    /// <summary>Learning-rate schedule, AdamW and gradient clipping.</summary>
+    public required OptimizerSettings Optimizer { get; init; }
+
+    /// <summary>Seed of the batch order.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>MoE routing during training: capacity, routing-bias update and balance loss.</summary>
+    public MoeRoutingSettings Routing { get; init; } = new();
+
+    /// <summary>Recompute each block's activations in the backward pass (less memory, about one more forward pass).</summary>
+    public bool RecomputeActivations { get; init; }
+
+    /// <summary>Report every this many steps.</summary>
+    public int LogEverySteps { get; init; } = 10;
+
+    /// <summary>Dtype of activations: Float32, or BFloat16 (parameters and optimizer state stay float32).</summary>
+    public ScalarType ComputeType { get; init; } = ScalarType.Float32;
+
+    /// <summary>Folder of training checkpoints, or null for none.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Write a checkpoint every this many steps, and at the last step (0: never).</summary>
+    public int CheckpointEverySteps { get; init; }
+
+    /// <summary>Checkpoints to keep; older ones are deleted.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
+
+    /// <summary>A checkpoint file to continue from, or null to start fresh.</summary>
+    public string? ResumeFrom { get; init; }
+
+    /// <summary>Skipped (non-finite) steps in a row after which training stops with an exception.</summary>
+    public int MaxConsecutiveSkippedSteps { get; init; } = 5;
+
+    /// <summary>Fused kernels or managed code per operation, and how the routed experts compute (from the start-up probe). Default: all managed, capacity-padded experts.</summary>
+    public KernelSet Kernels { get; init; } = KernelSet.Managed;
+}
