@@ -12,15 +12,6 @@ public sealed record LanguageModelTrainingOption : ModelBuilderTrainingOption
     /// <summary>Tokens per training sequence (and the scoring window).</summary>
     public required int ContextLength { get; init; }
 
-    /// <summary>Sequences per step.</summary>
-    public required int BatchSize { get; init; }
-
-    /// <summary>Peak learning rate.</summary>
-    public required double LearningRate { get; init; }
-
-    /// <summary>Learning-rate warm-up steps.</summary>
-    public required int WarmupSteps { get; init; }
-
     /// <summary>Tokens that <c>GeneratedText</c> adds at most.</summary>
     public required int MaxNewTokens { get; init; }
 

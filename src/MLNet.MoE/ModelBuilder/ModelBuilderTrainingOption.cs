@@ -3,9 +3,9 @@ using MLNet.MoE.Tokenization;
 namespace MLNet.MoE.ModelBuilder;
 
 /// <summary>
-/// What every scenario's <c>TrainingOption</c> in a <c>.mbconfig</c> holds: the trainer, the tokenizer, the held-out
-/// fraction and the seed. <see cref="TextClassificationTrainingOption"/> and <see cref="LanguageModelTrainingOption"/>
-/// add their trainer's options.
+/// What every scenario's <c>TrainingOption</c> in a <c>.mbconfig</c> holds: the trainer, the tokenizer, the optimizer's
+/// batch size, learning rate and warm-up, the held-out fraction and the seed. <see cref="TextClassificationTrainingOption"/>
+/// and <see cref="LanguageModelTrainingOption"/> add their trainer's options.
 /// </summary>
 public abstract record ModelBuilderTrainingOption
 {
@@ -17,6 +17,15 @@ public abstract record ModelBuilderTrainingOption
 
     /// <summary>ByteLevel (<see cref="MoeTokenizer.ByteLevel"/>) or Gpt2 (<see cref="MoeTokenizer.Gpt2"/>).</summary>
     public required string Tokenizer { get; init; }
+
+    /// <summary>Rows per optimizer step (a language model: sequences of <c>ContextLength</c> tokens).</summary>
+    public required int BatchSize { get; init; }
+
+    /// <summary>Peak learning rate.</summary>
+    public required double LearningRate { get; init; }
+
+    /// <summary>Learning-rate warm-up steps.</summary>
+    public required int WarmupSteps { get; init; }
 
     /// <summary>Share of the data held out for the metrics that the model's <c>Train</c> returns.</summary>
     public required double TestFraction { get; init; }

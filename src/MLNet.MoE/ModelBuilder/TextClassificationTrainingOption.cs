@@ -9,17 +9,8 @@ public sealed record TextClassificationTrainingOption : ModelBuilderTrainingOpti
     /// <summary>Passes over the training rows.</summary>
     public required int Epochs { get; init; }
 
-    /// <summary>Rows per step.</summary>
-    public required int BatchSize { get; init; }
-
     /// <summary>Tokens per row, end-of-text tokens included.</summary>
     public required int MaxLength { get; init; }
-
-    /// <summary>Peak learning rate.</summary>
-    public required double LearningRate { get; init; }
-
-    /// <summary>Learning-rate warm-up steps.</summary>
-    public required int WarmupSteps { get; init; }
 
     /// <summary>Share of the training rows held out for early stopping (0: none).</summary>
     public required double ValidationFraction { get; init; }
