@@ -1,11 +1,12 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNet.MoE.ModelBuilder;
 
 namespace MLNet.MoE.Samples.ModelBuilder;
 
 /// <summary>
-/// The sentiment model: a Mixture-of-Experts text classifier trained on review sentences (label 0 = negative,
-/// 1 = positive). This part predicts with a trained <c>SentimentModel.mlnet</c>.
+/// The model: a Mixture-of-Experts text classifier (MLNet.MoE's <c>MoeTextClassification</c> trainer). This part
+/// predicts with a trained <c>SentimentModel.mlnet</c>.
 /// </summary>
 public static partial class SentimentModel
 {
@@ -15,10 +16,13 @@ public static partial class SentimentModel
     /// <summary>The data's label column, as named in <c>SentimentModel.mbconfig</c>.</summary>
     public const string LabelColumnName = @"Label";
 
-    /// <summary>One row of input: the columns the model reads.</summary>
+    /// <summary>
+    /// One row of input: the columns the model reads. With a header line in the data they are found by name; without
+    /// one, at the positions of <c>[LoadColumn]</c> (the <c>.mbconfig</c>'s <c>Index</c>).
+    /// </summary>
     public sealed class ModelInput
     {
-        /// <summary>The sentence to classify.</summary>
+        /// <summary>The text to classify.</summary>
         [LoadColumn(0)]
         [ColumnName(TextColumnName)]
         public string Text { get; set; } = "";
@@ -41,9 +45,8 @@ public static partial class SentimentModel
         public float[] Score { get; set; } = Array.Empty<float>();
     }
 
-    private static readonly object PredictEngineLock = new();
-    private static string modelPath = Path.Combine(AppContext.BaseDirectory, "SentimentModel.mlnet");
-    private static Lazy<PredictionEngine<ModelInput, ModelOutput>> predictEngine = NewPredictEngine();
+    private static readonly SharedPredictionEngine<ModelInput, ModelOutput> PredictEngine =
+        new(Path.Combine(AppContext.BaseDirectory, "SentimentModel.mlnet"), nameof(SentimentModel));
 
     /// <summary>
     /// The model file that <see cref="Predict"/> loads (default <c>SentimentModel.mlnet</c> beside the program). Setting it
@@ -51,36 +54,20 @@ public static partial class SentimentModel
     /// </summary>
     public static string MLNetModelPath
     {
-        get { lock (PredictEngineLock) return modelPath; }
-        set
-        {
-            ArgumentException.ThrowIfNullOrEmpty(value);
-            lock (PredictEngineLock)
-            {
-                modelPath = Path.GetFullPath(value);
-                ResetPredictEngine();
-            }
-        }
+        get => PredictEngine.ModelPath;
+        set => PredictEngine.ModelPath = value;
     }
 
     /// <summary>Predicts the class of <paramref name="input"/>. Safe to call from several threads (calls are serialized).</summary>
     /// <exception cref="FileNotFoundException">The model file does not exist: train it first.</exception>
-    public static ModelOutput Predict(ModelInput input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        lock (PredictEngineLock) return predictEngine.Value.Predict(input);
-    }
+    public static ModelOutput Predict(ModelInput input) => PredictEngine.Predict(input);
 
     /// <summary>Every class with its probability, the most probable first.</summary>
     /// <exception cref="FileNotFoundException">The model file does not exist: train it first.</exception>
     public static IOrderedEnumerable<KeyValuePair<string, float>> PredictAllLabels(ModelInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        lock (PredictEngineLock)
-        {
-            var engine = predictEngine.Value;
-            return GetSortedScoresWithLabels(engine.Predict(input), engine.OutputSchema);
-        }
+        return PredictEngine.Use(engine => GetSortedScoresWithLabels(engine.Predict(input), engine.OutputSchema));
     }
 
     /// <summary>Pairs each score with its label (the score column's slot names) and orders them, the highest first.</summary>
@@ -92,27 +79,5 @@ public static partial class SentimentModel
         if (labels.Length != result.Score.Length)
             throw new InvalidOperationException($"The model's score column has {result.Score.Length} values but {labels.Length} label names.");
         return labels.Zip(result.Score, (label, score) => new KeyValuePair<string, float>(label, score)).ToList().OrderByDescending(pair => pair.Value);
-    }
-
-    /// <summary>Forgets the loaded model, so that the next prediction loads <see cref="MLNetModelPath"/> again (after training, say).</summary>
-    private static void ResetPredictEngine()
-    {
-        lock (PredictEngineLock)
-        {
-            if (predictEngine.IsValueCreated) predictEngine.Value.Dispose();
-            predictEngine = NewPredictEngine();
-        }
-    }
-
-    private static Lazy<PredictionEngine<ModelInput, ModelOutput>> NewPredictEngine() => new(CreatePredictEngine, LazyThreadSafetyMode.ExecutionAndPublication);
-
-    private static PredictionEngine<ModelInput, ModelOutput> CreatePredictEngine()
-    {
-        string path = modelPath;
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"Model file '{path}' does not exist: train it first with SentimentModel.Train(\"{path}\", ...).", path);
-        var mlContext = new MLContext();
-        ITransformer model = mlContext.Model.Load(path, out _);
-        return mlContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
     }
 }

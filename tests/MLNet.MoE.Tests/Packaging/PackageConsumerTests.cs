@@ -29,7 +29,7 @@ public class PackageConsumerTests
         string app = Path.Combine(work, "app");
         string output = Path.Combine(work, "output");
         Directory.CreateDirectory(app);
-        string version = "0.0.0-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Guid.NewGuid().ToString("N")[..8];
+        string version = "0.0.0-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + ".g" + Guid.NewGuid().ToString("N")[..8];   // "g": a SemVer identifier of digits only may not start with 0
         string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Tokenization", "MLNet.MoE.Onnx" };
         try
         {

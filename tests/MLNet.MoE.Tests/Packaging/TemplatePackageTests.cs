@@ -10,7 +10,8 @@ namespace MLNet.MoE.Tests.Packaging;
 /// language-model project with <c>dotnet new</c>, builds them against the packed libraries (nuget.org for everything
 /// else) and runs their training in its reduced mode and a prediction in a second process. Bad data (a missing file, a
 /// column not in the header, one class) fails at the first training run naming the file or column, leaving no model;
-/// a bad template option fails at <c>dotnet new</c> and leaves no project.
+/// a bad template option fails at <c>dotnet new</c> and leaves no project. The model's namespace is the project's name or
+/// the one <c>--namespace</c> gives.
 /// </summary>
 public class TemplatePackageTests
 {
@@ -22,7 +23,7 @@ public class TemplatePackageTests
         string hive = Path.Combine(work, "template-home");
         string apps = Path.Combine(work, "apps");
         Directory.CreateDirectory(apps);
-        string version = "0.0.0-templatetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + "." + Guid.NewGuid().ToString("N")[..8];
+        string version = "0.0.0-templatetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + ".g" + Guid.NewGuid().ToString("N")[..8];   // "g": a SemVer identifier of digits only may not start with 0
         string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Tokenization", "MLNet.MoE.Templates" };
         try
         {
@@ -56,7 +57,10 @@ public class TemplatePackageTests
             Assert.False(Directory.Exists(Path.Combine(apps, "BadDevice")));
 
             DotnetProcess.RunSucceeding(apps, null, "new", "mlnet-moe-classifier", "-n", "ReviewModel", "--data", "reviews.tsv", "--label", "Label", "--text", "Text", "--debug:custom-hive", hive);
-            DotnetProcess.RunSucceeding(apps, null, "new", "mlnet-moe-languagemodel", "-n", "VerseModel", "--data", "verses.csv", "--text", "Verse", "--separator", "comma", "--debug:custom-hive", hive);
+            DotnetProcess.RunSucceeding(apps, null, "new", "mlnet-moe-languagemodel", "-n", "VerseModel", "--data", "verses.csv", "--text", "Verse", "--separator", "comma", "--namespace", "Verses.Generation", "--debug:custom-hive", hive);
+            // The namespace is the project's name unless --namespace names another.
+            Assert.Contains("namespace ReviewModel;", File.ReadAllText(Path.Combine(apps, "ReviewModel", "ReviewModel.training.cs")));
+            Assert.Contains("namespace Verses.Generation;", File.ReadAllText(Path.Combine(apps, "VerseModel", "VerseModel.training.cs")));
             foreach (var (name, expected) in new[] { ("ReviewModel", new[] { "consumption.cs", "training.cs", "evaluate.cs", "mbconfig", "csproj" }), ("VerseModel", new[] { "consumption.cs", "training.cs", "evaluate.cs", "mbconfig", "csproj" }) })
             {
                 foreach (string suffix in expected) Assert.True(File.Exists(Path.Combine(apps, name, $"{name}.{suffix}")), $"dotnet new wrote no {name}.{suffix}");

@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MoeClassifierModel;
+namespace MoeModelNamespace;
 
 public static partial class MoeClassifierModel
 {

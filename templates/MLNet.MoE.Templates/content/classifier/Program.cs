@@ -4,7 +4,7 @@
 //                                                  prints the held-out metrics, saves the model
 //   dotnet run -- predict "some text"              prints the predicted label and every label's score
 //   --model FILE: the model file (default MoeClassifierModel.mlnet beside the program).
-namespace MoeClassifierModel;
+namespace MoeModelNamespace;
 
 /// <summary>The command line.</summary>
 internal static class Program

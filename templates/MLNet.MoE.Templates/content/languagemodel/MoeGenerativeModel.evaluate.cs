@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.ML;
 using MLNet.MoE.Catalog;
 
-namespace MoeGenerativeModel;
+namespace MoeModelNamespace;
 
 public static partial class MoeGenerativeModel
 {

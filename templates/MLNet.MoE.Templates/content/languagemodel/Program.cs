@@ -4,7 +4,7 @@
 //                                                  prints the held-out metrics, saves the model
 //   dotnet run -- predict "some text"              prints the continuation, the text's perplexity and score
 //   --model FILE: the model file (default MoeGenerativeModel.mlnet beside the program).
-namespace MoeGenerativeModel;
+namespace MoeModelNamespace;
 
 /// <summary>The command line.</summary>
 internal static class Program

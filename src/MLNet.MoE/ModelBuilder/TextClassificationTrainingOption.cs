@@ -1,0 +1,17 @@
+namespace MLNet.MoE.ModelBuilder;
+
+/// <summary>
+/// The <c>TrainingOption</c> of a text-classification <c>.mbconfig</c>: the options of the <c>MoeTextClassification</c>
+/// trainer (see <c>MoeTextClassificationOptions</c>) besides those every scenario has.
+/// </summary>
+public sealed record TextClassificationTrainingOption : ModelBuilderTrainingOption
+{
+    /// <summary>Passes over the training rows.</summary>
+    public required int Epochs { get; init; }
+
+    /// <summary>Tokens per row, end-of-text tokens included.</summary>
+    public required int MaxLength { get; init; }
+
+    /// <summary>Share of the training rows held out for early stopping (0: none).</summary>
+    public required double ValidationFraction { get; init; }
+}
