@@ -194,8 +194,9 @@ public static partial class HuggingFaceCheckpoint
         }
     }
 
-    /// <summary>The model's own tensor names (fused experts) and shapes for a config, without building the model.</summary>
-    private static List<(string Name, long[] Shape)> ExpectedTensors(MoeModelConfig config)
+    /// <summary>The model's own tensor names (fused experts) and shapes for a config, without building the model: the
+    /// names and shapes of <see cref="MoeCausalLM"/>'s state dict.</summary>
+    internal static List<(string Name, long[] Shape)> ExpectedTensors(MoeModelConfig config)
     {
         config.Validate();
         long h = config.HiddenSize;

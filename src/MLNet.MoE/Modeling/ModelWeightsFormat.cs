@@ -80,6 +80,48 @@ internal static class ModelWeightsFormat
 
     public static void Read(BinaryReader reader, nn.Module model, string entry) => Read(reader, model.state_dict(), entry);
 
+    /// <summary>
+    /// Checks that a weights block holds exactly the tensors of <paramref name="layout"/> (names and shapes) without
+    /// building anything: the values are read past, not kept. Run before a model is built from a config, so a block that
+    /// does not fit the config is refused before the model's memory is allocated.
+    /// </summary>
+    public static void CheckLayout(BinaryReader reader, IReadOnlyList<(string Name, long[] Shape)> layout, string entry)
+    {
+        var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var (name, shape) in layout) expected[name] = shape;
+        try
+        {
+            int magic = reader.ReadInt32();
+            if (magic != Magic && magic != MagicWithoutDigest) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
+            int count = reader.ReadInt32();
+            if (count != expected.Count) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {expected.Count}.");
+            byte[] skip = new byte[1 << 16];
+            for (int i = 0; i < count; i++)
+            {
+                string name = ReadName(reader, entry);
+                if (!expected.Remove(name, out long[]? target))
+                    throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
+                int rank = reader.ReadInt32();
+                if (rank != target.Length) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model config needs {target.Length}.");
+                var shape = new long[rank];
+                for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
+                if (!shape.SequenceEqual(target))
+                    throw new InvalidDataException($"Tensor '{name}' in '{entry}' has shape [{string.Join(", ", shape)}]; the model config needs [{string.Join(", ", target)}].");
+                long bytes = target.Aggregate(1L, (a, b) => a * b) * sizeof(float);
+                while (bytes > 0)
+                {
+                    int read = reader.Read(skip, 0, (int)Math.Min(skip.Length, bytes));
+                    if (read <= 0) throw new InvalidDataException($"Model entry '{entry}' is truncated inside tensor '{name}'.");
+                    bytes -= read;
+                }
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"Model entry '{entry}' is truncated.", e);
+        }
+    }
+
     /// <summary>Reads a weights block into <paramref name="state"/>'s tensors, which must match it name for name and shape for shape.</summary>
     public static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> state, string entry)
     {

@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLNet.MoE.Catalog;
+using MLNet.MoE.Checkpoints;
 using MLNet.MoE.Modeling;
 using MLNet.MoE.Pipeline;
 using MLNet.MoE.Pipeline.DataView;
@@ -197,6 +198,10 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
             throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
+        // The weights' names and shapes are checked against the config before the model (and its memory) exists.
+        var layout = HuggingFaceCheckpoint.ExpectedTensors(config);
+        if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.CheckLayout(r, layout, WeightsStream)))
+            throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
         var model = new MoeCausalLM(config);
         bool loaded = false;
