@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -58,6 +58,11 @@ switch (args[0])
                 options.CapacityFactor = double.Parse(Option("--capacity-factor", "1.25"), CultureInfo.InvariantCulture);
                 if (Option("--init", "") is { Length: > 0 } init) options.Initialization = Enum.Parse<WeightInitialization>(init, ignoreCase: true);
             }));
+        return 0;
+    case "load":
+        // What loading a model zip costs, and how much of it is the integrity checks (CRC-32 of every entry, the weights'
+        // layout before the model is built, the SHA-256 of weights, tokenizer and config).
+        Emit(ZipLoadBenchmark.Run(positional[0], configs, int.Parse(Option("--repeats", "3"), CultureInfo.InvariantCulture)));
         return 0;
     case "compare-cpu":
         Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));

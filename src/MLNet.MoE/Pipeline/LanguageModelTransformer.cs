@@ -184,7 +184,8 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
     private static LanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, readsBackTo: VersionWithoutTokenizerDigest));
-        ZipEntryIntegrity.Verify(ctx);
+        // The weights entry is checked with its layout below, in one pass.
+        ZipEntryIntegrity.Verify(ctx, deferred: WeightsStream);
         string tokenColumn = ctx.LoadNonEmptyString();
         string? promptColumn = ctx.LoadStringOrNull();
         int contextLength = ctx.Reader.ReadInt32();
@@ -198,9 +199,10 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
             throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
-        // The weights' names and shapes are checked against the config before the model (and its memory) exists.
+        // The weights' CRC-32, names and shapes are checked against the config, in one pass, before the model (and its
+        // memory) exists.
         var layout = HuggingFaceCheckpoint.ExpectedTensors(config);
-        if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.CheckLayout(r, layout, WeightsStream)))
+        if (!ZipEntryIntegrity.VerifyEntry(ctx, WeightsStream, r => ModelWeightsFormat.CheckLayout(r, layout, WeightsStream)))
             throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
         var model = new MoeCausalLM(config);
