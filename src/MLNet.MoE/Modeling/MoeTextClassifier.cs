@@ -23,6 +23,24 @@ public sealed class MoeTextClassifier : nn.Module
     private readonly Generator dropoutGenerator;
 
     /// <summary>
+    /// The names and shapes of the state dict of a classifier on a backbone of <paramref name="config"/>, without building
+    /// it: the backbone's tensors under <c>backbone.</c>, then the optional hidden layer and the head.
+    /// </summary>
+    internal static List<(string Name, long[] Shape)> TensorLayout(MoeModelConfig config, int classCount, int headHiddenSize)
+    {
+        var layout = Checkpoints.HuggingFaceCheckpoint.ExpectedTensors(config).Select(t => ("backbone." + t.Name, t.Shape)).ToList();
+        long h = config.HiddenSize;
+        if (headHiddenSize > 0)
+        {
+            layout.Add(("head_hidden.weight", new[] { (long)headHiddenSize, h }));
+            layout.Add(("head_hidden.bias", new[] { (long)headHiddenSize }));
+        }
+        layout.Add(("head.weight", new[] { (long)classCount, headHiddenSize > 0 ? headHiddenSize : h }));
+        layout.Add(("head.bias", new[] { (long)classCount }));
+        return layout;
+    }
+
+    /// <summary>
     /// Creates a classifier with a fresh head (N(0, initializer_range) weights, zero biases) on <paramref name="backbone"/>,
     /// which it then owns; <paramref name="headHiddenSize"/> &gt; 0 adds a dense tanh layer of that width before the head.
     /// </summary>

@@ -184,7 +184,8 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
         ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, FirstVersion));
-        ZipEntryIntegrity.Verify(ctx);
+        // The weights entries are checked with their layout below, one pass each.
+        ZipEntryIntegrity.Verify(ctx, Enumerable.Range(0, MaxMembers).Select(WeightsEntry).ToArray());
         string textColumn = ctx.LoadNonEmptyString();
         string? secondColumn = ctx.LoadStringOrNull();
         string predictedColumn = ctx.LoadNonEmptyString();
@@ -204,6 +205,14 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
         if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        // Every member's weights: CRC-32, names and shapes against the config, in one pass, before any member is built.
+        var layout = MoeTextClassifier.TensorLayout(config, classCount, headHiddenSize);
+        for (int m = 0; m < memberCount; m++)
+        {
+            string entry = WeightsEntry(m);
+            if (!ZipEntryIntegrity.VerifyEntry(ctx, entry, r => ModelWeightsFormat.CheckLayout(r, layout, entry)))
+                throw new InvalidDataException($"The text classifier has no '{entry}' entry: the model file is incomplete.");
+        }
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
         var members = new List<MoeTextClassifier>();
         try

@@ -16,10 +16,10 @@ internal static class ZipEntryIntegrity
 {
     /// <summary>
     /// Throws <see cref="InvalidDataException"/> naming the first entry of <paramref name="ctx"/>'s folder whose bytes do
-    /// not match its CRC-32; the entry named <paramref name="deferred"/> (within the folder) is left for
+    /// not match its CRC-32; the entries named in <paramref name="deferred"/> (within the folder) are left for
     /// <see cref="VerifyEntry"/>.
     /// </summary>
-    public static void Verify(ModelLoadContext ctx, string? deferred = null)
+    public static void Verify(ModelLoadContext ctx, params string[] deferred)
     {
         if (ctx.Repository?._archive is not ZipArchive archive) return;
         string prefix = Prefix(ctx);
@@ -28,7 +28,7 @@ internal static class ZipEntryIntegrity
             string name = entry.FullName.Replace('\\', '/');
             // The transformer's own entries: directly in its folder or in sub-folders it wrote.
             if (!name.StartsWith(prefix, StringComparison.Ordinal) || name.Length == prefix.Length || name.EndsWith('/')) continue;
-            if (deferred != null && name == prefix + deferred) continue;
+            if (deferred.Any(d => name == prefix + d)) continue;
             Check(entry, name, null);
         }
     }
