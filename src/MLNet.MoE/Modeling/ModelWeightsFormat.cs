@@ -91,23 +91,12 @@ internal static class ModelWeightsFormat
         foreach (var (name, shape) in layout) expected[name] = shape;
         try
         {
-            int magic = reader.ReadInt32();
-            if (magic != Magic && magic != MagicWithoutDigest) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
-            int count = reader.ReadInt32();
-            if (count != expected.Count) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {expected.Count}.");
+            int count = ReadBlockHeader(reader, expected.Count, entry).Count;
             byte[] skip = new byte[1 << 16];
             for (int i = 0; i < count; i++)
             {
-                string name = ReadName(reader, entry);
-                if (!expected.Remove(name, out long[]? target))
-                    throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
-                int rank = reader.ReadInt32();
-                if (rank != target.Length) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model config needs {target.Length}.");
-                var shape = new long[rank];
-                for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
-                if (!shape.SequenceEqual(target))
-                    throw new InvalidDataException($"Tensor '{name}' in '{entry}' has shape [{string.Join(", ", shape)}]; the model config needs [{string.Join(", ", target)}].");
-                long bytes = target.Aggregate(1L, (a, b) => a * b) * sizeof(float);
+                var (name, shape) = ReadTensorHeader(reader, n => expected.Remove(n, out long[]? s) ? s : null, entry);
+                long bytes = shape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
                 while (bytes > 0)
                 {
                     int read = reader.Read(skip, 0, (int)Math.Min(skip.Length, bytes));
@@ -127,23 +116,13 @@ internal static class ModelWeightsFormat
     {
         try
         {
-            int magic = reader.ReadInt32();
-            if (magic != Magic && magic != MagicWithoutDigest) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
+            var (hasDigest, count) = ReadBlockHeader(reader, state.Count, entry);
             using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            int count = reader.ReadInt32();
-            if (count != state.Count) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {state.Count}.");
             using var noGrad = torch.no_grad();
             for (int i = 0; i < count; i++)
             {
-                string name = ReadName(reader, entry);
-                if (!state.TryGetValue(name, out var target)) throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
-                int rank = reader.ReadInt32();
-                if (rank != target.dim()) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model needs {target.dim()}.");
-                var shape = new long[rank];
-                for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
-                if (!shape.SequenceEqual(target.shape))
-                    throw new InvalidDataException($"Tensor '{name}' in '{entry}' has shape [{string.Join(", ", shape)}]; the model needs [{string.Join(", ", target.shape)}].");
-                long elements = target.numel();
+                var (name, shape) = ReadTensorHeader(reader, n => state.TryGetValue(n, out var t) ? t.shape : null, entry);
+                long elements = shape.Aggregate(1L, (a, b) => a * b);
                 byte[] bytes = reader.ReadBytes(checked((int)(elements * sizeof(float))));
                 if (bytes.Length != elements * sizeof(float)) throw new InvalidDataException($"Model entry '{entry}' is truncated inside tensor '{name}'.");
                 var values = new float[elements];
@@ -151,10 +130,10 @@ internal static class ModelWeightsFormat
                 if (!AllFinite(values))
                     throw new InvalidDataException($"Tensor '{name}' in '{entry}' holds NaN or infinite values: the model file is damaged, or was saved from a diverged model.");
                 using var source = torch.tensor(values, shape);
-                target.copy_(source);
-                if (magic == Magic) AppendTensor(digest, name, shape, bytes);
+                state[name].copy_(source);
+                if (hasDigest) AppendTensor(digest, name, shape, bytes);
             }
-            if (magic == Magic)
+            if (hasDigest)
             {
                 byte[] recorded = reader.ReadBytes(32);
                 if (recorded.Length != 32) throw new EndOfStreamException();
@@ -166,5 +145,33 @@ internal static class ModelWeightsFormat
         {
             throw new InvalidDataException($"Model entry '{entry}' is truncated.", e);
         }
+    }
+
+    /// <summary>The block's magic and tensor count, checked against the <paramref name="expectedCount"/> tensors of the config.</summary>
+    private static (bool HasDigest, int Count) ReadBlockHeader(BinaryReader reader, int expectedCount, string entry)
+    {
+        int magic = reader.ReadInt32();
+        if (magic != Magic && magic != MagicWithoutDigest) throw new InvalidDataException($"Model entry '{entry}' is not an MLNet.MoE weights block.");
+        int count = reader.ReadInt32();
+        if (count != expectedCount) throw new InvalidDataException($"Model entry '{entry}' holds {count} tensors; the model config needs {expectedCount}.");
+        return (magic == Magic, count);
+    }
+
+    /// <summary>
+    /// One tensor's name and shape, checked against <paramref name="shapeOf"/> (the config's shape for a name, or null for
+    /// a name it does not have).
+    /// </summary>
+    private static (string Name, long[] Shape) ReadTensorHeader(BinaryReader reader, Func<string, long[]?> shapeOf, string entry)
+    {
+        string name = ReadName(reader, entry);
+        long[] target = shapeOf(name)
+            ?? throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
+        int rank = reader.ReadInt32();
+        if (rank != target.Length) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model config needs {target.Length}.");
+        var shape = new long[rank];
+        for (int d = 0; d < rank; d++) shape[d] = reader.ReadInt64();
+        if (!shape.SequenceEqual(target))
+            throw new InvalidDataException($"Tensor '{name}' in '{entry}' has shape [{string.Join(", ", shape)}]; the model config needs [{string.Join(", ", target)}].");
+        return (name, shape);
     }
 }

@@ -224,17 +224,22 @@ public sealed class LanguageModelTransformer : ITransformer, ICanSaveModel, IDis
     /// <summary>The saved model config, refused when it is not the one the model was saved with.</summary>
     private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
     {
-        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
-            throw new InvalidDataException($"The model entry '{ConfigStream}' is not the config this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
+        RequireRecordedDigest(bytes, recordedDigest, ConfigStream, "config");
         return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
     }
 
     /// <summary>The saved tokenizer, refused when it is not the one the model was saved with (a swapped or damaged entry).</summary>
     private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
     {
-        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
-            throw new InvalidDataException($"The model entry '{TokenizerStream}' is not the tokenizer this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
+        RequireRecordedDigest(bytes, recordedDigest, TokenizerStream, "tokenizer");
         return MoeTokenizer.Deserialize(bytes);
+    }
+
+    /// <summary>Refuses an entry whose SHA-256 differs from the one the header recorded at save (none recorded: older zips).</summary>
+    private static void RequireRecordedDigest(byte[] bytes, byte[]? recordedDigest, string entry, string what)
+    {
+        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
+            throw new InvalidDataException($"The model entry '{entry}' is not the {what} this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
     }
 
     private sealed class Mapper : ColumnMapper

@@ -45,6 +45,7 @@ internal sealed class TorchScriptKernels
     /// </summary>
     private object Invoke(KernelOp op, string function, params object[] arguments)
     {
+        if (!arguments.Any(a => a is double)) return Unit(op).invoke(function, arguments);
         var passed = (object[])arguments.Clone();
         var owned = new List<Scalar>();
         try
