@@ -1,7 +1,6 @@
 using System.Text;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
+using MLNet.MoE;
 
 /// <summary>Quick mode: a throwaway model and an input file, so the job runs end to end without any files of its own.</summary>
 internal static class QuickSetup

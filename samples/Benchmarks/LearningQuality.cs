@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 using static TorchSharp.torch;
 
 /// <summary>

@@ -3,10 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -243,7 +240,7 @@ object PrecisionCurves(string name, string textFile, int steps)
 {
     // The same run in float32 and in bfloat16 activations (float32 weights) on real text with byte-level tokens.
     var (config, batch, sequence) = Load(name);
-    var tokenizer = MLNet.MoE.Tokenization.MoeTokenizer.ByteLevel();
+    var tokenizer = MLNet.MoE.MoeTokenizer.ByteLevel();
     var stream = File.ReadLines(textFile).SelectMany(line => new[] { tokenizer.EndOfTextId }.Concat(tokenizer.Encode(line))).ToArray();
     double[] Curve(ScalarType computeType)
     {

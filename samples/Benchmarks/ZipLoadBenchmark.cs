@@ -2,11 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 /// <summary>
 /// Times loading a language-model zip of a benchmark config with <c>mlContext.MoE().LoadModel</c>, and one plain

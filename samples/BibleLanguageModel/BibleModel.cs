@@ -1,4 +1,4 @@
-using MLNet.MoE.Modeling;
+using MLNet.MoE;
 
 /// <summary>The architecture the sample trains.</summary>
 internal static class BibleModel

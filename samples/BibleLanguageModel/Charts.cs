@@ -1,5 +1,4 @@
 using MLNet.MoE;
-using MLNet.MoE.Training;
 using ScottPlot;
 
 /// <summary>The two PNG charts written next to the model, with ScottPlot.</summary>

@@ -1,5 +1,5 @@
 using System.Globalization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 
 /// <summary>
 /// Draws a progress bar for the whole run on one console line and notes each checkpoint on a line of its own. With

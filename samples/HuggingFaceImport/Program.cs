@@ -9,10 +9,7 @@
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 string checkpoint = Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a");   // data/deepseek-v3-tiny-a, copied beside the program
 string? tokenizerPath = null;

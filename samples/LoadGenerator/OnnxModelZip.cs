@@ -1,7 +1,5 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
+using MLNet.MoE;
 
 /// <summary>Turns a TorchSharp language-model zip into an ONNX-backed one, so the same model can be load-tested on ONNX Runtime.</summary>
 internal static class OnnxModelZip

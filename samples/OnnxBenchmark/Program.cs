@@ -11,11 +11,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 bool quick = args.Contains("--quick");
 int steps = ArgValue("--steps") is { } s ? int.Parse(s) : (quick ? 10 : 60);

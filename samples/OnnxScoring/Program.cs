@@ -7,8 +7,7 @@
 // save to model.zip and a reload (the ONNX bytes travel inside the zip).
 using System.Text.Json;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Onnx;
+using MLNet.MoE;
 
 string? modelPath = null;
 string? outDirectory = null;

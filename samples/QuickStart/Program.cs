@@ -8,10 +8,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 
 var arguments = QuickStartArguments.Parse(args);
 var clock = Stopwatch.StartNew();

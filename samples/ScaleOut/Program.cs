@@ -15,13 +15,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 using TorchSharp;
 
 var arguments = ScaleOutArguments.Parse(args);

@@ -12,11 +12,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 
 bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 string outDirectory = Argument("--out") ?? Path.Combine(Path.GetTempPath(), "mlnet-moe-sentiment");

@@ -1,6 +1,7 @@
 using Microsoft.ML;
+using MLNet.MoE;
 
-namespace MLNet.MoE.Onnx;
+namespace Microsoft.ML;
 
 /// <summary>Extension methods that add MLNet.MoE's ONNX scoring to <see cref="MLContext"/>.</summary>
 public static class MLContextOnnxExtensions

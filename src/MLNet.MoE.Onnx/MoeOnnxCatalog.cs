@@ -1,8 +1,6 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>The MLNet.MoE ONNX entry point of an <see cref="MLContext"/>: <c>mlContext.MoeOnnx()</c>.</summary>
 public sealed class MoeOnnxCatalog

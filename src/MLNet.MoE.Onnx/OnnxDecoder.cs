@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
-using MLNet.MoE.Catalog;
 using Onnx;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// An MLNet.MoE decoder exported to ONNX, loaded in ONNX Runtime: full passes for scoring and cached steps for
@@ -64,7 +63,7 @@ internal sealed class OnnxDecoder : IDisposable
                 }
                 catch (Google.Protobuf.InvalidProtocolBufferException e)
                 {
-                    throw new InvalidDataException($"{source} is damaged: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+                    throw new InvalidDataException($"{source} is damaged: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
                 }
                 OnnxWeightsDigest.Verify(proto, modelPath == null ? null : Path.GetDirectoryName(Path.GetFullPath(modelPath)), recorded, source);
             }
@@ -86,7 +85,7 @@ internal sealed class OnnxDecoder : IDisposable
             catch (Exception e) when (e is JsonException or ArgumentException)
             {
                 Dispose();
-                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
             }
         }
     }
@@ -147,7 +146,7 @@ internal sealed class OnnxDecoder : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
         }
     }
 

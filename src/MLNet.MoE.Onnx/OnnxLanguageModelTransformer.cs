@@ -1,16 +1,11 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Pipeline.DataView;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 [assembly: LoadableClass(typeof(OnnxLanguageModelTransformer), null, typeof(SignatureLoadModel), "MoE ONNX Language Model", OnnxLanguageModelTransformer.LoaderSignature)]
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// An MLNet.MoE language model exported to ONNX, scored by ONNX Runtime in an ML.NET pipeline, with the same output

@@ -3,9 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 
 namespace MLNet.MoE.ScoringService.Tests;
 

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
-using MLNet.MoE.Catalog;
 
 namespace MLNet.MoE.ScoringService.Tests;
 

@@ -1,7 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
 
 namespace MLNet.MoE.ScoringService.Tests;
 

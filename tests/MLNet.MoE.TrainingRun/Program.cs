@@ -5,9 +5,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 
 string corpus = args[0];
 string checkpoints = args[1];

@@ -9,11 +9,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 if (args.Length < 2 || (args[0] == "train" && args.Length < 3))
 {

@@ -1,5 +1,5 @@
 using Microsoft.ML.Data;
-using MLNet.MoE.ModelBuilder;
+using MLNet.MoE;
 
 namespace MLNet.MoE.Samples.ModelBuilder;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
+using MLNet.MoE;
 
 namespace MLNet.MoE.Samples.ModelBuilder;
 

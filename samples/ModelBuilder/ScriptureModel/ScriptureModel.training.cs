@@ -1,6 +1,5 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.ModelBuilder;
+using MLNet.MoE;
 
 namespace MLNet.MoE.Samples.ModelBuilder;
 

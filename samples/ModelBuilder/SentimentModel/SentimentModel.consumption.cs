@@ -1,6 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.ModelBuilder;
+using MLNet.MoE;
 
 namespace MLNet.MoE.Samples.ModelBuilder;
 

@@ -1,5 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

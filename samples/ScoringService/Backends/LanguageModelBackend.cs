@@ -1,5 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

@@ -1,4 +1,3 @@
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

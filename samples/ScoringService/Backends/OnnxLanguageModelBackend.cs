@@ -1,4 +1,3 @@
-using MLNet.MoE.Onnx;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

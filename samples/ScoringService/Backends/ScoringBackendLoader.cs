@@ -1,8 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

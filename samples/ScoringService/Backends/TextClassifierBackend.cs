@@ -1,4 +1,3 @@
-using MLNet.MoE.Pipeline;
 
 namespace MLNet.MoE.Samples.ScoringService.Backends;
 

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>Quality of a language model over a scored data view (token-weighted over all rows).</summary>
 public sealed record LanguageModelMetrics

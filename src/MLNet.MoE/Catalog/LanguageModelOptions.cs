@@ -1,9 +1,5 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
 
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>Options of the Mixture-of-Experts language-model trainer. Defaults train a small model on a CPU in minutes.</summary>
 public sealed class LanguageModelOptions : ITrainerOptimizationOptions

@@ -1,10 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
-namespace MLNet.MoE.Catalog;
+namespace Microsoft.ML;
 
 /// <summary>Extension methods that add MLNet.MoE to <see cref="MLContext"/> and its catalogs.</summary>
 public static class MLContextExtensions

@@ -1,15 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>The MLNet.MoE entry point of an <see cref="MLContext"/>: <c>mlContext.MoE()</c>.</summary>
 public sealed class MoeCatalog
@@ -219,7 +214,7 @@ public sealed class MoeCatalog
         int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
         var (documents, _) = TokenDocumentReader.Read(data, column, tokenizer.VocabularySize);
         if (documents.Count == 0) throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no tokens: every row is empty.");
-        var corpus = Training.TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
+        var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
         var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
         if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
         return info;

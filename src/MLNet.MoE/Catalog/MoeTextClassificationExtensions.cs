@@ -1,9 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Pipeline;
+using MLNet.MoE;
 
-namespace MLNet.MoE.Catalog;
+namespace Microsoft.ML;
 
 /// <summary>Adds the Mixture-of-Experts text classifier to <c>mlContext.MulticlassClassification.Trainers</c>.</summary>
 public static class MoeTextClassificationExtensions

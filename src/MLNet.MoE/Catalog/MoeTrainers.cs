@@ -1,7 +1,6 @@
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Pipeline;
 
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>The trainers of MLNet.MoE: <c>mlContext.MoE().Trainers</c>.</summary>
 public sealed class MoeTrainers

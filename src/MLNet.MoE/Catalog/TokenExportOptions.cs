@@ -1,6 +1,5 @@
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>Options of <see cref="MoeCatalog.ExportTokens"/>.</summary>
 public sealed class TokenExportOptions

@@ -1,10 +1,7 @@
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Training;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The optimizer, routing and kernel options that <see cref="LanguageModelOptions"/> and

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>The dtype training computes activations in. Weights and optimizer state are always float32.</summary>
 public enum TrainingPrecision

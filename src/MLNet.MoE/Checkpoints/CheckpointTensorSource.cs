@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The weights of a Hugging Face checkpoint folder: either one <c>model.safetensors</c>, or shards
@@ -218,7 +218,7 @@ public sealed partial class CheckpointTensorSource : IDisposable
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"The index '{index}' is not valid JSON ({MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}).", e);
+            throw new InvalidDataException($"The index '{index}' is not valid JSON ({MLNet.MoE.MessageText.Printable(e.Message)}).", e);
         }
 
         using (document)

@@ -1,7 +1,5 @@
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The tokenizer that travels with a checkpoint folder, so that a model moved out to another training engine and back
@@ -54,7 +52,7 @@ public static class CheckpointTokenizer
             }
             catch (InvalidDataException e)
             {
-                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
             }
         }
         string json = Path.Combine(directory, HuggingFaceFileName);

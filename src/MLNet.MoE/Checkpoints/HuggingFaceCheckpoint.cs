@@ -1,10 +1,9 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Reads and writes Hugging Face <c>DeepseekV3ForCausalLM</c> checkpoint folders (<c>config.json</c>,

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>One tensor entry of a safetensors header: its name, element type, shape and where its bytes lie.</summary>
 public sealed class SafeTensorInfo

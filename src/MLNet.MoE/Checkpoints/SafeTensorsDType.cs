@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>The safetensors element types: their sizes and the TorchSharp types they map to.</summary>
 internal static class SafeTensorsDType

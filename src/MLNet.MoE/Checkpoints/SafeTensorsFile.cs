@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A streaming reader of one safetensors file: the header is read and checked when the file is opened, and each
@@ -154,7 +154,7 @@ public sealed class SafeTensorsFile : IDisposable
         }
         catch (JsonException e)
         {
-            throw Invalid(path, $"the header is not valid JSON (byte {e.BytePositionInLine + 1}: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)})", e);
+            throw Invalid(path, $"the header is not valid JSON (byte {e.BytePositionInLine + 1}: {MLNet.MoE.MessageText.Printable(e.Message)})", e);
         }
 
         using (document)

@@ -2,7 +2,7 @@ using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>Moves a CPU tensor's raw bytes to and from files in bounded chunks, without staging the whole tensor in managed memory.</summary>
 internal static class TensorBytes

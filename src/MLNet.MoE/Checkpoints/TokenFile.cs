@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using MLNet.MoE.Training;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A tokenized corpus as flat binary files of token ids plus a small JSON header, for training engines outside .NET
@@ -84,7 +83,7 @@ public static class TokenFile
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Token file header '{path}' is not valid JSON: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+            throw new InvalidDataException($"Token file header '{path}' is not valid JSON: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
         }
         try
         {
@@ -125,7 +124,7 @@ public static class TokenFile
         }
         catch (Exception e) when (e is FormatException or InvalidOperationException)
         {
-            throw new InvalidDataException($"Token file header '{path}' has a field of the wrong type: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+            throw new InvalidDataException($"Token file header '{path}' has a field of the wrong type: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
         }
     }
 

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>The header (<c>tokens.json</c>) of a token file folder written by <see cref="TokenFile.Write"/>.</summary>
 public sealed record TokenFileInfo

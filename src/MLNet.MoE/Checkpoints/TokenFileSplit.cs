@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>One packed token stream of a token file folder: its binary file, its length in tokens and the documents in it.</summary>
 /// <param name="File">The binary file's name, relative to the folder.</param>

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Checkpoints;
+namespace MLNet.MoE;
 
 /// <summary>A tensor checked and ready to be written: its name, the type it is stored as and its size on disk.</summary>
 /// <param name="Name">The tensor's name in the header.</param>

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>One entry of a <c>.mbconfig</c>'s <c>DataSource.ColumnProperties</c>: a column of the data that the model reads.</summary>
 public sealed record ColumnProperty

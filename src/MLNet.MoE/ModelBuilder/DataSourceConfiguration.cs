@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>The <c>DataSource</c> of a <c>.mbconfig</c>: a delimited text file, with or without a header line, and the columns the model reads.</summary>
 public sealed record DataSourceConfiguration

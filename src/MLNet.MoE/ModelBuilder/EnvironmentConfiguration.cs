@@ -1,7 +1,6 @@
 using System.Text.Json.Serialization;
-using MLNet.MoE.Runtime;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>The <c>Environment</c> of a <c>.mbconfig</c>: where the model trains.</summary>
 public sealed record EnvironmentConfiguration

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>The <c>QuickTrainingOption</c> of a language-modeling <c>.mbconfig</c>: fewer rows and fewer optimizer steps.</summary>
 public sealed record LanguageModelQuickTrainingOption : ModelBuilderQuickTrainingOption

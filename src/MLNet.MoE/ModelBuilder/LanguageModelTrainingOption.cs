@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The <c>TrainingOption</c> of a language-modeling <c>.mbconfig</c>: the options of the <c>LanguageModel</c> trainer

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A language-modeling <c>.mbconfig</c> (<c>"Scenario": "LanguageModeling"</c>, trainer <c>LanguageModel</c>): one text

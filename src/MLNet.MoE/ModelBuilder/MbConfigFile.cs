@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Reads <c>.mbconfig</c> files strictly: a setting the record type does not have, or a required one the file lacks, is

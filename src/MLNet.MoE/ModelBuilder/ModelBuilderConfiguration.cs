@@ -1,7 +1,6 @@
 using Microsoft.ML;
-using MLNet.MoE.Runtime;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The content of a <c>.mbconfig</c> file, the training configuration of a Model Builder-shaped model: scenario, data

@@ -1,6 +1,6 @@
 using Microsoft.ML;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What every scenario's <c>QuickTrainingOption</c> in a <c>.mbconfig</c> holds: the reduced run that CI trains reads

@@ -1,6 +1,5 @@
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What every scenario's <c>TrainingOption</c> in a <c>.mbconfig</c> holds: the trainer, the tokenizer, the optimizer's

@@ -1,6 +1,6 @@
 using Microsoft.ML;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The prediction engine behind a Model Builder-shaped model's static <c>Predict</c>: created from the model file at the

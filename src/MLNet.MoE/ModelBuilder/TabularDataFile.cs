@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The data file of a <c>.mbconfig</c>'s <c>DataSource</c>: where a relative path is looked for, and reading it as an

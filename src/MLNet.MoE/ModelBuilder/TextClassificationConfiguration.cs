@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A text-classification <c>.mbconfig</c> (<c>"Scenario": "TextClassification"</c>, trainer <c>MoeTextClassification</c>):

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>The <c>QuickTrainingOption</c> of a text-classification <c>.mbconfig</c>: fewer rows and fewer epochs.</summary>
 public sealed record TextClassificationQuickTrainingOption : ModelBuilderQuickTrainingOption

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The <c>TrainingOption</c> of a text-classification <c>.mbconfig</c>: the options of the <c>MoeTextClassification</c>

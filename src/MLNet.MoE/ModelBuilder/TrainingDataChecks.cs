@@ -1,6 +1,6 @@
 using Microsoft.ML;
 
-namespace MLNet.MoE.ModelBuilder;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Checks of the training data that a Model Builder-shaped <c>Train</c> makes before it trains (so that bad data fails

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// One pre-norm transformer block (<c>model.layers.{i}</c>): <c>h = x + self_attn(input_layernorm(x))</c>, then

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What Hugging Face transformers (5.17, <c>DeepseekV3Config</c>) makes of a <c>config.json</c> field that is missing or

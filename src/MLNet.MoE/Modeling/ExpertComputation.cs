@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How <see cref="RoutedExperts"/> computes its assignments (the resolved form of <see cref="ExpertDispatch"/>).</summary>
 public enum ExpertComputation

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How the routed experts compute their tokens during training.</summary>
 public enum ExpertDispatch

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Chooses the routed experts of each token (Hugging Face's <c>mlp.gate</c>: <c>weight</c> [E, H] and the

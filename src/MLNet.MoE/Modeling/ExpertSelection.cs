@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How the router picks each token's experts from the scores (<c>topk_method</c>).</summary>
 internal enum ExpertSelection

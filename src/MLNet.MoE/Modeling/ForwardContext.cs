@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset),

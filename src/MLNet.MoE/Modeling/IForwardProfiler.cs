@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Receives a mark at the boundaries of a forward pass's parts (embedding, each block's attention and feed-forward,

@@ -1,6 +1,5 @@
-using MLNet.MoE.Runtime;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Which implementation a forward pass and the optimizer use for each operation that has a fused kernel (the fused

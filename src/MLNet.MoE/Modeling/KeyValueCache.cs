@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Keys and values of the tokens seen so far, per attention layer, for step-by-step generation. Like Hugging Face's

@@ -1,8 +1,7 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The output head and its loss in one: mean cross-entropy of hidden [N, H] · weight [V, H]ᵀ against targets [N], with

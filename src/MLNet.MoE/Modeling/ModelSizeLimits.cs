@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The largest sizes a model config may declare. A config read from a file is checked against them (in

@@ -3,7 +3,7 @@ using System.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The weights entry of a model zip: a count, then per tensor its Hugging Face name, shape and float32 values, in the
@@ -165,7 +165,7 @@ internal static class ModelWeightsFormat
     {
         string name = ReadName(reader, entry);
         long[] target = shapeOf(name)
-            ?? throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.Tokenization.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
+            ?? throw new InvalidDataException($"Model entry '{entry}' holds tensor '{MLNet.MoE.MessageText.Printable(name, 80)}', which the model config does not have (the entry is damaged or belongs to another model).");
         int rank = reader.ReadInt32();
         if (rank != target.Length) throw new InvalidDataException($"Tensor '{name}' in '{entry}' has rank {rank}; the model config needs {target.Length}.");
         var shape = new long[rank];

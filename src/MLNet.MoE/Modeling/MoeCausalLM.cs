@@ -1,9 +1,8 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A DeepSeek-V3-style causal language model (Hugging Face <c>DeepseekV3ForCausalLM</c>): token embedding,

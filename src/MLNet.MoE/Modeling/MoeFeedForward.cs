@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// DeepSeekMoE feed-forward: routed experts chosen by <see cref="ExpertRouter"/> (<c>mlp.gate</c>,

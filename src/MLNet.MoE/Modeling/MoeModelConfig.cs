@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The architecture of a DeepSeek-style Mixture-of-Experts language model. Property names follow Hugging Face's
@@ -257,7 +257,7 @@ public sealed record MoeModelConfig
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Model config '{source}' is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+            throw new InvalidDataException($"Model config '{source}' is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {MLNet.MoE.MessageText.Printable(e.Message)}", e);
         }
         var reader = new ConfigJsonReader(root, source);
         // A missing field means DeepseekV3Config's default and a null what transformers makes of it (see

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A text classifier over a <see cref="MoeCausalLM"/> backbone: the backbone's final-normed hidden states, pooled over
@@ -28,7 +28,7 @@ public sealed class MoeTextClassifier : nn.Module
     /// </summary>
     internal static List<(string Name, long[] Shape)> TensorLayout(MoeModelConfig config, int classCount, int headHiddenSize)
     {
-        var layout = Checkpoints.HuggingFaceCheckpoint.ExpectedTensors(config).Select(t => ("backbone." + t.Name, t.Shape)).ToList();
+        var layout = HuggingFaceCheckpoint.ExpectedTensors(config).Select(t => ("backbone." + t.Name, t.Shape)).ToList();
         long h = config.HiddenSize;
         if (headHiddenSize > 0)
         {
@@ -157,14 +157,14 @@ public sealed class MoeTextClassifier : nn.Module
     /// The optimizer's groups: backbone and head, each split by weight decay (none on norms and biases); the backbone's
     /// learning rate is scaled by <paramref name="backboneLearningRateScale"/>.
     /// </summary>
-    public IReadOnlyList<Training.OptimizerGroup> OptimizerGroups(double weightDecay, double backboneLearningRateScale)
+    public IReadOnlyList<OptimizerGroup> OptimizerGroups(double weightDecay, double backboneLearningRateScale)
     {
         var (decay, noDecay) = ParameterGroupsForWeightDecay();
         var backboneParameters = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var parameter in backbone.parameters()) backboneParameters.Add(parameter);
         bool InBackbone(Parameter p) => backboneParameters.Contains(p);
-        return Training.OptimizerGroup.ForWeightDecay(decay.Where(InBackbone).ToList(), noDecay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale)
-            .Concat(Training.OptimizerGroup.ForWeightDecay(decay.Where(p => !InBackbone(p)).ToList(), noDecay.Where(p => !InBackbone(p)).ToList(), weightDecay))
+        return OptimizerGroup.ForWeightDecay(decay.Where(InBackbone).ToList(), noDecay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale)
+            .Concat(OptimizerGroup.ForWeightDecay(decay.Where(p => !InBackbone(p)).ToList(), noDecay.Where(p => !InBackbone(p)).ToList(), weightDecay))
             .ToList();
     }
 

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// One DeepSeek-V3 multi-token-prediction module (<c>model.layers.{num_hidden_layers + k}</c>): from the previous

@@ -1,9 +1,8 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>Root-mean-square normalisation with a learned scale, computed in float32 (TorchSharp has no RMSNorm module).</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>

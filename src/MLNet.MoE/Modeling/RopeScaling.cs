@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// YaRN rotary-embedding scaling, as in Hugging Face's <c>rope_scaling</c> / <c>rope_parameters</c> with

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Rotary position embedding of the decoupled query/key part (width <c>qk_rope_head_dim</c>), with optional YaRN

@@ -1,9 +1,8 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The routed SwiGLU experts of one MoE layer, stacked as Hugging Face holds them in memory:

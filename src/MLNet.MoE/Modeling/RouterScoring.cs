@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How the router turns its logits into expert scores (<c>scoring_func</c>).</summary>
 internal enum RouterScoring

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The config's routing switches, parsed once from their Hugging Face strings (<c>scoring_func</c>, <c>topk_method</c>)

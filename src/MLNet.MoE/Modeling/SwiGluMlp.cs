@@ -1,9 +1,8 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>A SwiGLU feed-forward block: <c>down_proj(silu(gate_proj(x)) · up_proj(x))</c>. Used for dense layers and shared experts.</summary>
 public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How a classifier turns the hidden states of a token sequence into one feature vector.</summary>
 public enum TextPooling

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>Autoregressive generation of token ids: one forward pass over the prompt, then one token at a time.</summary>
 public static class TokenGenerator

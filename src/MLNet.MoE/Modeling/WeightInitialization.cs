@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>How a freshly created model draws its random weights. Weights loaded from a zip, a checkpoint or a Hugging
 /// Face folder are never re-drawn.</summary>

@@ -1,11 +1,10 @@
 using Google.Protobuf;
-using MLNet.MoE.Modeling;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 using DataType = Onnx.TensorProto.Types.DataType;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Builds the ONNX graph (opset 23 + <c>com.microsoft</c>) of a <see cref="MoeCausalLM"/> in ONNX Runtime GenAI's

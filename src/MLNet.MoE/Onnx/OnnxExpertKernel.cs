@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>How the routed experts of a MoE block are expressed in the exported graph.</summary>
 public enum OnnxExpertKernel

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>Options of an ONNX export (<c>mlContext.MoE().ExportOnnx</c>).</summary>
 public sealed record OnnxExportOptions

@@ -2,14 +2,11 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Google.Protobuf;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Writes a <see cref="MoeCausalLM"/> as an ONNX export folder: <c>model.onnx</c> (plus <c>model.onnx.data</c> when the

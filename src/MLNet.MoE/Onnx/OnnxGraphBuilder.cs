@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Appends nodes, initializers, inputs and outputs to an ONNX <see cref="GraphProto"/> (OnnxSharp's generated protobuf

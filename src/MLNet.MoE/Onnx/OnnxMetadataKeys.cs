@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The <c>metadata_props</c> an MLNet.MoE export writes into <c>model.onnx</c> and the ONNX scoring side reads back

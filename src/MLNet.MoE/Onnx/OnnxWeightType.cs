@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>How the matrices of an exported model are stored.</summary>
 public enum OnnxWeightType

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Onnx;
 
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The SHA-256 of an ONNX model: its graph (nodes, attributes, inputs and outputs, opsets) and its weights (every

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Onnx;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Symmetric block quantization of row-major matrices [rows, cols] to 4 or 8 bits, in the layout of ONNX Runtime's

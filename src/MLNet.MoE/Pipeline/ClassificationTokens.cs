@@ -1,6 +1,5 @@
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The token sequence a text classifier reads for a row: end-of-text, the first text's tokens, (end-of-text, the second

@@ -1,10 +1,6 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>Builds the backbone and tokenizer a text classifier starts from, as the options say (see <see cref="MoeTextClassificationOptions"/>).</summary>
 internal static class ClassifierBackbone

@@ -1,6 +1,6 @@
 using System.IO.Hashing;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>A read-only stream that feeds every byte read through it to a CRC-32 and counts them.</summary>
 internal sealed class Crc32ReadStream(Stream inner, Crc32 crc) : Stream

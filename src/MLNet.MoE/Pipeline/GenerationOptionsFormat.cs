@@ -1,6 +1,5 @@
-using MLNet.MoE.Catalog;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>Binary form of <see cref="GenerationOptions"/> inside a model zip.</summary>
 internal static class GenerationOptionsFormat

@@ -2,7 +2,7 @@ using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The values behind a key-typed label (its <c>KeyValues</c> annotation), kept by the text classifier so that its

@@ -1,9 +1,7 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Scores many token sequences with as few forward passes as possible, for callers that gather rows from many

@@ -2,15 +2,10 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Trains a DeepSeek-style Mixture-of-Experts language model on a token-id column and returns a

@@ -3,20 +3,13 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Pipeline.DataView;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 using TorchSharp;
 using static TorchSharp.torch;
 
 [assembly: LoadableClass(typeof(LanguageModelTransformer), null, typeof(SignatureLoadModel), "MoE Language Model", LanguageModelTransformer.LoaderSignature)]
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A trained (or imported) Mixture-of-Experts language model in an ML.NET pipeline. For each row it adds

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>Reads length-prefixed blocks of a model zip entry, failing clearly when the entry is truncated.</summary>
 internal static class ModelStreams

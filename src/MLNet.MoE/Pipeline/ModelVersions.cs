@@ -1,6 +1,6 @@
 using Microsoft.ML;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The version headers MLNet.MoE transformers write into a model zip. The loader assembly is recorded by its short

@@ -2,18 +2,13 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Pipeline.DataView;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
+using MLNet.MoE;
 using TorchSharp;
 using static TorchSharp.torch;
 
 [assembly: LoadableClass(typeof(MoeTextClassificationTransformer), null, typeof(SignatureLoadModel), "MoE Text Classifier", MoeTextClassificationTransformer.LoaderSignature)]
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A trained Mixture-of-Experts text classifier in an ML.NET pipeline. For each row it adds <c>PredictedLabel</c>

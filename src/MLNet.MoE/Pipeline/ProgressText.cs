@@ -1,7 +1,6 @@
 using System.Globalization;
-using MLNet.MoE.Training;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>One log line per training progress report.</summary>
 internal static class ProgressText

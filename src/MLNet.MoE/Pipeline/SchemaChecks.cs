@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>Input-column checks with messages that name the column, the expected type and the type found.</summary>
 internal static class SchemaChecks

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>Reads a token-id column into documents (one per non-empty row), checking every id against the vocabulary.</summary>
 internal static class TokenDocumentReader

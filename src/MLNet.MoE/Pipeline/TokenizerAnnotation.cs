@@ -1,8 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The token-id column made by <see cref="TokenizingTransformer"/> carries its tokenizer as an annotation

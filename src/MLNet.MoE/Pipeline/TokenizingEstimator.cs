@@ -1,9 +1,8 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Tokenization;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Turns a text column into a variable-length vector of Int32 token ids with a <see cref="MoeTokenizer"/>.

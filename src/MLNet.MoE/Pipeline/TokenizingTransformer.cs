@@ -1,13 +1,11 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Pipeline.DataView;
-using MLNet.MoE.Tokenization;
+using MLNet.MoE;
 
 [assembly: LoadableClass(typeof(TokenizingTransformer), null, typeof(SignatureLoadModel), "MoE Tokenizer", TokenizingTransformer.LoaderSignature)]
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Maps a text column to a variable-length vector of Int32 token ids. A missing (empty) text gives an empty vector.

@@ -3,7 +3,7 @@ using System.IO.Hashing;
 using System.Runtime.ExceptionServices;
 using Microsoft.ML;
 
-namespace MLNet.MoE.Pipeline;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Checks the CRC-32 of every zip entry a transformer is about to read. ML.NET reads model zips through
@@ -85,7 +85,7 @@ internal static class ZipEntryIntegrity
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"Model zip entry '{name}' is damaged and cannot be decompressed: {MLNet.MoE.Tokenization.MessageText.Printable(e.Message)}", e);
+            throw new InvalidDataException($"Model zip entry '{name}' is damaged and cannot be decompressed: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
         }
         if (crc.GetCurrentHashAsUInt32() != entry.Crc32 || length != entry.Length)
             throw new InvalidDataException($"Model zip entry '{name}' is damaged: its bytes do not match the CRC-32 the zip records (the file was corrupted in storage or transfer).");

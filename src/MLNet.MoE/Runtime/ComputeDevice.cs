@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>Where training and scoring run.</summary>
 public enum ComputeDevice

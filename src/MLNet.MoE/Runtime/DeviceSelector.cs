@@ -2,7 +2,7 @@ using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>Chooses the TorchSharp device from an option and the MLContext's <c>GpuDeviceId</c> / <c>FallbackToCpu</c>.</summary>
 internal static class DeviceSelector

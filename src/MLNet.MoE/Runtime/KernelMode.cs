@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Which implementation training uses for the operations that have a fused kernel (RMSNorm, SwiGLU, the output head's

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>The operations that have a fused TorchScript kernel beside their managed TorchSharp code.</summary>
 public enum KernelOp

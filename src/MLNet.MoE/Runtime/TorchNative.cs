@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>Reports on TorchSharp's native library: whether it loads and which libtorch it found.</summary>
 public static class TorchNative

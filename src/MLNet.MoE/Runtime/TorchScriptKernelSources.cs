@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The TorchScript source of each fused kernel. TorchScript is the Python subset libtorch compiles itself (no Python

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Runtime;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The fused kernels: ATen operators TorchSharp 0.107 does not bind (<c>rms_norm</c>, <c>_fused_adamw_</c>,

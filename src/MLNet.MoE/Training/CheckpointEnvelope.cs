@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The frame of every training-checkpoint file: a magic string and a format version ahead of the body, written

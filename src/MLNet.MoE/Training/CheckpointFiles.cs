@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Names, finds and prunes a training run's checkpoint files: <c>{prefix}{step:D8}.moeckpt</c> in one folder, so names sort by step.</summary>
 internal static class CheckpointFiles

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// When a training run writes its checkpoints and which it keeps: every <c>everySteps</c> steps and at the end of the

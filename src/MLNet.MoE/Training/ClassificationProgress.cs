@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>One progress report of a text-classifier training run.</summary>
 public sealed record ClassificationProgress

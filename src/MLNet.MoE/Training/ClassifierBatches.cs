@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Builds right-padded id batches with their lengths, and scores sequences in batches.</summary>
 public static class ClassifierBatches
@@ -27,7 +27,7 @@ public static class ClassifierBatches
     /// Class probabilities [N][C] of <paramref name="sequences"/> in eval mode, in batches of similar length
     /// (sorted by length, so little padding is computed), in the input order.
     /// </summary>
-    public static float[][] Probabilities(Modeling.MoeTextClassifier model, IReadOnlyList<int[]> sequences, int batchSize, int padId)
+    public static float[][] Probabilities(MoeTextClassifier model, IReadOnlyList<int[]> sequences, int batchSize, int padId)
     {
         var result = new float[sequences.Count][];
         var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Length).ToArray();
@@ -37,7 +37,7 @@ public static class ClassifierBatches
             using var scope = torch.NewDisposeScope();
             var chunk = order.Skip(start).Take(batchSize).ToArray();
             var (ids, lengths) = Pad(chunk.Select(i => sequences[i]).ToList(), padId, model.Device);
-            using var context = new Modeling.ForwardContext();
+            using var context = new ForwardContext();
             var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context), 1).cpu();
             var values = probabilities.data<float>().ToArray();
             int c = model.ClassCount;
@@ -50,7 +50,7 @@ public static class ClassifierBatches
     /// The mean of the class probabilities of several classifiers over the same classes (an ensemble), [N][C], in the input
     /// order; with one classifier, its own probabilities.
     /// </summary>
-    public static float[][] EnsembleProbabilities(IReadOnlyList<Modeling.MoeTextClassifier> members, IReadOnlyList<int[]> sequences, int batchSize, int padId)
+    public static float[][] EnsembleProbabilities(IReadOnlyList<MoeTextClassifier> members, IReadOnlyList<int[]> sequences, int batchSize, int padId)
     {
         if (members.Count == 0) throw new ArgumentException("An ensemble needs at least one classifier.", nameof(members));
         var mean = Probabilities(members[0], sequences, batchSize, padId);

@@ -1,8 +1,7 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Everything a text-classifier training run needs to continue exactly where it stopped: the classifier's weights (backbone

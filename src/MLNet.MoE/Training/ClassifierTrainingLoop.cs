@@ -1,9 +1,8 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Settings of one classifier training run (a plain copy of the trainer options that matter to the loop).</summary>
 public sealed record ClassifierTrainingSettings : TrainingEngineSettings

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The scalar state of a classifier training run between steps: the open report window's sums, the early-stopping

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Identifies a training token stream: its length and an FNV-1a hash of its ids.</summary>
 /// <param name="Length">Tokens in the stream.</param>

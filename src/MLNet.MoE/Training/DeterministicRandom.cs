@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// A small seeded random generator (SplitMix64) whose whole state is one number, so a training checkpoint can save it

@@ -1,10 +1,8 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// AdamW (decoupled weight decay, PyTorch's update rule) over parameters packed into flat buffers, so one optimizer

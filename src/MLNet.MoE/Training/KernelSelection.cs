@@ -1,10 +1,8 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Chooses a training run's kernels once, at start-up, on the training device: each fused kernel is compiled (once per

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Linear warm-up to the peak learning rate, then cosine decay to <c>minRatio × peak</c> at the last step.</summary>
 public sealed class LearningRateSchedule

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What one micro-batch's forward pass gives the training engine: <paramref name="Objective"/> (the loss that is

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// How the Mixture-of-Experts layers route tokens while training: expert capacity, the routing-bias update after every

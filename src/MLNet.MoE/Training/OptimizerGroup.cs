@@ -1,6 +1,6 @@
 using TorchSharp.Modules;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Parameters that <see cref="FlatAdamW"/> updates with one weight decay and one learning-rate scale.</summary>
 /// <param name="Parameters">The parameters.</param>

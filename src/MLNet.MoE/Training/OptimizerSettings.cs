@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The optimizer of a training run: the learning-rate schedule (linear warm-up, then cosine decay), AdamW and

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// What every training checkpoint records about its run: the model config it was made with, a fingerprint of the

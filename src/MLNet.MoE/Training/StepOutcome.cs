@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// One optimizer step as the training engine took it: its learning rate, the device flag (1 or 0, float32 [1]) of whether

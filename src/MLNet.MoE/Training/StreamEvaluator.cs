@@ -1,8 +1,7 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Mean next-token cross-entropy of a model over a whole token stream, in consecutive windows of the context length.</summary>
 public static class StreamEvaluator

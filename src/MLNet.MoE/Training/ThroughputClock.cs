@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>The time of a training run (added to what a resumed run trained before) and of its open report window.</summary>
 internal sealed class ThroughputClock

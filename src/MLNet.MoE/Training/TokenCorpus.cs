@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Documents (rows) of token ids packed into one training stream and one validation stream: every document is

@@ -1,6 +1,5 @@
-using MLNet.MoE.Modeling;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Everything a language-model training run needs to continue exactly where it stopped: weights (with the routing

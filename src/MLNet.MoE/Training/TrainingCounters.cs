@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>The running sums of the current report window and the run's counters, as a checkpoint stores them.</summary>
 public sealed record TrainingCounters

@@ -1,8 +1,7 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The training engine under both trainers. It owns the optimizer (<see cref="FlatAdamW"/>, fused or managed), the

@@ -1,7 +1,6 @@
-using MLNet.MoE.Modeling;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The settings every training run shares, whatever it trains: steps, batch and accumulation, optimizer, routing,

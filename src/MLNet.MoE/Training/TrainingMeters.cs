@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The device-side sums of a training run: the open report window's loss, micro-batches, expert loads, dropped and made

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>The small constants the training engine guards its arithmetic with.</summary>
 internal static class TrainingNumerics

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>A progress report of the language-model trainer.</summary>
 public sealed record TrainingProgress

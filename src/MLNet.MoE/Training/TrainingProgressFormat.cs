@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Binary form of <see cref="TrainingProgress"/> inside training checkpoints.</summary>
 internal static class TrainingProgressFormat

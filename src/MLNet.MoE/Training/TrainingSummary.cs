@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>What a finished training run measured.</summary>
 public sealed record TrainingSummary

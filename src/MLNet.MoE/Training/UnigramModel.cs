@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The baseline a language model must beat: token frequencies counted on training data (add-one smoothing over the

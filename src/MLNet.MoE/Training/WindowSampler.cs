@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace MLNet.MoE.Training;
+namespace MLNet.MoE;
 
 /// <summary>Draws training windows of <c>length + 1</c> tokens at seeded random offsets of a token stream and cuts them into inputs and next-token targets.</summary>
 public sealed class WindowSampler

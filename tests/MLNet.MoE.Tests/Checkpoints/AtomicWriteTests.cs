@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using MLNet.MoE.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MLNet.MoE.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

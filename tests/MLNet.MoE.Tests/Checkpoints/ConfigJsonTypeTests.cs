@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MLNet.MoE.Modeling;
 
 namespace MLNet.MoE.Tests.Checkpoints;
 

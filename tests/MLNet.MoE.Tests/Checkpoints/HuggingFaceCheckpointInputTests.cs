@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Tests.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,7 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 using TorchSharp;
 
 namespace MLNet.MoE.Tests.Checkpoints;

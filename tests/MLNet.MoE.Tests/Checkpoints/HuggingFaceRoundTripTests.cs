@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Tests.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text.Json;
-using MLNet.MoE.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using MLNet.MoE.Checkpoints;
 using TorchSharp;
 
 namespace MLNet.MoE.Tests.Checkpoints;

@@ -1,10 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Training;
 using TorchSharp;
 
 namespace MLNet.MoE.Tests.Checkpoints;

@@ -1,10 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
 using MLNet.MoE.Tests.Pipeline;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
 
 namespace MLNet.MoE.Tests.Checkpoints;
 

@@ -1,8 +1,6 @@
 using System.IO.Compression;
 using Google.Protobuf;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Onnx;
 using Onnx;
 
@@ -16,7 +14,7 @@ public class TokenizerConsistencyTests
     {
         var ml = new MLContext(seed: 1);
         string path = WeightIntegrityTests.SavedModelZip();
-        byte[] other = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize();
+        byte[] other = MLNet.MoE.MoeTokenizer.Gpt2().Serialize();
         // The language model's tokenizer block (the one beside the weights): a valid entry of another tokenizer.
         ZipEntries.Rewrite(path, ZipEntries.EndingWith("/Tokenizer.bin"), _ => [.. BitConverter.GetBytes(other.Length), .. other]);
         var error = Assert.ThrowsAny<Exception>(() => ml.Model.Load(path, out _));
@@ -30,7 +28,7 @@ public class TokenizerConsistencyTests
     {
         string folder = TestPaths.NewTempDirectory();
         foreach (string file in Directory.GetFiles(TrainedModel.Instance.Directory)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
-        File.WriteAllBytes(Path.Combine(folder, "mlnet_moe_tokenizer.bin"), MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Serialize());
+        File.WriteAllBytes(Path.Combine(folder, "mlnet_moe_tokenizer.bin"), MLNet.MoE.MoeTokenizer.Gpt2().Serialize());
         var error = Assert.Throws<InvalidDataException>(() => new MLContext(seed: 1).MoeOnnx().LoadLanguageModel(folder));
         Assert.Contains("mlnet_moe_tokenizer.bin", error.Message, StringComparison.Ordinal);
     }
@@ -41,7 +39,7 @@ public class TokenizerConsistencyTests
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(MLNet.MoE.Tests.Pipeline.PipelineTestData.Verses(20));
         var options = MLNet.MoE.Tests.Pipeline.PipelineTestData.Options(steps: 1);
-        options.Tokenizer = MLNet.MoE.Tokenization.MoeTokenizer.Gpt2();
+        options.Tokenizer = MLNet.MoE.MoeTokenizer.Gpt2();
         var error = Assert.Throws<ArgumentException>(() => MLNet.MoE.Tests.Pipeline.PipelineTestData.Train(ml, data, options));
         Assert.Contains("LanguageModelOptions.Tokenizer", error.Message, StringComparison.Ordinal);
         Assert.Contains("'Tokens'", error.Message, StringComparison.Ordinal);

@@ -1,9 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Tests.Fuzzing;
 using MLNet.MoE.Tests.Onnx;
 using TorchSharp;

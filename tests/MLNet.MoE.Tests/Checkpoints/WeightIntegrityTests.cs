@@ -1,8 +1,6 @@
 using System.IO.Compression;
 using Google.Protobuf;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Onnx;
 using Onnx;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 

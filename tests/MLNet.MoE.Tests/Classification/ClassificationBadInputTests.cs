@@ -1,7 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 
 namespace MLNet.MoE.Tests.Classification;
@@ -170,7 +168,7 @@ public class ClassificationBadInputTests
     {
         var ml = new MLContext(seed: 1);
         var options = Options();
-        options.InitialModel = new MLNet.MoE.Modeling.MoeCausalLM(TinyConfig);
+        options.InitialModel = new MLNet.MoE.MoeCausalLM(TinyConfig);
         options.MaxLength = TinyConfig.MaxPositionEmbeddings + 1;
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierPipeline(ml, options).Fit(Labelled(ml, "a", "b")));
         Assert.Contains("max_position_embeddings", error.Message);

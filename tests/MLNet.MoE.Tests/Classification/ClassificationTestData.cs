@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Pipeline;
 using MLNet.MoE.Tests.Pipeline;
 
 namespace MLNet.MoE.Tests.Classification;

@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Training;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 
 namespace MLNet.MoE.Tests.Classification;

@@ -1,7 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 

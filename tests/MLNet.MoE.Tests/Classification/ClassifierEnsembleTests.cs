@@ -1,7 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Training;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 
 namespace MLNet.MoE.Tests.Classification;
@@ -17,7 +14,7 @@ public class ClassifierEnsembleTests
         return options;
     }
 
-    private static Dictionary<string, float[]> Weights(MLNet.MoE.Modeling.MoeTextClassifier model) =>
+    private static Dictionary<string, float[]> Weights(MLNet.MoE.MoeTextClassifier model) =>
         model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu().data<float>().ToArray());
 
     [Fact]

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 
 namespace MLNet.MoE.Tests.Classification;

@@ -1,6 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 
@@ -83,11 +80,11 @@ public class ClassifierPaddingTests
     {
         var tokenizer = MoeTokenizer.ByteLevel();
         int eot = tokenizer.EndOfTextId;
-        var ids = MLNet.MoE.Pipeline.ClassificationTokens.Encode(tokenizer, "ab", "cd", 16);
+        var ids = MLNet.MoE.ClassificationTokens.Encode(tokenizer, "ab", "cd", 16);
         Assert.Equal(new[] { eot }.Concat(tokenizer.Encode("ab")).Append(eot).Concat(tokenizer.Encode("cd")).Append(eot), ids);
-        var truncated = MLNet.MoE.Pipeline.ClassificationTokens.Encode(tokenizer, new string('x', 100), null, 10);
+        var truncated = MLNet.MoE.ClassificationTokens.Encode(tokenizer, new string('x', 100), null, 10);
         Assert.Equal(10, truncated.Length);
         Assert.Equal(new[] { eot }.Concat(tokenizer.Encode(new string('x', 8))).Append(eot), truncated);
-        Assert.Equal(new[] { eot, eot }, MLNet.MoE.Pipeline.ClassificationTokens.Encode(tokenizer, "", null, 10));
+        Assert.Equal(new[] { eot, eot }, MLNet.MoE.ClassificationTokens.Encode(tokenizer, "", null, 10));
     }
 }

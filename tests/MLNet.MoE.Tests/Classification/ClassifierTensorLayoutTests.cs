@@ -1,4 +1,3 @@
-using MLNet.MoE.Modeling;
 
 namespace MLNet.MoE.Tests.Classification;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
 using MLNet.MoE.Tests.Pipeline;
 using TorchSharp;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
@@ -76,7 +75,7 @@ public class PretrainedBackboneTests
         var noTokenizer = Assert.Throws<FileNotFoundException>(() => ClassifierPipeline(ml, options).Fit(data));
         Assert.Contains("tokenizer.json", noTokenizer.Message);
         // The fixture's 128-id vocabulary cannot hold the byte-level tokenizer's 257 ids.
-        options.Tokenizer = MLNet.MoE.Tokenization.MoeTokenizer.ByteLevel();
+        options.Tokenizer = MLNet.MoE.MoeTokenizer.ByteLevel();
         var vocabulary = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierPipeline(ml, options).Fit(data));
         Assert.Contains("vocab_size 128", vocabulary.Message);
     }
@@ -85,7 +84,7 @@ public class PretrainedBackboneTests
     public void AnInitialModelIsCopiedNotChanged()
     {
         var ml = new MLContext(seed: 1);
-        using var initial = new MLNet.MoE.Modeling.MoeCausalLM(TinyConfig, seed: 11);
+        using var initial = new MLNet.MoE.MoeCausalLM(TinyConfig, seed: 11);
         using var before = initial.state_dict()["model.embed_tokens.weight"].clone();
         var options = Options(epochs: 1);
         options.Model = null;

@@ -1,8 +1,6 @@
+using Microsoft.ML;
 using System.Text.Json.Nodes;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Tokenization;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Tests.Fuzzing;
 

@@ -2,13 +2,8 @@ using System.IO.Compression;
 using FsCheck.Xunit;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Onnx;
 using MLNet.MoE.Tests.Tokenization;
-using MLNet.MoE.Tokenization;
 using TorchSharp;
 using Xunit.Abstractions;
 

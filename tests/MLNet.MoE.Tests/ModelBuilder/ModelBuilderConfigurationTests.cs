@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML.Data;
-using MLNet.MoE.Runtime;
 using MLNet.MoE.Samples.ModelBuilder;
 
 namespace MLNet.MoE.Tests.ModelBuilder;
@@ -46,7 +45,7 @@ public class ModelBuilderConfigurationTests
 
         // The pipeline is built from the same options: its trainer is the MoE text classifier.
         var pipeline = SentimentModel.BuildPipeline(new Microsoft.ML.MLContext(seed: 1), configuration);
-        Assert.Contains(Estimators(pipeline), e => e is MLNet.MoE.Pipeline.MoeTextClassificationTrainer trainer && trainer.Options.Epochs == options.Epochs && trainer.Options.MaxLength == options.MaxLength);
+        Assert.Contains(Estimators(pipeline), e => e is MLNet.MoE.MoeTextClassificationTrainer trainer && trainer.Options.Epochs == options.Epochs && trainer.Options.MaxLength == options.MaxLength);
     }
 
     [Fact]
@@ -78,7 +77,7 @@ public class ModelBuilderConfigurationTests
         Assert.Equal(root.GetProperty("QuickTrainingOption").GetProperty("MaxSteps").GetInt32(), ScriptureModel.CreateTrainerOptions(configuration.ForQuickRun()).MaxSteps);
 
         var pipeline = ScriptureModel.BuildPipeline(new Microsoft.ML.MLContext(seed: 1), configuration);
-        Assert.Contains(Estimators(pipeline), e => e is MLNet.MoE.Pipeline.LanguageModelTrainer trainer && trainer.Options.MaxSteps == options.MaxSteps && trainer.Options.ContextLength == options.ContextLength);
+        Assert.Contains(Estimators(pipeline), e => e is MLNet.MoE.LanguageModelTrainer trainer && trainer.Options.MaxSteps == options.MaxSteps && trainer.Options.ContextLength == options.ContextLength);
     }
 
     [Theory]
@@ -154,8 +153,8 @@ public class ModelBuilderConfigurationTests
     /// <summary>The library tokenizer's name for the configuration's tokenizer setting.</summary>
     private static string TokenizerName(string setting) => setting switch
     {
-        "ByteLevel" => MLNet.MoE.Tokenization.MoeTokenizer.ByteLevel().Name,
-        "Gpt2" => MLNet.MoE.Tokenization.MoeTokenizer.Gpt2().Name,
+        "ByteLevel" => MLNet.MoE.MoeTokenizer.ByteLevel().Name,
+        "Gpt2" => MLNet.MoE.MoeTokenizer.Gpt2().Name,
         _ => throw new InvalidOperationException($"unknown tokenizer {setting}"),
     };
 

@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Text;
-using MLNet.MoE.ModelBuilder;
 
 namespace MLNet.MoE.Tests.ModelBuilder;
 

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

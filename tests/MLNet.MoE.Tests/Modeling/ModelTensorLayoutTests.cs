@@ -1,5 +1,3 @@
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
 
 namespace MLNet.MoE.Tests.Modeling;
 

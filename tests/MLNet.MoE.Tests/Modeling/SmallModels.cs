@@ -1,4 +1,3 @@
-using MLNet.MoE.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Tests.Pipeline;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Modeling;
 using TorchSharp;
 
 namespace MLNet.MoE.Tests.Onnx;

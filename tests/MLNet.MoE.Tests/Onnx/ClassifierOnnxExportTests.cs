@@ -2,8 +2,6 @@ using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
 using Xunit.Abstractions;
 using static MLNet.MoE.Tests.Classification.ClassificationTestData;
 

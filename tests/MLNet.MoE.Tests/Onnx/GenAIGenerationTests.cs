@@ -1,7 +1,4 @@
 using Microsoft.ML.OnnxRuntimeGenAI;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 
 namespace MLNet.MoE.Tests.Onnx;
 

@@ -1,7 +1,5 @@
 using Google.Protobuf;
 using Microsoft.ML;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using Onnx;
 
 namespace MLNet.MoE.Tests.Onnx;

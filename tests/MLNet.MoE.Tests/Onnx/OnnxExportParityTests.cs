@@ -1,7 +1,4 @@
 using System.Text.Json;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

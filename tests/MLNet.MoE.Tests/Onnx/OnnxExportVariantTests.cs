@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Pipeline;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -92,7 +90,7 @@ public class OnnxExportVariantTests(ITestOutputHelper output)
     [Fact]
     public void FixtureGreedyGenerationIsIdentical()
     {
-        using var model = MLNet.MoE.Checkpoints.HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
+        using var model = MLNet.MoE.HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
         int[] prompt = { 0, 17, 42, 99, 3 };
         int[] ours = TokenGenerator.Generate(model, prompt, 12, new TokenSampler(0, 0, 1, 1));
         int[] onnx = OnnxGreedy.Generate(OnnxExportParityTests.Export(model), prompt, 12);

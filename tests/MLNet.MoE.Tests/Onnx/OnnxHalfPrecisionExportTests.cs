@@ -1,5 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using MLNet.MoE.Tests.Pipeline;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Onnx;
-using MLNet.MoE.Pipeline;
 using MLNet.MoE.Tests.Pipeline;
 using Xunit.Abstractions;
 
@@ -137,7 +134,7 @@ public class OnnxLanguageModelTransformerTests(ITestOutputHelper output)
         var ml = new MLContext(seed: 1);
         using var onnx = ml.MoeOnnx().LoadLanguageModel(trained.Directory);
         int[] prompt = trained.Transformer.Tokenizer.Encode("And God said");
-        int[] ours = MLNet.MoE.Modeling.TokenGenerator.Generate(trained.Transformer.Model, prompt, 16, new MLNet.MoE.Modeling.TokenSampler(0, 0, 1, 1));
+        int[] ours = MLNet.MoE.TokenGenerator.Generate(trained.Transformer.Model, prompt, 16, new MLNet.MoE.TokenSampler(0, 0, 1, 1));
         Assert.Equal(ours, onnx.GenerateTokens(prompt, 16, new GenerationOptions()));
     }
 }

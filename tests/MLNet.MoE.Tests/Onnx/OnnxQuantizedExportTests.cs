@@ -1,5 +1,3 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Onnx;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -1,6 +1,6 @@
+using Microsoft.ML;
 using System.Diagnostics;
 using System.Text.Json;
-using MLNet.MoE.Onnx;
 
 namespace MLNet.MoE.Tests.Onnx;
 
@@ -52,6 +52,6 @@ public class OnnxScoringSampleTests
             Assert.Equal(rows[i].GetProperty("Score").GetSingle(), reloaded[i].GetProperty("Score").GetSingle());
         }
         Assert.Equal(root.GetProperty("generated").GetString(), root.GetProperty("reloadedGenerated").GetString());
-        Assert.Equal(model.Generate("And God said", new MLNet.MoE.Catalog.GenerationOptions { MaxNewTokens = 8 }), root.GetProperty("generated").GetString());
+        Assert.Equal(model.Generate("And God said", new MLNet.MoE.GenerationOptions { MaxNewTokens = 8 }), root.GetProperty("generated").GetString());
     }
 }

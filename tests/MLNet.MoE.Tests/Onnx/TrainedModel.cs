@@ -1,6 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
 using MLNet.MoE.Tests.Pipeline;
 
 namespace MLNet.MoE.Tests.Onnx;

@@ -30,7 +30,7 @@ public class PackageConsumerTests
         string output = Path.Combine(work, "output");
         Directory.CreateDirectory(app);
         string version = "0.0.0-packagetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + ".g" + Guid.NewGuid().ToString("N")[..8];   // "g": a SemVer identifier of digits only may not start with 0
-        string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Tokenization", "MLNet.MoE.Onnx" };
+        string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Core", "MLNet.MoE.Onnx" };
         try
         {
             // The libraries are already built in this configuration: the test project references them.

@@ -1,7 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Training;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Pipeline;

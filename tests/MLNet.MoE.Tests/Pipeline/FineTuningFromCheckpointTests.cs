@@ -1,8 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Checkpoints;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Tokenization;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Pipeline;

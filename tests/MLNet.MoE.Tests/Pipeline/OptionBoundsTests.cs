@@ -1,4 +1,3 @@
-using MLNet.MoE.Catalog;
 
 namespace MLNet.MoE.Tests.Pipeline;
 

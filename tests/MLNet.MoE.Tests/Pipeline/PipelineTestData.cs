@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
 
 namespace MLNet.MoE.Tests.Pipeline;
 

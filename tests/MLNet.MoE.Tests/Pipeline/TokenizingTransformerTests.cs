@@ -1,8 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Tokenization;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Pipeline;

@@ -1,4 +1,3 @@
-using MLNet.MoE.Runtime;
 using TorchSharp;
 
 namespace MLNet.MoE.Tests.Runtime;

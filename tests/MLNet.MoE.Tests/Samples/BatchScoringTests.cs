@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.ML;
-using MLNet.MoE.Catalog;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Samples;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Tests.Tokenization;
 

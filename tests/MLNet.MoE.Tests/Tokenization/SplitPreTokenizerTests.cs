@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Tests.Tokenization;
 

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Tests.Tokenization;
 

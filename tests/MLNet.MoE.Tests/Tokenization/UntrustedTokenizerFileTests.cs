@@ -1,5 +1,4 @@
 using System.Text;
-using MLNet.MoE.Tokenization;
 
 namespace MLNet.MoE.Tests.Tokenization;
 
@@ -93,7 +92,7 @@ public class UntrustedTokenizerFileTests
     {
         string path = Path.Combine(TestPaths.NewTempDirectory(), "config.json");
         File.WriteAllText(path, "{\"hidden_size\": 64, \"hidden_size\": 128}");
-        var error = Assert.Throws<InvalidDataException>(() => MLNet.MoE.Modeling.MoeModelConfig.Load(path));
+        var error = Assert.Throws<InvalidDataException>(() => MLNet.MoE.MoeModelConfig.Load(path));
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
     }
 
@@ -102,7 +101,7 @@ public class UntrustedTokenizerFileTests
     {
         string path = Path.Combine(TestPaths.NewTempDirectory(), "config.json");
         File.WriteAllBytes(path, [.. Encoding.ASCII.GetBytes("{\"model_type\": \"deepseek"), 0xFF, 0xFE, .. Encoding.ASCII.GetBytes("\"}")]);
-        var error = Assert.Throws<InvalidDataException>(() => MLNet.MoE.Modeling.MoeModelConfig.Load(path));
+        var error = Assert.Throws<InvalidDataException>(() => MLNet.MoE.MoeModelConfig.Load(path));
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
         Assert.Contains("UTF-8", error.Message, StringComparison.Ordinal);
     }

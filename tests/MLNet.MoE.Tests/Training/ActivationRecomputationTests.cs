@@ -1,6 +1,4 @@
-using MLNet.MoE.Modeling;
 using MLNet.MoE.Tests.Modeling;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using MLNet.MoE.Training;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Training;

@@ -1,4 +1,3 @@
-using MLNet.MoE.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,7 +1,4 @@
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
 using MLNet.MoE.Tests.Modeling;
-using MLNet.MoE.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

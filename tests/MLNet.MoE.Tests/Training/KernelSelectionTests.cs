@@ -1,10 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Modeling;
-using MLNet.MoE.Runtime;
 using MLNet.MoE.Tests.Modeling;
-using MLNet.MoE.Training;
 using TorchSharp;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 using static TorchSharp.torch;

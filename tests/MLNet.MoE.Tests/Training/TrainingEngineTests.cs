@@ -1,10 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNet.MoE.Catalog;
-using MLNet.MoE.Pipeline;
-using MLNet.MoE.Runtime;
-using MLNet.MoE.Training;
 using static MLNet.MoE.Tests.Pipeline.PipelineTestData;
 
 namespace MLNet.MoE.Tests.Training;

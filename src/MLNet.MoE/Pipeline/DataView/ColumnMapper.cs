@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Computes new columns from the columns of one input row. The base of every MLNet.MoE transformer's data plane:

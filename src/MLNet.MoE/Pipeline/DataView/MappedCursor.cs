@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>A cursor over a <see cref="MappedDataView"/>: moves the input cursor and computes added columns lazily.</summary>
 internal sealed class MappedCursor : DataViewRowCursor

@@ -1,6 +1,6 @@
 using Microsoft.ML;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>The lazily evaluated output of a transformer: the input data view plus the columns of a <see cref="ColumnMapper"/>.</summary>
 internal sealed class MappedDataView : IDataView

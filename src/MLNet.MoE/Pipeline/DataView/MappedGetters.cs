@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>Resolves a getter of a mapped row or cursor: from the input for input columns, from the mapper for added ones.</summary>
 internal static class MappedGetters

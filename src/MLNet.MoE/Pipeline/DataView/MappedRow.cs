@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>A row of a mapper's output schema over an input row: input columns pass through, added columns come from the mapper's getters.</summary>
 internal sealed class MappedRow : DataViewRow

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNet.MoE.Pipeline.DataView;
+namespace MLNet.MoE;
 
 /// <summary>The row-to-row form of a <see cref="ColumnMapper"/>, used by <c>PredictionEngine</c>.</summary>
 internal sealed class MappedRowToRowMapper : IRowToRowMapper

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Writes Hugging Face tokenizer files for tokenizers that have an exact Hugging Face form, so that tools outside .NET

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Ids 0..255 are the UTF-8 bytes of the text, id 256 is <c>&lt;|endoftext|&gt;</c>.

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>The kinds of tokenizer a <see cref="MoeTokenizer"/> can wrap; the byte values are part of the serialized format.</summary>
 internal enum TokenizerKind : byte

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Modeling;
+namespace MLNet.MoE;
 
 /// <summary>Picks the next token from logits: greedy at temperature 0, else temperature / top-k / top-p sampling with a seeded generator.</summary>
 public sealed class TokenSampler

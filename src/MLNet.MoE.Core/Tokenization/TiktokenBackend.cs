@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>An OpenAI tiktoken encoding, loaded by <see cref="TiktokenTokenizer"/> from the Microsoft.ML.Tokenizers data packages.</summary>
 internal sealed class TiktokenBackend : TokenizerBackend

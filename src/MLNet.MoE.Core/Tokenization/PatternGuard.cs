@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Regular expressions that come from tokenizer files: every match runs under a time limit, and a pattern that

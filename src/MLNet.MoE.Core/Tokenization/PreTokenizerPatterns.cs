@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The public pre-tokenization regular expressions of GPT-2 and the OpenAI tiktoken encodings

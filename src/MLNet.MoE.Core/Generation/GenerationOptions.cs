@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Catalog;
+namespace MLNet.MoE;
 
 /// <summary>How text is generated from a prompt.</summary>
 public sealed record GenerationOptions

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>Text taken from a file or a parser for an error message: printable, and short.</summary>
 internal static class MessageText

@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>The engine behind a <see cref="MoeTokenizer"/>: one subclass per <see cref="TokenizerKind"/>.</summary>
 internal abstract class TokenizerBackend

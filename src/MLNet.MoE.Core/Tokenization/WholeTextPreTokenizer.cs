@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>Keeps the text in one piece: a Hugging Face ByteLevel step with use_regex false. BpeTokenizer would otherwise substitute its default word splitter.</summary>
 internal sealed class WholeTextPreTokenizer : PreTokenizer

@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>Everything needed to build a byte-level <see cref="BpeTokenizer"/>, as parsed from vocab.json + merges.txt or tokenizer.json.</summary>
 internal sealed class BpeModelDefinition

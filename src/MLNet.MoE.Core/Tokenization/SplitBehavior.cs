@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>What a Hugging Face "Split" pre-tokenizer does with the pieces its pattern matches (HF's SplitDelimiterBehavior).</summary>
 internal enum SplitBehavior

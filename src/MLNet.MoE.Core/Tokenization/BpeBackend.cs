@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>Byte-level BPE (GPT-2 style) through <see cref="BpeTokenizer"/>.</summary>
 internal sealed class BpeBackend : TokenizerBackend

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Reads a Hugging Face tokenizer.json holding a byte-level BPE model into a <see cref="BpeModelDefinition"/>.

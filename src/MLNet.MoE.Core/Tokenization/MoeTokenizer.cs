@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Turns text into token ids and back for MoE language models, wrapping Microsoft.ML.Tokenizers.

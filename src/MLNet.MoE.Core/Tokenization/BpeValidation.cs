@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Checks a byte-level BPE vocabulary and merge list before Microsoft.ML.Tokenizers sees them, so that a bad

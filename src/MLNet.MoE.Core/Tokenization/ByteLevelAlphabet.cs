@@ -1,4 +1,4 @@
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// GPT-2's byte-to-character table used by byte-level BPE vocabularies: printable bytes stand for themselves,

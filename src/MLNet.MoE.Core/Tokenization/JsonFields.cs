@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>Reads JSON values with errors that name the file and the field.</summary>
 internal static class JsonFields

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The versioned binary form of a <see cref="MoeTokenizer"/>: the magic "MOETOK", a format version, the kind, the

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// Reads GPT-2-style vocab.json + merges.txt contents into a <see cref="BpeModelDefinition"/>. The parsing is done

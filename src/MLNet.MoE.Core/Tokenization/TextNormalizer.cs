@@ -1,7 +1,7 @@
 using System.Text;
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The Hugging Face normalizers that byte-level BPE files use (NFC, NFD, NFKC, NFKD, Lowercase, in order) and

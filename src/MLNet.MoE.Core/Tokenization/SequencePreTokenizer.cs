@@ -1,6 +1,6 @@
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The Hugging Face "Sequence" pre-tokenizer: every stage splits each piece the previous stage produced.

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
-namespace MLNet.MoE.Tokenization;
+namespace MLNet.MoE;
 
 /// <summary>
 /// The Hugging Face "Split" pre-tokenizer. Written by hand: Microsoft.ML.Tokenizers' RegexPreTokenizer returns only
