@@ -70,7 +70,7 @@ internal static class LearningQuality
         // The reference's scoring: the held-out bytes cut to whole windows, every byte after the first predicted once.
         int usable = (validation.Length - 1) / Sequence * Sequence + 1;
         var stream = validation.Take(usable).Select(b => (int)b).ToArray();
-        var score = StreamEvaluator.Score(transformer.Model, stream, Sequence, 64, transformer.Model.Device);
+        var score = StreamEvaluator.Score(transformer.Model, stream, Sequence, 64);
         transformer.Dispose();
         return new
         {

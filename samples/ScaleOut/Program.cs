@@ -16,7 +16,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using MLNet.MoE;
-using TorchSharp;
 
 var arguments = ScaleOutArguments.Parse(args);
 return arguments.Command switch
@@ -55,13 +54,17 @@ static int Export(ScaleOutArguments arguments)
     ml.MoE().SaveHuggingFace(model, checkpoint);
     var info = ml.MoE().ExportTokens(tokens, tokenFolder, new TokenExportOptions { ValidationFraction = 0.05, Seed = 1 });
     var validation = TokenFile.ReadSplit(tokenFolder, info, validation: true);
-    var (loss, predicted) = StreamEvaluator.Evaluate(model.Model, validation, arguments.ContextLength, 16, model.Device);
+    // The validation stream starts with end-of-text, which ScoreTokens puts first by itself; it scores in consecutive
+    // windows of the context length, as train.py does.
+    var validationScore = model.ScoreTokens(validation[1..]);
+    double loss = validationScore.MeanCrossEntropy;
+    long predicted = validationScore.Tokens;
     var summary = new JsonObject
     {
         ["stage"] = "export",
         ["checkpoint"] = checkpoint,
         ["tokens"] = tokenFolder,
-        ["parameters"] = model.Model.Config.ParameterCount(),
+        ["parameters"] = model.Config.ParameterCount(),
         ["train_tokens"] = info.Train.Tokens,
         ["validation_tokens"] = info.Validation.Tokens,
         ["validation_loss"] = Math.Round(loss, 5),
@@ -90,7 +93,7 @@ static int Import(ScaleOutArguments arguments)
     var metrics = ml.MoE().Evaluate(pipeline.Transform(heldOut), textColumnName: "Text");
 
     // 2. The validation stream scored exactly as train.py scores it (consecutive windows of the context length).
-    var (streamLoss, _) = StreamEvaluator.Evaluate(model.Model, validation, arguments.ContextLength, 16, model.Device);
+    double streamLoss = model.ScoreTokens(validation[1..]).MeanCrossEntropy;
     var summary = new JsonObject
     {
         ["stage"] = "import",
@@ -106,7 +109,7 @@ static int Import(ScaleOutArguments arguments)
     if (File.Exists(referencePath))
     {
         var reference = JsonNode.Parse(File.ReadAllText(referencePath))!.AsObject();
-        var comparison = CompareLogits(model.Model, reference);
+        var comparison = CompareLogits(model, reference);
         summary["reference"] = referencePath;
         summary["max_abs_logit_difference"] = comparison.MaxDifference;
         summary["pytorch_validation_loss"] = reference["validation_loss_after"]?.GetValue<double>();
@@ -123,19 +126,15 @@ static int Import(ScaleOutArguments arguments)
     return ok ? 0 : 1;
 }
 
-static (double MaxDifference, long Count) CompareLogits(MoeCausalLM model, JsonObject reference)
+static (double MaxDifference, long Count) CompareLogits(LanguageModelTransformer model, JsonObject reference)
 {
-    using var scope = torch.NewDisposeScope();
-    using var noGrad = torch.no_grad();
-    var rows = reference["input_ids"]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<long>()).ToArray()).ToArray();
-    var flat = rows.SelectMany(r => r).ToArray();
-    var ids = torch.tensor(flat, new long[] { rows.Length, rows[0].Length });
-    model.eval();
-    var logits = model.Forward(ids, new ForwardContext()).reshape(-1);
+    var rows = reference["input_ids"]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<int>()).ToArray()).ToArray();
+    var logits = rows.SelectMany(model.Logits).ToArray();
     var expected = reference["logits"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray();
-    if (expected.Length != logits.shape[0])
-        throw new InvalidDataException($"reference_logits.json holds {expected.Length} logits; the model produced {logits.shape[0]} for its input_ids.");
-    double max = (logits - torch.tensor(expected)).abs().max().item<float>();
+    if (expected.Length != logits.Length)
+        throw new InvalidDataException($"reference_logits.json holds {expected.Length} logits; the model produced {logits.Length} for its input_ids.");
+    double max = 0;
+    for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
     return (max, expected.Length);
 }
 
@@ -157,8 +156,13 @@ static IEnumerable<int[]> SplitDocuments(int[] stream, int endOfText)
     if (current.Count > 0) yield return current.ToArray();
 }
 
-static void AtomicFileText(string path, JsonObject json) =>
-    MLNet.MoE.AtomicFile.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+// Written to a temporary file first and renamed, so a reader never sees half a summary.
+static void AtomicFileText(string path, JsonObject json)
+{
+    string temporary = path + ".tmp";
+    File.WriteAllText(temporary, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    File.Move(temporary, path, overwrite: true);
+}
 
 /// <summary>One line of text.</summary>
 internal sealed class TextRow

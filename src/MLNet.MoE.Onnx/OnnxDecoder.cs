@@ -9,7 +9,7 @@ namespace MLNet.MoE;
 /// An MLNet.MoE decoder exported to ONNX, loaded in ONNX Runtime: full passes for scoring and cached steps for
 /// generation. Checks on load that the bytes are an ONNX model exported by MLNet.MoE, with clear errors otherwise.
 /// </summary>
-internal sealed class OnnxDecoder : IDisposable
+internal sealed class OnnxDecoder : ILanguageModelRunner
 {
     private readonly InferenceSession session;
 
@@ -160,6 +160,12 @@ internal sealed class OnnxDecoder : IDisposable
     /// <summary>A cache for step-by-step decoding of <paramref name="batch"/> rows.</summary>
     public DecoderState Start(int batch = 1) => new(this, batch);
 
+    /// <summary>One full pass; the cross-entropy is computed on the CPU from the returned logits.</summary>
+    public RowScores Score(ScoringBatch batch) => LogitsCrossEntropy.Score(batch, Logits(batch.Inputs, batch.Rows, batch.Length), VocabSize);
+
+    /// <summary>A one-row decoding session.</summary>
+    public IDecodingSession StartDecoding() => Start();
+
     internal IDisposableReadOnlyCollection<OrtValue> Run(IReadOnlyDictionary<string, OrtValue> inputs)
     {
         var outputNames = session.OutputNames;
@@ -174,7 +180,7 @@ internal sealed class OnnxDecoder : IDisposable
     }
 
     /// <summary>The past keys/values of one sequence batch; each <see cref="Run"/> appends the new tokens.</summary>
-    internal sealed class DecoderState : IDisposable
+    internal sealed class DecoderState : IDecodingSession
     {
         private readonly OnnxDecoder decoder;
         private readonly int batch;
@@ -247,6 +253,13 @@ internal sealed class OnnxDecoder : IDisposable
             past = next;
             Length = total;
             return logits;
+        }
+
+        /// <summary>Feeds the tokens of a one-row session; returns the logits after the last one.</summary>
+        public float[] Feed(IReadOnlyList<int> tokens)
+        {
+            float[] logits = Run(tokens.Select(t => (long)t).ToArray(), tokens.Count);
+            return logits[^decoder.VocabSize..];
         }
 
         public void Dispose()

@@ -32,16 +32,25 @@ internal sealed class GeneratedTextStream
     }
 
     /// <summary>
-    /// Runs a generation for <paramref name="prompt"/>: <paramref name="generate"/> receives the request's sampler and a
-    /// step callback (stream the new text, stop when cancelled) and returns the generated ids.
+    /// Runs a generation for <paramref name="prompt"/>: <paramref name="generate"/> receives the request's generation
+    /// options and a step callback (stream the new text, stop when cancelled) and returns the generated ids.
     /// </summary>
     public static GenerateResult Generate(PreparedPrompt prompt, MoeTokenizer tokenizer, Action<string>? onText, CancellationToken cancellation,
-        Func<TokenSampler, Func<IReadOnlyList<int>, bool>, int[]> generate)
+        Func<GenerationOptions, Func<IReadOnlyList<int>, bool>, int[]> generate)
     {
         var request = prompt.Request;
         var stream = new GeneratedTextStream(tokenizer, onText);
         bool cancelled = false;
-        int[] output = generate(new TokenSampler(request.Temperature, request.TopK, request.TopP, prompt.Seed), generated =>
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = request.MaxTokens,
+            Temperature = request.Temperature,
+            TopK = request.TopK,
+            TopP = request.TopP,
+            Seed = prompt.Seed,
+            StopAtEndOfText = true,
+        };
+        int[] output = generate(options, generated =>
         {
             stream.Update(generated);
             return cancelled = cancellation.IsCancellationRequested;

@@ -4,8 +4,7 @@ namespace MLNet.MoE.Samples.ScoringService.Backends;
 /// What the service needs from a loaded model: turn a text into model input (rejecting what the model cannot take),
 /// score many inputs in one call (the micro-batcher's unit of work) and, optionally, generate text. The service adds
 /// hosting, batching and caching around it and knows nothing of TorchSharp. Implementations: <see cref="LanguageModelBackend"/>
-/// (a TorchSharp-backed <c>LanguageModelTransformer</c>), <see cref="OnnxLanguageModelBackend"/> (an ONNX-backed
-/// <c>OnnxLanguageModelTransformer</c>) and <see cref="TextClassifierBackend"/> (a <c>MoeTextClassificationTransformer</c>).
+/// (a language model, TorchSharp- or ONNX-backed) and <see cref="TextClassifierBackend"/> (a <c>MoeTextClassificationTransformer</c>).
 /// Another kind of model is served by implementing this interface and recognising its transformer in <see cref="ScoringBackendLoader"/>.
 /// </summary>
 public interface IScoringBackend : IDisposable

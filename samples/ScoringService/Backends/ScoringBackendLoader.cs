@@ -21,10 +21,12 @@ public static class ScoringBackendLoader
         ml.ComponentCatalog.RegisterAssembly(typeof(OnnxLanguageModelTransformer).Assembly);
         ITransformer loaded = ml.Model.Load(modelPath, out _);
         var all = Flatten(loaded).ToList();
-        var languageModel = all.OfType<LanguageModelTransformer>().LastOrDefault();
-        if (languageModel != null) return new LanguageModelBackend(languageModel, modelId, maxTokensPerPass);
-        var onnx = all.OfType<OnnxLanguageModelTransformer>().LastOrDefault();
-        if (onnx != null) return new OnnxLanguageModelBackend(onnx, modelId, maxTokensPerPass);
+        var languageModel = all.OfType<LanguageModelTransformerBase>().LastOrDefault();
+        if (languageModel != null)
+        {
+            foreach (var transformer in all.Where(t => !ReferenceEquals(t, languageModel))) (transformer as IDisposable)?.Dispose();
+            return new LanguageModelBackend(languageModel, modelId, maxTokensPerPass);
+        }
         var classifier = all.OfType<MoeTextClassificationTransformer>().LastOrDefault();
         if (classifier != null)
         {

@@ -13,8 +13,11 @@ public sealed class LanguageModelOptions : ITrainerOptimizationOptions
     /// <summary>The architecture; null picks <see cref="MoeModelConfig.Tiny"/>. Its <c>vocab_size</c> is raised to the tokenizer's when smaller.</summary>
     public MoeModelConfig? Model { get; set; }
 
-    /// <summary>Start from these weights instead of random ones (fine-tuning); its config replaces <see cref="Model"/>.</summary>
-    public MoeCausalLM? InitialModel { get; set; }
+    /// <summary>
+    /// Start from this language model's weights instead of random ones (fine-tuning an imported, loaded or trained
+    /// model); its config replaces <see cref="Model"/>. The weights are copied: the given transformer is not changed.
+    /// </summary>
+    public LanguageModelTransformer? InitialModel { get; set; }
 
     /// <summary>
     /// How a model trained from scratch draws its random weights (ignored with <see cref="InitialModel"/>). Default

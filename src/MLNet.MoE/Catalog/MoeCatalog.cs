@@ -109,7 +109,7 @@ public sealed class MoeCatalog
         }
         var target = DeviceSelector.Select(env, device, null);
         model.to(target);
-        return new LanguageModelTransformer(env, model, tokenizer, tokenColumnName, promptColumnName, context, generation ?? new GenerationOptions(), target, null);
+        return new LanguageModelTransformer(model, tokenizer, tokenColumnName, promptColumnName, context, generation ?? new GenerationOptions(), null);
     }
 
     /// <summary>

@@ -32,8 +32,8 @@ public sealed class MoeTextClassificationOptions : ITrainerOptimizationOptions
     /// <summary>A Hugging Face DeepseekV3 checkpoint directory (config.json + safetensors); the tokenizer is <see cref="Tokenizer"/>, else the directory's tokenizer.json. Default null.</summary>
     public string? CheckpointDirectory { get; set; }
 
-    /// <summary>A model in memory whose weights start the backbone (copied: the given model is not changed). Default null.</summary>
-    public MoeCausalLM? InitialModel { get; set; }
+    /// <summary>A language model in memory whose weights start the backbone (copied: the given model is not changed) and whose tokenizer is the default. Default null.</summary>
+    public LanguageModelTransformer? InitialModel { get; set; }
 
     /// <summary>The tokenizer; null takes the language model's (with <see cref="LanguageModelPath"/>), the checkpoint's tokenizer.json, else the byte-level tokenizer.</summary>
     public MoeTokenizer? Tokenizer { get; set; }

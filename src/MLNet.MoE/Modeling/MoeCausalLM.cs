@@ -37,6 +37,16 @@ public sealed class MoeCausalLM : nn.Module
     /// <summary>The architecture.</summary>
     public MoeModelConfig Config { get; }
 
+    /// <summary>A new model with the same config and a copy of every weight and buffer, on the CPU.</summary>
+    internal MoeCausalLM Copy()
+    {
+        var copy = new MoeCausalLM(Config);
+        using var noGrad = TorchSharp.torch.no_grad();
+        var from = state_dict();
+        foreach (var (name, tensor) in copy.state_dict()) tensor.copy_(from[name]);
+        return copy;
+    }
+
     /// <summary>The main blocks, in order.</summary>
     public IReadOnlyList<DecoderLayer> Layers => backbone.Blocks;
 

@@ -30,8 +30,8 @@ internal static class ClassifierBackbone
         }
         else if (options.InitialModel is { } initial)
         {
-            tokenizer = options.Tokenizer ?? MoeTokenizer.ByteLevel();
-            model = Copy(initial);
+            tokenizer = options.Tokenizer ?? initial.Tokenizer;
+            model = initial.Model.Copy();
         }
         else
         {
@@ -68,13 +68,4 @@ internal static class ClassifierBackbone
         IEnumerable<ITransformer> chain => chain.Select(Find).FirstOrDefault(t => t != null),
         _ => null,
     };
-
-    private static MoeCausalLM Copy(MoeCausalLM source)
-    {
-        var copy = new MoeCausalLM(source.Config);
-        using var noGrad = TorchSharp.torch.no_grad();
-        var from = source.state_dict();
-        foreach (var (name, tensor) in copy.state_dict()) tensor.copy_(from[name]);
-        return copy;
-    }
 }

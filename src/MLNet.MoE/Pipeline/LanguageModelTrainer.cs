@@ -53,7 +53,7 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         var computeType = options.ComputeType(device);
         var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
-        MoeCausalLM model = options.InitialModel ?? new MoeCausalLM(config, seed, options.Initialization);
+        MoeCausalLM model = options.InitialModel?.Model.Copy() ?? new MoeCausalLM(config, seed, options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
             "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",
@@ -91,13 +91,13 @@ public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
         }
         catch
         {
-            if (options.InitialModel == null) model.Dispose();
+            model.Dispose();
             throw;
         }
         summary = summary with { SkippedEmptyRows = skipped };
         if (!double.IsNaN(summary.ValidationLoss))
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Validation: cross-entropy {0:F4} nats/token, perplexity {1:F3}.", summary.ValidationLoss, summary.ValidationPerplexity));
-        return new LanguageModelTransformer(env, model, tokenizer, options.TokenColumnName, options.PromptColumnName, options.ContextLength, options.Generation, device, summary);
+        return new LanguageModelTransformer(model, tokenizer, options.TokenColumnName, options.PromptColumnName, options.ContextLength, options.Generation, summary);
     }
 
     /// <summary>The input schema plus Score, Perplexity, TokenCount, TokenAccuracy (all Single) and, with a prompt column, GeneratedText.</summary>

@@ -142,7 +142,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
-        ctx.SetVersionInfo(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.SetVersionInfo(ModelVersions.Create(typeof(MoeTextClassificationTransformer), ModelSignature, Version, LoaderSignature));
         ctx.SaveNonEmptyString(TextColumnName);
         ctx.SaveStringOrNull(SecondTextColumnName);
         ctx.SaveNonEmptyString(PredictedLabelColumnName);
@@ -178,7 +178,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
 
     private static MoeTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
-        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature, FirstVersion));
+        ctx.CheckAtModel(ModelVersions.Create(typeof(MoeTextClassificationTransformer), ModelSignature, Version, LoaderSignature, FirstVersion));
         // The weights entries are checked with their layout below, one pass each.
         ZipEntryIntegrity.Verify(ctx, Enumerable.Range(0, MaxMembers).Select(WeightsEntry).ToArray());
         string textColumn = ctx.LoadNonEmptyString();

@@ -52,7 +52,7 @@ public sealed class TokenizingTransformer : ITransformer, ICanSaveModel
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
-        ctx.SetVersionInfo(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.SetVersionInfo(ModelVersions.Create(typeof(TokenizingTransformer), ModelSignature, Version, LoaderSignature));
         ctx.SaveNonEmptyString(OutputColumnName);
         ctx.SaveNonEmptyString(InputColumnName);
         byte[] state = Tokenizer.Serialize();
@@ -65,7 +65,7 @@ public sealed class TokenizingTransformer : ITransformer, ICanSaveModel
 
     private static TokenizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
     {
-        ctx.CheckAtModel(ModelVersions.Create(ModelSignature, Version, LoaderSignature));
+        ctx.CheckAtModel(ModelVersions.Create(typeof(TokenizingTransformer), ModelSignature, Version, LoaderSignature));
         ZipEntryIntegrity.Verify(ctx);
         string output = ctx.LoadNonEmptyString();
         string input = ctx.LoadNonEmptyString();

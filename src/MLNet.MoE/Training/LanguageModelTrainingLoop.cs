@@ -141,7 +141,7 @@ public sealed class LanguageModelTrainingLoop
         {
             model.eval();
         }
-        var (validationLoss, _) = StreamEvaluator.Evaluate(model, validation, settings.ContextLength, settings.BatchSize, device);
+        var (validationLoss, _) = StreamEvaluator.Evaluate(model, validation, settings.ContextLength, settings.BatchSize);
         if (!double.IsNaN(validationLoss) && history.Count > 0)
         {
             var last = history[^1] with { ValidationLoss = validationLoss };

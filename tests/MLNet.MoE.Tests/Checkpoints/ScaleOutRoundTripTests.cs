@@ -45,7 +45,7 @@ public class ScaleOutRoundTripTests
         var validation = TokenFile.ReadSplit(tokens, info, validation: true);
         var reference = Reference;
 
-        var (loss, predicted) = StreamEvaluator.Evaluate(model.Model, validation, contextLength: 128, batchSize: 32, torch.CPU);
+        var (loss, predicted) = StreamEvaluator.Evaluate(model.Model, validation, contextLength: 128, windowsPerPass: 32);
 
         Assert.Equal(info.Validation.Tokens - 1, predicted);
         Assert.Equal(reference["validation_loss_after"]!.GetValue<double>(), loss, 1e-3);

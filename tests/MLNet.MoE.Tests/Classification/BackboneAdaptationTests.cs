@@ -37,7 +37,7 @@ public class BackboneAdaptationTests
             using var before = initial.state_dict()["model.embed_tokens.weight"].clone();
             var options = Options(epochs: 1);
             options.Model = null;
-            options.InitialModel = initial;
+            options.InitialModel = LanguageModelTransformer.Over(initial, MoeTokenizer.ByteLevel());
             options.BackboneLearningRateScale = scale;
             options.ValidationFraction = 0;
             var classifier = Classifier(ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(32))));

@@ -168,7 +168,7 @@ public class ClassificationBadInputTests
     {
         var ml = new MLContext(seed: 1);
         var options = Options();
-        options.InitialModel = new MLNet.MoE.MoeCausalLM(TinyConfig);
+        options.InitialModel = LanguageModelTransformer.Over(new MLNet.MoE.MoeCausalLM(TinyConfig), MoeTokenizer.ByteLevel());
         options.MaxLength = TinyConfig.MaxPositionEmbeddings + 1;
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierPipeline(ml, options).Fit(Labelled(ml, "a", "b")));
         Assert.Contains("max_position_embeddings", error.Message);

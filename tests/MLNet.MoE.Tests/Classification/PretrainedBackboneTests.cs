@@ -88,7 +88,7 @@ public class PretrainedBackboneTests
         using var before = initial.state_dict()["model.embed_tokens.weight"].clone();
         var options = Options(epochs: 1);
         options.Model = null;
-        options.InitialModel = initial;
+        options.InitialModel = LanguageModelTransformer.Over(initial, MoeTokenizer.ByteLevel());
         var model = ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(32)));
         var classifier = Classifier(model);
         try

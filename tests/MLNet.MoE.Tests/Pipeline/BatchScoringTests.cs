@@ -42,7 +42,7 @@ public class BatchScoringTests : IClassFixture<BatchScoringTests.TrainedModel>
         Assert.True(verses[2].Length > context, "the long row must exceed the context to exercise the windowed path");
 
         var alone = rows.Select(r => lm.ScoreTokens(r)).ToList();
-        foreach (int maxTokensPerPass in new[] { LanguageModelBatchScoring.DefaultMaxTokensPerPass, context + 1 })
+        foreach (int maxTokensPerPass in new[] { LanguageModelTransformerBase.DefaultMaxTokensPerPass, context + 1 })
         {
             StreamScore[] batch = lm.ScoreBatch(rows, maxTokensPerPass);
             Assert.Equal(rows.Count, batch.Length);

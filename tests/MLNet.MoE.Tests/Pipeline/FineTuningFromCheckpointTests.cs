@@ -22,10 +22,16 @@ public class FineTuningFromCheckpointTests
         var data = ml.Data.LoadFromEnumerable(Verses(80));
         var options = Options(steps: 6);
         options.Model = null;
-        options.InitialModel = HuggingFaceCheckpoint.Load(checkpoint);
+        options.InitialModel = LanguageModelTransformer.Over(HuggingFaceCheckpoint.Load(checkpoint), MoeTokenizer.ByteLevel());
         options.LogEverySteps = 1;
         var model = Train(ml, data, options).LastTransformer;
-        Assert.Same(options.InitialModel, model.Model);
+        // The weights are copied: the initial model is not changed.
+        Assert.NotSame(options.InitialModel.Model, model.Model);
+        using (var untouched = HuggingFaceCheckpoint.Load(checkpoint))
+        {
+            var initial = options.InitialModel.Model.state_dict();
+            Assert.All(untouched.state_dict(), kv => Assert.True(TensorAssert.Same(kv.Value, initial[kv.Key]), kv.Key));
+        }
         var history = model.TrainingSummary!.History.ToList();
         Assert.Equal(6, history.Count);
         Assert.True(history[^1].Loss < history[0].Loss, $"{history[0].Loss} -> {history[^1].Loss}");

@@ -1,6 +1,6 @@
 // The runtime honours this attribute (declared by the assembly that uses it) and lets the assembly reach the
 // non-public members of the named assembly. MLNet.MoE uses it for ML.NET's model persistence API, which ML.NET
-// keeps internal; see the publicizing step in MLNet.MoE.csproj.
+// keeps internal (see Publicize.targets). MLNet.MoE and MLNet.MoE.Onnx apply it to themselves with this type.
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: System.Runtime.CompilerServices.IgnoresAccessChecksTo("Microsoft.ML.Data")]
 

@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE;
+
+/// <summary>
+/// Step-by-step decoding of one sequence with a <see cref="MoeCausalLM"/>: the keys and values of the tokens fed so far
+/// stay in a <see cref="KeyValueCache"/> on the model's device; each step runs inside its own dispose scope.
+/// </summary>
+internal sealed class TorchDecodingSession : IDecodingSession
+{
+    private readonly MoeCausalLM model;
+    private readonly EvaluationMode evaluation;
+    private readonly KeyValueCache? cache;
+    private readonly List<int> fed = new();
+
+    public TorchDecodingSession(MoeCausalLM model, bool useCache)
+    {
+        this.model = model;
+        evaluation = new EvaluationMode(model);
+        cache = useCache ? new KeyValueCache(model.Config.NumHiddenLayers) : null;
+    }
+
+    public float[] Feed(IReadOnlyList<int> tokens)
+    {
+        fed.AddRange(tokens);
+        // Without a cache every step recomputes the whole sequence.
+        IReadOnlyList<int> input = cache == null ? fed : tokens;
+        using var scope = torch.NewDisposeScope();
+        var ids = torch.tensor(input.Select(t => (long)t).ToArray(), new long[] { 1, input.Count }).to(model.Device);
+        var logits = model.Forward(ids, new ForwardContext { Cache = cache });
+        return logits[0, -1].to(ScalarType.Float32).cpu().data<float>().ToArray();
+    }
+
+    public void Dispose()
+    {
+        cache?.Dispose();
+        evaluation.Dispose();
+    }
+}
