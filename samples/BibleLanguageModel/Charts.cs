@@ -63,6 +63,8 @@ internal static class Charts
     private static void Save(Plot plot, string path, int width = 900, int height = 500)
     {
         byte[] png = plot.GetImageBytes(width, height, ImageFormat.Png);
-        AtomicFile.Write(path, stream => stream.Write(png));
+        string temporary = path + ".tmp";
+        File.WriteAllBytes(temporary, png);
+        File.Move(temporary, path, overwrite: true);
     }
 }

@@ -10,6 +10,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 using Microsoft.ML.Data;
 using MLNet.MoE;
 
@@ -31,10 +32,13 @@ if (corpusPath == null) return 2;
 
 // GpuDeviceId + FallbackToCpu: CUDA when TorchSharp finds a GPU, else the CPU (ComputeDevice.Auto).
 var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
-string libtorch = TorchNative.EnsureLoaded(); // a clear message if TorchSharp's native library cannot load
-// TryInitializeDeviceType loads the CUDA backend if there is one; cuda.is_available() alone would not.
-bool cuda = TorchSharp.torch.TryInitializeDeviceType(TorchSharp.DeviceType.CUDA) && TorchSharp.torch.cuda.is_available();
-Console.WriteLine($"libtorch {libtorch}; training on {(cuda ? "CUDA device 0" : "the CPU")}.");
+// The trainer's log: the device it picked (CUDA device 0 when TorchSharp finds one, else the CPU), the checkpoint it
+// resumes from (or that training starts fresh), and its validation figures. Per-step progress goes to the progress bar.
+ml.Log += (_, e) =>
+{
+    if (e.Kind >= ChannelMessageKind.Info && e.Source.Contains("LanguageModelTrainer", StringComparison.Ordinal) && !e.Message.StartsWith("step ", StringComparison.Ordinal))
+        Console.WriteLine(e.Message);
+};
 
 // Documents are verses. Every 20th verse is held out and measured with mlContext.MoE().Evaluate after training; the
 // trainer's own validation split is turned off (ValidationFraction = 0) so that those verses are never trained on.
@@ -56,20 +60,7 @@ IDataView validationTokens = tokenize.Transform(validation);
 string checkpoints = Path.Combine(arguments.OutputDirectory, "checkpoints");
 if (arguments.Fresh && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
 Directory.CreateDirectory(checkpoints); // ResumeFrom must name an existing folder, even an empty one
-if (LanguageModelTrainingLoop.LatestCheckpoint(checkpoints) is { } latest)
-{
-    int done = TrainingCheckpoint.ReadHeader(latest).Step;
-    if (done >= arguments.Steps)
-    {
-        Console.Error.WriteLine($"The run in {checkpoints} has already trained {done} steps (--steps {arguments.Steps}); run with --fresh to train again.");
-        return 2;
-    }
-    Console.WriteLine($"Resuming from the checkpoint at step {done} of {arguments.Steps}: {latest}");
-}
-else
-{
-    Console.WriteLine($"No checkpoint in {checkpoints}: training starts at step 1 of {arguments.Steps}.");
-}
+// The trainer logs which checkpoint it resumes from, or that training starts fresh.
 
 var options = new LanguageModelOptions
 {

@@ -9,6 +9,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.MoE;
+using MLNet.MoE.Samples.QuickStart;
 
 var arguments = QuickStartArguments.Parse(args);
 var clock = Stopwatch.StartNew();

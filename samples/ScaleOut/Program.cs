@@ -53,7 +53,7 @@ static int Export(ScaleOutArguments arguments)
     string tokenFolder = Path.Combine(arguments.OutputDirectory, "tokens");
     ml.MoE().SaveHuggingFace(model, checkpoint);
     var info = ml.MoE().ExportTokens(tokens, tokenFolder, new TokenExportOptions { ValidationFraction = 0.05, Seed = 1 });
-    var validation = TokenFile.ReadSplit(tokenFolder, info, validation: true);
+    var (_, validation) = ml.MoE().ReadTokens(tokenFolder, validation: true);
     // The validation stream starts with end-of-text, which ScoreTokens puts first by itself; it scores in consecutive
     // windows of the context length, as train.py does.
     var validationScore = model.ScoreTokens(validation[1..]);
@@ -83,8 +83,7 @@ static int Import(ScaleOutArguments arguments)
     string tokenFolder = arguments.Tokens ?? throw new ArgumentException("import needs --tokens DIR.");
     // The checkpoint carries its tokenizer (mlnet_moe_tokenizer.bin), copied through the PyTorch run by train.py.
     var model = ml.MoE().LoadHuggingFace(checkpoint, promptColumnName: "Text", contextLength: arguments.ContextLength, device: ComputeDevice.Cpu);
-    var info = TokenFile.ReadHeader(tokenFolder);
-    var validation = TokenFile.ReadSplit(tokenFolder, info, validation: true);
+    var (info, validation) = ml.MoE().ReadTokens(tokenFolder, validation: true);
 
     // 1. The imported model in an ML.NET pipeline: tokenize the held-out verses and score them.
     var verses = SplitDocuments(validation, info.EndOfTextId).Select(d => new TextRow { Text = model.Tokenizer.Decode(d) }).ToList();

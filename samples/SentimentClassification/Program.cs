@@ -227,14 +227,14 @@ foreach (string text in new[] { "Great phone, works perfectly.", "The battery di
 // The same classifier as an ONNX model (input_ids + attention_mask → probabilities), with its tokenizer beside it.
 string onnxDirectory = Path.Combine(outDirectory, "sentiment-classifier-onnx");
 var classifierStage = ((IEnumerable<ITransformer>)foldModel).OfType<MoeTextClassificationTransformer>().Single();
-if (classifierStage.Members.Count == 1)
+if (classifierStage.EnsembleSize == 1)
 {
     ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
     Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
 }
 else
 {
-    Console.WriteLine($"ONNX export skipped: the classifier is an ensemble of {classifierStage.Members.Count}, and an ONNX graph holds one classifier.");
+    Console.WriteLine($"ONNX export skipped: the classifier is an ensemble of {classifierStage.EnsembleSize}, and an ONNX graph holds one classifier.");
 }
 foreach (var f in pretrainedFolds) (f.Model as IDisposable)?.Dispose();
 

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>Picks the next token from logits: greedy at temperature 0, else temperature / top-k / top-p sampling with a seeded generator.</summary>
-public sealed class TokenSampler
+internal sealed class TokenSampler
 {
     private readonly double temperature;
     private readonly int topK;

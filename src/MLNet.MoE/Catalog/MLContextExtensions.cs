@@ -19,7 +19,7 @@ public static class MLContextExtensions
     /// Tokenizes the text column <paramref name="inputColumnName"/> into a variable-length Int32 vector column
     /// <paramref name="outputColumnName"/> with <paramref name="tokenizer"/> (default: the byte-level tokenizer, which needs no files).
     /// </summary>
-    public static TokenizingEstimator TokenizeForMoe(this TransformsCatalog.TextTransforms catalog, string outputColumnName, string? inputColumnName = null, MoeTokenizer? tokenizer = null)
+    public static IEstimator<TokenizingTransformer> TokenizeForMoe(this TransformsCatalog.TextTransforms catalog, string outputColumnName, string? inputColumnName = null, MoeTokenizer? tokenizer = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         IHostEnvironment env = ((IInternalCatalog)catalog).Environment;

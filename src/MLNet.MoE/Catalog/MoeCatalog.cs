@@ -196,7 +196,7 @@ public sealed class MoeCatalog
 
     /// <summary>
     /// Exports the token-id column of <paramref name="data"/> as a token file folder for training engines outside .NET
-    /// (see <see cref="TokenFile"/>): <c>train.bin</c> and <c>validation.bin</c> hold the documents packed exactly as the
+    /// (format: docs/scale-out.md): <c>train.bin</c> and <c>validation.bin</c> hold the documents packed exactly as the
     /// language-model trainer packs them (each preceded by the end-of-text id; the same held-out rows for the same seed
     /// and fraction), <c>tokens.json</c> describes them, and the tokenizer is written beside them.
     /// </summary>
@@ -218,5 +218,17 @@ public sealed class MoeCatalog
         var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
         if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
         return info;
+    }
+
+    /// <summary>
+    /// Reads back a token file folder written by <see cref="ExportTokens"/> (its header checked): the training stream, or
+    /// with <paramref name="validation"/> the held-out one, each document preceded by the end-of-text id.
+    /// </summary>
+    /// <returns>The header and the stream's token ids.</returns>
+    public (TokenFileInfo Info, int[] Tokens) ReadTokens(string directory, bool validation = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var info = TokenFile.ReadHeader(directory);
+        return (info, TokenFile.ReadSplit(directory, info, validation));
     }
 }

@@ -13,7 +13,7 @@ public static class MoeTextClassificationExtensions
     /// and the key-typed <paramref name="labelColumnName"/>; adds <c>PredictedLabel</c> and <c>Score</c>. The backbone is a
     /// new model with random weights, or the language model saved at <paramref name="languageModelPath"/>.
     /// </summary>
-    public static MoeTextClassificationTrainer MoeTextClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+    public static IEstimator<MoeTextClassificationTransformer> MoeTextClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string textColumnName = "Text", string? secondTextColumnName = null, string? languageModelPath = null,
         int maxLength = 128, int epochs = 10, int batchSize = 32)
         => catalog.MoeTextClassification(new MoeTextClassificationOptions
@@ -28,7 +28,7 @@ public static class MoeTextClassificationExtensions
         });
 
     /// <summary>A Mixture-of-Experts text classifier with the given options.</summary>
-    public static MoeTextClassificationTrainer MoeTextClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, MoeTextClassificationOptions options)
+    public static IEstimator<MoeTextClassificationTransformer> MoeTextClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, MoeTextClassificationOptions options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);

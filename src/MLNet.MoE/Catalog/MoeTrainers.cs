@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
 namespace MLNet.MoE;
@@ -10,9 +11,9 @@ public sealed class MoeTrainers
     internal MoeTrainers(IHostEnvironment env) => this.env = env;
 
     /// <summary>A Mixture-of-Experts language-model trainer with the given options.</summary>
-    public LanguageModelTrainer LanguageModel(LanguageModelOptions options) => new(env, options ?? throw new ArgumentNullException(nameof(options)));
+    public IEstimator<LanguageModelTransformer> LanguageModel(LanguageModelOptions options) => new LanguageModelTrainer(env, options ?? throw new ArgumentNullException(nameof(options)));
 
     /// <summary>A Mixture-of-Experts language-model trainer over <paramref name="tokenColumnName"/> with default options.</summary>
-    public LanguageModelTrainer LanguageModel(string tokenColumnName = "Tokens", string? promptColumnName = null, int maxSteps = 300, int contextLength = 128)
-        => new(env, new LanguageModelOptions { TokenColumnName = tokenColumnName, PromptColumnName = promptColumnName, MaxSteps = maxSteps, ContextLength = contextLength });
+    public IEstimator<LanguageModelTransformer> LanguageModel(string tokenColumnName = "Tokens", string? promptColumnName = null, int maxSteps = 300, int contextLength = 128)
+        => new LanguageModelTrainer(env, new LanguageModelOptions { TokenColumnName = tokenColumnName, PromptColumnName = promptColumnName, MaxSteps = maxSteps, ContextLength = contextLength });
 }

@@ -10,7 +10,7 @@ namespace MLNet.MoE;
 /// The weights of a Hugging Face checkpoint folder: either one <c>model.safetensors</c>, or shards
 /// <c>model-00001-of-0000N.safetensors</c> listed by <c>model.safetensors.index.json</c>. Tensors are read on demand.
 /// </summary>
-public sealed partial class CheckpointTensorSource : IDisposable
+internal sealed partial class CheckpointTensorSource : IDisposable
 {
     /// <summary>The name of a single-file checkpoint's weights file.</summary>
     public const string SingleFileName = "model.safetensors";

@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// plus Hugging Face's <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for the tokenizers that have an exact
 /// Hugging Face form (byte-level, and those read from a <c>tokenizer.json</c>), which <c>AutoTokenizer</c> loads.
 /// </summary>
-public static class CheckpointTokenizer
+internal static class CheckpointTokenizer
 {
     /// <summary>The file holding the serialized <see cref="MoeTokenizer"/>.</summary>
     public const string FileName = OnnxMetadataKeys.TokenizerFileName;

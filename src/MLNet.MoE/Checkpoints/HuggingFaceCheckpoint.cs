@@ -16,7 +16,7 @@ namespace MLNet.MoE;
 /// <para>Export writes per-expert keys, as <c>save_pretrained</c> does, plus DeepSeek's MTP keys (each with its
 /// copies of <c>embed_tokens</c> and <c>shared_head.head</c>) when the model has MTP modules.</para>
 /// </summary>
-public static partial class HuggingFaceCheckpoint
+internal static partial class HuggingFaceCheckpoint
 {
     /// <summary>The name of the model config file.</summary>
     public const string ConfigFileName = "config.json";

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>One tensor entry of a safetensors header: its name, element type, shape and where its bytes lie.</summary>
-public sealed class SafeTensorInfo
+internal sealed class SafeTensorInfo
 {
     /// <summary>Creates an entry.</summary>
     /// <param name="name">The tensor's name, e.g. <c>model.embed_tokens.weight</c>.</param>

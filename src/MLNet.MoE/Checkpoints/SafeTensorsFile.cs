@@ -16,7 +16,7 @@ namespace MLNet.MoE;
 /// name to <c>{"dtype", "shape", "data_offsets": [begin, end]}</c> plus an optional <c>"__metadata__"</c> string map,
 /// then the data area, which the offsets index. Reads are positional, so one instance may serve several threads.
 /// </remarks>
-public sealed class SafeTensorsFile : IDisposable
+internal sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>The largest header this reader accepts, in bytes (100 MB); real checkpoints use well under 1 MB per file.</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;

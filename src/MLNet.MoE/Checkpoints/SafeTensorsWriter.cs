@@ -10,7 +10,7 @@ namespace MLNet.MoE;
 /// Writes tensors to a safetensors file the way Hugging Face's <c>safetensors</c> library does: the JSON header padded
 /// with spaces to a multiple of 8 bytes, the tensors' bytes in the order given, <c>"__metadata__": {"format": "pt"}</c>.
 /// </summary>
-public static class SafeTensorsWriter
+internal static class SafeTensorsWriter
 {
     /// <summary>
     /// Writes <paramref name="tensors"/> to <paramref name="path"/>, replacing it atomically: the file is written to a

@@ -11,7 +11,7 @@ namespace MLNet.MoE;
 /// <c>uint16</c> or <c>uint32</c>) and <c>tokens.json</c>, the header, written last: a reader that finds the header
 /// finds complete data files. No library reads or writes such a pair of files, so this class does, in a few lines.
 /// </summary>
-public static class TokenFile
+internal static class TokenFile
 {
     /// <summary>The header's file name.</summary>
     public const string HeaderFileName = "tokens.json";

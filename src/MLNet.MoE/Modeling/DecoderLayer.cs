@@ -8,7 +8,7 @@ namespace MLNet.MoE;
 /// <c>h + mlp(post_attention_layernorm(h))</c>, where <c>mlp</c> is a dense SwiGLU in the first
 /// <c>first_k_dense_replace</c> blocks and a <see cref="MoeFeedForward"/> after them.
 /// </summary>
-public sealed class DecoderLayer : nn.Module
+internal sealed class DecoderLayer : nn.Module
 {
     private readonly RmsNorm inputLayerNorm;
     private readonly MultiHeadLatentAttention selfAttention;

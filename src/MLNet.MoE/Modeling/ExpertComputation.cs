@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>How <see cref="RoutedExperts"/> computes its assignments (the resolved form of <see cref="ExpertDispatch"/>).</summary>
-public enum ExpertComputation
+internal enum ExpertComputation
 {
     /// <summary>
     /// Training: a capacity-padded buffer and a batched product, dropping assignments over capacity. Inference: the

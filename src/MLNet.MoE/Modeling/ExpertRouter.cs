@@ -17,7 +17,7 @@ namespace MLNet.MoE;
 /// (normalised only when <c>norm_topk_prob</c>) times <c>routed_scaling_factor</c>.</item>
 /// </list>
 /// </summary>
-public sealed class ExpertRouter : nn.Module
+internal sealed class ExpertRouter : nn.Module
 {
     private readonly MoeModelConfig config;
     private readonly RoutingModes modes;

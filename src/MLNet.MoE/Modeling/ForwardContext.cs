@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset),
 /// and what the MoE layers report back during training (balance losses, per-expert load, dropped tokens).
 /// </summary>
-public sealed class ForwardContext : IDisposable
+internal sealed class ForwardContext : IDisposable
 {
     /// <summary>True while training: experts run with a token capacity and routing statistics are collected.</summary>
     public bool Training { get; init; }

@@ -5,7 +5,7 @@ namespace MLNet.MoE;
 /// output head), so a benchmark can attribute time to them (for example by synchronising the GPU at each mark).
 /// Null in normal runs: the model then does no extra work.
 /// </summary>
-public interface IForwardProfiler
+internal interface IForwardProfiler
 {
     /// <summary>The part named <paramref name="part"/> has just been queued.</summary>
     void Mark(string part);

@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// default of every <see cref="ForwardContext"/>, is the managed code throughout (Hugging Face's arithmetic, no
 /// TorchScript); a training run gets its set from the start-up probe that <c>KernelMode</c> configures.
 /// </summary>
-public sealed class KernelSet
+internal sealed class KernelSet
 {
     private readonly TorchScriptKernels? kernels;
     private readonly HashSet<KernelOp> fused;

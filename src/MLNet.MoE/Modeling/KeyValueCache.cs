@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// Keys and values of the tokens seen so far, per attention layer, for step-by-step generation. Like Hugging Face's
 /// DeepseekV3 cache it holds the expanded per-head keys (with the rotary part) and values.
 /// </summary>
-public sealed class KeyValueCache : IDisposable
+internal sealed class KeyValueCache : IDisposable
 {
     private readonly Tensor?[] keys;
     private readonly Tensor?[] values;

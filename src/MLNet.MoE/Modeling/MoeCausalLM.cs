@@ -11,7 +11,7 @@ namespace MLNet.MoE;
 /// in-memory names (<c>model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight</c>, <c>model.layers.{i}.mlp.experts.gate_up_proj</c>…).
 /// Parameters are float32; pass inputs on the model's device.
 /// </summary>
-public sealed class MoeCausalLM : nn.Module
+internal sealed class MoeCausalLM : nn.Module
 {
     private readonly Backbone backbone;
     private readonly Linear lmHead;

@@ -8,7 +8,7 @@ namespace MLNet.MoE;
 /// <c>mlp.experts</c>) plus always-active shared experts (<c>mlp.shared_experts</c>, one SwiGLU of width
 /// <c>moe_intermediate_size × n_shared_experts</c>).
 /// </summary>
-public sealed class MoeFeedForward : nn.Module
+internal sealed class MoeFeedForward : nn.Module
 {
     private readonly MoeModelConfig config;
     private readonly int layerIndex;

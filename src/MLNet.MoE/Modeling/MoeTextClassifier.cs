@@ -13,7 +13,7 @@ namespace MLNet.MoE;
 /// Parameter names: <c>backbone.*</c> (Hugging Face names under it), <c>head_hidden.weight</c>, <c>head_hidden.bias</c>
 /// (with a hidden layer) and <c>head.weight</c>, <c>head.bias</c>.
 /// </summary>
-public sealed class MoeTextClassifier : nn.Module
+internal sealed class MoeTextClassifier : nn.Module
 {
     private readonly MoeCausalLM backbone;
     private readonly Linear head;

@@ -11,7 +11,7 @@ namespace MLNet.MoE;
 /// one rotary key shared by all heads, and whose first <c>kv_lora_rank</c> pass <c>kv_a_layernorm</c> → <c>kv_b_proj</c>
 /// into per-head non-rotary keys and values. Softmax scale: <c>qk_head_dim^-0.5</c> (× mscale² under YaRN).
 /// </summary>
-public sealed class MultiHeadLatentAttention : nn.Module
+internal sealed class MultiHeadLatentAttention : nn.Module
 {
     private readonly MoeModelConfig config;
     private readonly int layerIndex;

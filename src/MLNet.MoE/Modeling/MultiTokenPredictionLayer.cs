@@ -11,7 +11,7 @@ namespace MLNet.MoE;
 /// <c>shared_head.norm</c>. The concatenation order and the use of the main model's final-normed hidden states follow
 /// the inference engines that load DeepSeek-V3's released MTP weights. Used for the training loss only.
 /// </summary>
-public sealed class MultiTokenPredictionLayer : nn.Module
+internal sealed class MultiTokenPredictionLayer : nn.Module
 {
     private readonly RmsNorm enorm;
     private readonly RmsNorm hnorm;

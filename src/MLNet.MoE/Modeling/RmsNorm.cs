@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Root-mean-square normalisation with a learned scale, computed in float32 (TorchSharp has no RMSNorm module).</summary>
-public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly double eps;
 

@@ -8,7 +8,7 @@ namespace MLNet.MoE;
 /// scaling, in Hugging Face's layout: cos/sin of width d hold the frequencies twice, and <c>rope_interleave</c>
 /// inputs (DeepSeek's adjacent pairs) are first reordered to even-then-odd features before rotate-half.
 /// </summary>
-public sealed class RotaryEmbedding : nn.Module
+internal sealed class RotaryEmbedding : nn.Module
 {
     private readonly double attentionFactor;
     private readonly bool interleaved;

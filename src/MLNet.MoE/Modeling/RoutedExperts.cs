@@ -13,7 +13,7 @@ namespace MLNet.MoE;
 /// nothing is dropped. Inference on the CPU skips the padding: each expert multiplies exactly its own tokens.
 /// Dropless training (<see cref="ExpertComputation"/>) runs those exact segments on the CPU and two grouped GEMMs on CUDA.
 /// </summary>
-public sealed class RoutedExperts : nn.Module
+internal sealed class RoutedExperts : nn.Module
 {
     private readonly int experts;
 

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>A SwiGLU feed-forward block: <c>down_proj(silu(gate_proj(x)) · up_proj(x))</c>. Used for dense layers and shared experts.</summary>
-public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
+internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
 {
     private readonly Linear gateProj;
     private readonly Linear upProj;

@@ -16,7 +16,7 @@ namespace MLNet.MoE;
 /// temporary files are deleted and a folder the export created is removed. <see cref="ExportClassifier"/> writes a
 /// text classifier the same way, without the GenAI configuration.
 /// </summary>
-public static class OnnxExporter
+internal static class OnnxExporter
 {
     /// <summary>
     /// Exports <paramref name="model"/> (and <paramref name="tokenizer"/>, when given) to <paramref name="directory"/>.

@@ -14,7 +14,7 @@ namespace MLNet.MoE;
 /// <see cref="LanguageModelOptions.ContextLength"/> tokens are drawn from it, so rows longer than the context are split
 /// across windows. Created by <c>mlContext.MoE().Trainers.LanguageModel(...)</c>.
 /// </summary>
-public sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
+internal sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer>
 {
     private readonly IHostEnvironment env;
     private readonly LanguageModelOptions options;

@@ -15,7 +15,7 @@ namespace MLNet.MoE;
 /// trained only as a wrong answer (a warning names them). Created by
 /// <c>mlContext.MulticlassClassification.Trainers.MoeTextClassification(...)</c>.
 /// </summary>
-public sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificationTransformer>
+internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificationTransformer>
 {
     private readonly IHostEnvironment env;
     private readonly MoeTextClassificationOptions options;

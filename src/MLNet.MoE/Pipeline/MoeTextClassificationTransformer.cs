@@ -56,10 +56,13 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     }
 
     /// <summary>The TorchSharp classifier (backbone and head); of an ensemble, its first member.</summary>
-    public MoeTextClassifier Model => Members[0];
+    internal MoeTextClassifier Model => Members[0];
 
     /// <summary>The classifiers whose probabilities are averaged: one, or an ensemble's members in order.</summary>
-    public IReadOnlyList<MoeTextClassifier> Members { get; }
+    internal IReadOnlyList<MoeTextClassifier> Members { get; }
+
+    /// <summary>Classifiers whose probabilities are averaged: 1, or the ensemble's size.</summary>
+    public int EnsembleSize => Members.Count;
 
     /// <summary>The tokenizer of the backbone.</summary>
     public MoeTokenizer Tokenizer { get; }

@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// The token-id column made by <see cref="TokenizingTransformer"/> carries its tokenizer as an annotation
 /// (serialized bytes), so a language-model trainer further down the pipeline finds the tokenizer without being told twice.
 /// </summary>
-public static class TokenizerAnnotation
+internal static class TokenizerAnnotation
 {
     /// <summary>The annotation kind on token-id columns.</summary>
     public const string Kind = "MLNet.MoE.TokenizerState";

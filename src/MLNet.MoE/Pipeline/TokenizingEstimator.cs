@@ -8,7 +8,7 @@ namespace MLNet.MoE;
 /// Turns a text column into a variable-length vector of Int32 token ids with a <see cref="MoeTokenizer"/>.
 /// Created by <c>mlContext.Transforms.Text.TokenizeForMoe(...)</c>. Fitting learns nothing: the tokenizer is given.
 /// </summary>
-public sealed class TokenizingEstimator : IEstimator<TokenizingTransformer>
+internal sealed class TokenizingEstimator : IEstimator<TokenizingTransformer>
 {
     private readonly IHostEnvironment env;
     private readonly string outputColumnName;

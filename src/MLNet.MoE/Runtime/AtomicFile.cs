@@ -3,7 +3,7 @@ using System.Text;
 namespace MLNet.MoE;
 
 /// <summary>Writes files so that a reader never sees a partial one: a temporary file in the same folder, then a rename.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="target"/> through <paramref name="write"/>: the bytes go to a temporary file beside it,
     /// flushed to disk, then renamed over it. On failure the temporary file is deleted and the target is left as it was.</summary>

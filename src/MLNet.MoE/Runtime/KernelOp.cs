@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>The operations that have a fused TorchScript kernel beside their managed TorchSharp code.</summary>
-public enum KernelOp
+internal enum KernelOp
 {
     /// <summary><c>torch.rms_norm</c> (forward and backward) for every RMSNorm.</summary>
     RmsNorm,

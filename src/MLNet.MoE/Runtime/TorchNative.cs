@@ -3,7 +3,7 @@ using TorchSharp;
 namespace MLNet.MoE;
 
 /// <summary>Reports on TorchSharp's native library: whether it loads and which libtorch it found.</summary>
-public static class TorchNative
+internal static class TorchNative
 {
     /// <summary>
     /// Loads TorchSharp's native backend (libtorch) if it is not loaded yet and returns libtorch's version.

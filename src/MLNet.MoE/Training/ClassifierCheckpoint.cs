@@ -10,7 +10,7 @@ namespace MLNet.MoE;
 /// of the architecture and of the training and validation rows so a checkpoint is never resumed on another model or
 /// other data. One file, written atomically.
 /// </summary>
-public sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgress>
+internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgress>
 {
     private const string Magic = "MLNET-MOE-CLASSIFIER-CHECKPOINT";
     private const int FormatVersion = 1;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Settings of one classifier training run (a plain copy of the trainer options that matter to the loop).</summary>
-public sealed record ClassifierTrainingSettings : TrainingEngineSettings
+internal sealed record ClassifierTrainingSettings : TrainingEngineSettings
 {
     /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
     public double BackboneLearningRateScale { get; init; } = 1.0;
@@ -33,7 +33,7 @@ public sealed record ClassifierTrainingSettings : TrainingEngineSettings
 /// Periodic atomic checkpoints (<see cref="ClassifierCheckpoint"/>) let a later run continue exactly where one stopped.
 /// Every step runs in its own TorchSharp dispose scope.
 /// </summary>
-public sealed class ClassifierTrainingLoop
+internal sealed class ClassifierTrainingLoop
 {
     private const string CheckpointPrefix = "classifier-step";
 

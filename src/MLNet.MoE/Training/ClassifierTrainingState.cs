@@ -5,7 +5,7 @@ namespace MLNet.MoE;
 /// record (best validation loss, its accuracy and step, evaluations since) and the time trained so far. Saved in
 /// <see cref="ClassifierCheckpoint"/>.
 /// </summary>
-public sealed record ClassifierTrainingState
+internal sealed record ClassifierTrainingState
 {
     /// <summary>Sum of the training losses since the last report.</summary>
     public double LossSum { get; set; }

@@ -3,7 +3,7 @@ namespace MLNet.MoE;
 /// <summary>Identifies a training token stream: its length and an FNV-1a hash of its ids.</summary>
 /// <param name="Length">Tokens in the stream.</param>
 /// <param name="Hash">FNV-1a 64-bit hash of the ids.</param>
-public readonly record struct DataFingerprint(long Length, ulong Hash)
+internal readonly record struct DataFingerprint(long Length, ulong Hash)
 {
     /// <summary>The fingerprint of <paramref name="stream"/>.</summary>
     public static DataFingerprint Of(IReadOnlyList<int> stream)

@@ -4,7 +4,7 @@ namespace MLNet.MoE;
 /// A small seeded random generator (SplitMix64) whose whole state is one number, so a training checkpoint can save it
 /// and a resumed run draws exactly the batches the uninterrupted run would have (System.Random cannot be saved).
 /// </summary>
-public sealed class DeterministicRandom
+internal sealed class DeterministicRandom
 {
     /// <summary>Creates a generator from a seed.</summary>
     public DeterministicRandom(long seed) => State = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 0x632BE59BD9B4E019UL);

@@ -16,7 +16,7 @@ namespace MLNet.MoE;
 /// and weight decay; the clipping coefficient and the skip flag reach the kernel as its <c>grad_scale</c> and
 /// <c>found_inf</c> device scalars, so a skipped step still needs no host synchronisation.</para>
 /// </summary>
-public sealed class FlatAdamW : IDisposable
+internal sealed class FlatAdamW : IDisposable
 {
     private readonly List<Group> groups = new();
     private readonly double beta1;

@@ -13,7 +13,7 @@ namespace MLNet.MoE;
 /// <see cref="Fallbacks"/>; under <see cref="KernelMode.Fused"/> this throws before training. It also resolves
 /// <see cref="ExpertDispatch"/> into the experts' computation.
 /// </summary>
-public sealed class KernelSelection
+internal sealed class KernelSelection
 {
     private KernelSelection(KernelSet kernels, IReadOnlyDictionary<KernelOp, string> fallbacks)
     {

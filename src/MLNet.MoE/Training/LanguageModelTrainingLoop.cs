@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Settings of one language-model training run (a plain copy of the trainer options that matter to the loop).</summary>
-public sealed record TrainingLoopSettings : TrainingEngineSettings
+internal sealed record TrainingLoopSettings : TrainingEngineSettings
 {
     /// <summary>Tokens per window.</summary>
     public required int ContextLength { get; init; }
@@ -21,7 +21,7 @@ public sealed record TrainingLoopSettings : TrainingEngineSettings
 /// periodic atomic checkpoints that a later run resumes exactly, and a guard that skips steps whose loss or gradient
 /// is not finite. Every step runs in its own TorchSharp dispose scope, so the number of live tensors stays flat.
 /// </summary>
-public sealed class LanguageModelTrainingLoop
+internal sealed class LanguageModelTrainingLoop
 {
     private const string CheckpointPrefix = "checkpoint-step";
 

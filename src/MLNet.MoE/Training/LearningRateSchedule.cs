@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>Linear warm-up to the peak learning rate, then cosine decay to <c>minRatio × peak</c> at the last step.</summary>
-public sealed class LearningRateSchedule
+internal sealed class LearningRateSchedule
 {
     private readonly double peak;
     private readonly double minRatio;

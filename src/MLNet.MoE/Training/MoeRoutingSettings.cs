@@ -4,7 +4,7 @@ namespace MLNet.MoE;
 /// How the Mixture-of-Experts layers route tokens while training: expert capacity, the routing-bias update after every
 /// step and the weight of the balance loss.
 /// </summary>
-public sealed record MoeRoutingSettings
+internal sealed record MoeRoutingSettings
 {
     /// <summary>Expert capacity during training as a multiple of the mean load. Default 2.</summary>
     public double CapacityFactor { get; init; } = 2.0;

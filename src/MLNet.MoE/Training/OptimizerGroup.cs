@@ -6,7 +6,7 @@ namespace MLNet.MoE;
 /// <param name="Parameters">The parameters.</param>
 /// <param name="WeightDecay">Decoupled weight decay (0 for norms and biases).</param>
 /// <param name="LearningRateScale">Multiplies the schedule's learning rate for this group (1: unchanged).</param>
-public sealed record OptimizerGroup(IReadOnlyList<Parameter> Parameters, double WeightDecay, double LearningRateScale = 1.0)
+internal sealed record OptimizerGroup(IReadOnlyList<Parameter> Parameters, double WeightDecay, double LearningRateScale = 1.0)
 {
     /// <summary>
     /// The two groups of parameters split for weight decay: <paramref name="decay"/> with <paramref name="weightDecay"/>,

@@ -5,7 +5,7 @@ namespace MLNet.MoE;
 /// global gradient-norm clipping. The defaults are those of the language-model trainer; the classifier trainer
 /// passes its own values from <c>MoeTextClassificationOptions</c>.
 /// </summary>
-public sealed record OptimizerSettings
+internal sealed record OptimizerSettings
 {
     /// <summary>Peak learning rate.</summary>
     public required double LearningRate { get; init; }

@@ -6,7 +6,7 @@ namespace MLNet.MoE;
 /// <see cref="ClassifierCheckpoint"/> add their task's own state.
 /// </summary>
 /// <typeparam name="TProgress">The task's progress report.</typeparam>
-public abstract class RunCheckpoint<TProgress>
+internal abstract class RunCheckpoint<TProgress>
 {
     /// <summary>The model (or backbone) config JSON the checkpoint was made with.</summary>
     public required string ConfigJson { get; init; }

@@ -5,7 +5,7 @@ namespace MLNet.MoE;
 /// preceded by the end-of-text token, so documents are separated and the first token of each is predicted too.
 /// The validation documents are a seeded random choice of whole rows.
 /// </summary>
-public sealed class TokenCorpus
+internal sealed class TokenCorpus
 {
     private TokenCorpus(int[] training, int[] validation, int trainingDocuments, int validationDocuments)
     {

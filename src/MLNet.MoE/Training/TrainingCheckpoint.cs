@@ -6,7 +6,7 @@ namespace MLNet.MoE;
 /// biases), AdamW state, the step, the batch sampler's random state, the progress accumulators and history, and a
 /// fingerprint of the training data so a checkpoint is never resumed on other data. One file, written atomically.
 /// </summary>
-public sealed class TrainingCheckpoint : RunCheckpoint<TrainingProgress>
+internal sealed class TrainingCheckpoint : RunCheckpoint<TrainingProgress>
 {
     private const string Magic = "MLNET-MOE-TRAINING-CHECKPOINT";
     private const int FormatVersion = 1;

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>The running sums of the current report window and the run's counters, as a checkpoint stores them.</summary>
-public sealed record TrainingCounters
+internal sealed record TrainingCounters
 {
     /// <summary>Sum of the micro-batch cross-entropies since the last report.</summary>
     public double LossSum { get; init; }

@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// precision, recomputation, kernels, checkpoints and the non-finite guard. <see cref="TrainingLoopSettings"/> and
 /// <see cref="ClassifierTrainingSettings"/> add their task's own.
 /// </summary>
-public abstract record TrainingEngineSettings
+internal abstract record TrainingEngineSettings
 {
     /// <summary>Examples per optimizer step (windows for the language model, rows for the classifier), over all micro-batches.</summary>
     public required int BatchSize { get; init; }

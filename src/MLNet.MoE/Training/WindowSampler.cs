@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Draws training windows of <c>length + 1</c> tokens at seeded random offsets of a token stream and cuts them into inputs and next-token targets.</summary>
-public sealed class WindowSampler
+internal sealed class WindowSampler
 {
     private readonly int[] stream;
     private readonly int length;

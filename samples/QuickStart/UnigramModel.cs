@@ -1,11 +1,11 @@
-namespace MLNet.MoE;
+namespace MLNet.MoE.Samples.QuickStart;
 
 /// <summary>
 /// The baseline a language model must beat: token frequencies counted on training data (add-one smoothing over the
 /// vocabulary), scored on other data with the same tokenizer. Its cross-entropy is the entropy of the token
 /// distribution; a model that uses context should be far below it.
 /// </summary>
-public sealed class UnigramModel
+internal sealed class UnigramModel
 {
     private readonly double[] logProbabilities;
 
