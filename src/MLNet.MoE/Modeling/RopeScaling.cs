@@ -1,34 +1,40 @@
+using System.Text.Json.Serialization;
+
 namespace MLNet.MoE;
 
 /// <summary>
 /// YaRN rotary-embedding scaling, as in Hugging Face's <c>rope_scaling</c> / <c>rope_parameters</c> with
 /// <c>rope_type = "yarn"</c>: it stretches the rotary frequencies so a model trained on
-/// <see cref="OriginalMaxPositionEmbeddings"/> positions reads longer contexts.
+/// <see cref="OriginalMaxPositionEmbeddings"/> positions reads longer contexts. Each property's JSON name is Hugging Face's.
 /// </summary>
 public sealed record RopeScaling
 {
-    /// <summary>The context extension factor (<c>factor</c>), greater than 1.</summary>
-    public double Factor { get; init; } = 1.0;
+    /// <summary>The context extension factor, greater than 1.</summary>
+    [JsonPropertyName("factor")] public double Factor { get; init; } = 1.0;
 
-    /// <summary>The context length the model was first trained on (<c>original_max_position_embeddings</c>).</summary>
-    public int OriginalMaxPositionEmbeddings { get; init; } = 4096;
+    /// <summary>The context length the model was first trained on.</summary>
+    [JsonPropertyName("original_max_position_embeddings")] public int OriginalMaxPositionEmbeddings { get; init; } = 4096;
 
-    /// <summary>Rotations above which frequencies are kept as they are (<c>beta_fast</c>).</summary>
-    public double BetaFast { get; init; } = 32;
+    /// <summary>Rotations above which frequencies are kept as they are.</summary>
+    [JsonPropertyName("beta_fast")] public double BetaFast { get; init; } = 32;
 
-    /// <summary>Rotations below which frequencies are fully interpolated (<c>beta_slow</c>).</summary>
-    public double BetaSlow { get; init; } = 1;
+    /// <summary>Rotations below which frequencies are fully interpolated.</summary>
+    [JsonPropertyName("beta_slow")] public double BetaSlow { get; init; } = 1;
 
     /// <summary>The <c>mscale</c> of the cos/sin attention factor.</summary>
-    public double MScale { get; init; } = 1;
+    [JsonPropertyName("mscale")] public double MScale { get; init; } = 1;
 
     /// <summary>The <c>mscale_all_dim</c>; when non-zero the softmax scale is multiplied by its mscale squared.</summary>
-    public double MScaleAllDim { get; init; }
+    [JsonPropertyName("mscale_all_dim")] public double MScaleAllDim { get; init; }
+
+    /// <summary>The section's type, written for Hugging Face; a read checks it before the section is bound (<see cref="MoeModelConfig.FromJson"/>).</summary>
+    [JsonInclude, JsonPropertyName("rope_type"), JsonPropertyOrder(-1)] private string RopeType => "yarn";
 
     /// <summary>YaRN's magnitude correction: <c>0.1·m·ln(s) + 1</c> for a scale s above 1, else 1.</summary>
     public static double GetMScale(double scale, double m = 1) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
 
     /// <summary>The factor cos and sin are multiplied by (Hugging Face's <c>attention_factor</c>).</summary>
+    [JsonIgnore]
     public double AttentionFactor =>
         MScale != 0 && MScaleAllDim != 0 ? GetMScale(Factor, MScale) / GetMScale(Factor, MScaleAllDim) : GetMScale(Factor);
 

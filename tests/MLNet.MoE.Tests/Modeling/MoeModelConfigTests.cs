@@ -128,4 +128,101 @@ public class MoeModelConfigTests
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(property.Value.GetRawText()), written[property.Name]), $"field '{property.Name}' changed when written back: {written[property.Name]?.ToJsonString()}");
         }
     }
+
+    /// <summary>A classifier training checkpoint holds the config text it was saved with and resumes only when the backbone's
+    /// config writes the same text, so the text of a config must not change: field order, float literals and all.</summary>
+    [Fact]
+    public void AConfigIsWrittenAsTheSameText()
+    {
+        const string expected = """
+        {
+          "architectures": [
+            "DeepseekV3ForCausalLM"
+          ],
+          "model_type": "deepseek_v3",
+          "vocab_size": 48,
+          "hidden_size": 32,
+          "intermediate_size": 48,
+          "moe_intermediate_size": 16,
+          "num_hidden_layers": 2,
+          "num_attention_heads": 2,
+          "num_key_value_heads": 2,
+          "n_shared_experts": 1,
+          "n_routed_experts": 8,
+          "routed_scaling_factor": 2.5,
+          "kv_lora_rank": 16,
+          "q_lora_rank": 24,
+          "qk_rope_head_dim": 8,
+          "v_head_dim": 8,
+          "qk_nope_head_dim": 8,
+          "qk_head_dim": 16,
+          "head_dim": 8,
+          "n_group": 2,
+          "topk_group": 1,
+          "num_experts_per_tok": 2,
+          "first_k_dense_replace": 1,
+          "norm_topk_prob": true,
+          "hidden_act": "silu",
+          "max_position_embeddings": 64,
+          "initializer_range": 0.2,
+          "rms_norm_eps": 1E-06,
+          "rope_theta": 10000.0,
+          "rope_interleave": true,
+          "attention_bias": false,
+          "tie_word_embeddings": false,
+          "bos_token_id": 0,
+          "eos_token_id": 1,
+          "pad_token_id": null,
+          "num_nextn_predict_layers": 0,
+          "scoring_func": "sigmoid",
+          "topk_method": "noaux_tc",
+          "rope_scaling": {
+            "rope_type": "yarn",
+            "factor": 4.0,
+            "original_max_position_embeddings": 16,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "mscale": 1.0,
+            "mscale_all_dim": 1.0
+          },
+          "rope_parameters": {
+            "rope_theta": 10000.0,
+            "rope_type": "yarn",
+            "factor": 4.0,
+            "original_max_position_embeddings": 16,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "mscale": 1.0,
+            "mscale_all_dim": 1.0
+          },
+          "attention_dropout": 0.0
+        }
+        """;
+        Assert.Equal(expected, SmallModels.Named("yarn").ToJson().ReplaceLineEndings("\n"));
+    }
+
+    [Theory]
+    [InlineData("32")]
+    [InlineData("32.0")]
+    [InlineData("3.2e1")]
+    public void AnIntegerFieldTakesAnyIntegralNumber(string value)
+    {
+        var json = JsonNode.Parse(SmallModels.Base.ToJson())!.AsObject();
+        json["hidden_size"] = JsonNode.Parse(value);
+        Assert.Equal(32, MoeModelConfig.FromJson(json.ToJsonString()).HiddenSize);
+    }
+
+    [Fact]
+    public void RopeParametersGiveTheBaseAndRopeScalingTheYarnSection()
+    {
+        var json = JsonNode.Parse(SmallModels.Base.ToJson())!.AsObject();
+        json["rope_theta"] = 5000.0;
+        json["rope_parameters"] = JsonNode.Parse("""{"rope_theta": 20000.0, "rope_type": "yarn", "factor": 8.0}""");
+        var config = MoeModelConfig.FromJson(json.ToJsonString());
+        Assert.Equal(20000.0, config.RopeTheta);
+        Assert.Equal(new RopeScaling { Factor = 8, OriginalMaxPositionEmbeddings = config.MaxPositionEmbeddings }, config.RopeScaling);
+
+        json["rope_scaling"] = JsonNode.Parse("""{"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 16}""");
+        Assert.Equal(new RopeScaling { Factor = 2, OriginalMaxPositionEmbeddings = 16 }, MoeModelConfig.FromJson(json.ToJsonString()).RopeScaling);
+    }
 }
