@@ -5,7 +5,7 @@ using System.Xml.Linq;
 namespace MLNet.MoE.Tests.Packaging;
 
 /// <summary>
-/// The template package end to end: packs MLNet.MoE, MLNet.MoE.Core and MLNet.MoE.Templates with one version of
+/// The template package end to end: packs MLNet.MoE, MLNet.MoE.Core, MLNet.MoE.ModelBuilder and MLNet.MoE.Templates with one version of
 /// their own into a temporary feed, installs the templates into an isolated template home, makes a classifier and a
 /// language-model project with <c>dotnet new</c>, builds them against the packed libraries (nuget.org for everything
 /// else) and runs their training in its reduced mode and a prediction in a second process. Bad data (a missing file, a
@@ -24,7 +24,7 @@ public class TemplatePackageTests
         string apps = Path.Combine(work, "apps");
         Directory.CreateDirectory(apps);
         string version = "0.0.0-templatetest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss") + ".g" + Guid.NewGuid().ToString("N")[..8];   // "g": a SemVer identifier of digits only may not start with 0
-        string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Core", "MLNet.MoE.Templates" };
+        string[] packageIds = { "MLNet.MoE", "MLNet.MoE.Core", "MLNet.MoE.ModelBuilder", "MLNet.MoE.Templates" };
         try
         {
             foreach (string id in packageIds)
@@ -64,7 +64,7 @@ public class TemplatePackageTests
             foreach (var (name, expected) in new[] { ("ReviewModel", new[] { "consumption.cs", "training.cs", "evaluate.cs", "mbconfig", "csproj" }), ("VerseModel", new[] { "consumption.cs", "training.cs", "evaluate.cs", "mbconfig", "csproj" }) })
             {
                 foreach (string suffix in expected) Assert.True(File.Exists(Path.Combine(apps, name, $"{name}.{suffix}")), $"dotnet new wrote no {name}.{suffix}");
-                Assert.Contains($"<PackageReference Include=\"MLNet.MoE\" Version=\"{version}\" />", File.ReadAllText(Path.Combine(apps, name, name + ".csproj")));
+                Assert.Contains($"<PackageReference Include=\"MLNet.MoE.ModelBuilder\" Version=\"{version}\" />", File.ReadAllText(Path.Combine(apps, name, name + ".csproj")));
             }
 
             // The classifier: build, train (reduced), predict in a second process.

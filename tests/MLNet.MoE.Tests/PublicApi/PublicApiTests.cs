@@ -10,7 +10,7 @@ namespace MLNet.MoE.Tests.PublicApi;
 /// </summary>
 public class PublicApiTests
 {
-    public static TheoryData<string> Assemblies => new() { "MLNet.MoE", "MLNet.MoE.Core", "MLNet.MoE.Onnx" };
+    public static TheoryData<string> Assemblies => new() { "MLNet.MoE", "MLNet.MoE.Core", "MLNet.MoE.Onnx", "MLNet.MoE.ModelBuilder" };
 
     [Theory]
     [MemberData(nameof(Assemblies))]
