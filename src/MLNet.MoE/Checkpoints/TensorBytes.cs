@@ -14,17 +14,10 @@ internal static class TensorBytes
     public static void ReadInto(SafeFileHandle file, long fileOffset, Tensor destination, long byteLength, string path, string name)
     {
         if (byteLength == 0) return;
-        EnsureLittleEndian();
-        using Tensor flat = destination.reshape(-1);
-        long elementSize = flat.ElementSize;
-        long chunkElements = Math.Max(1, ChunkBytes / elementSize);
-        long total = flat.shape[0];
-        for (long start = 0; start < total; start += chunkElements)
+        ForEachChunk(destination, (part, byteOffset) =>
         {
-            long count = Math.Min(chunkElements, total - start);
-            using Tensor part = flat.narrow(0, start, count);
             Span<byte> target = part.bytes;
-            long offset = fileOffset + start * elementSize;
+            long offset = fileOffset + byteOffset;
             while (!target.IsEmpty)
             {
                 int read = RandomAccess.Read(file, target, offset);
@@ -35,23 +28,28 @@ internal static class TensorBytes
                 target = target[read..];
                 offset += read;
             }
-        }
+        });
     }
 
     /// <summary>Writes a contiguous CPU tensor's bytes to <paramref name="stream"/>.</summary>
     public static void WriteFrom(Tensor source, Stream stream)
     {
         if (source.NumberOfElements == 0) return;
+        ForEachChunk(source, (part, _) => stream.Write(part.bytes));
+    }
+
+    /// <summary>Calls <paramref name="action"/> with consecutive views of at most <see cref="ChunkBytes"/> bytes of a contiguous CPU tensor and their byte offsets.</summary>
+    private static void ForEachChunk(Tensor tensor, Action<Tensor, long> action)
+    {
         EnsureLittleEndian();
-        using Tensor flat = source.reshape(-1);
+        using Tensor flat = tensor.reshape(-1);
         long elementSize = flat.ElementSize;
         long chunkElements = Math.Max(1, ChunkBytes / elementSize);
         long total = flat.shape[0];
         for (long start = 0; start < total; start += chunkElements)
         {
-            long count = Math.Min(chunkElements, total - start);
-            using Tensor part = flat.narrow(0, start, count);
-            stream.Write(part.bytes);
+            using Tensor part = flat.narrow(0, start, Math.Min(chunkElements, total - start));
+            action(part, start * elementSize);
         }
     }
 
