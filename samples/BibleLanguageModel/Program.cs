@@ -36,8 +36,8 @@ var ml = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
 // resumes from (or that training starts fresh), and its validation figures. Per-step progress goes to the progress bar.
 ml.Log += (_, e) =>
 {
-    if (e.Kind >= ChannelMessageKind.Info && e.Source.Contains("LanguageModelTrainer", StringComparison.Ordinal) && !e.Message.StartsWith("step ", StringComparison.Ordinal))
-        Console.WriteLine(e.Message);
+    if (e.Kind >= ChannelMessageKind.Info && e.Source.Contains("LanguageModelTrainer", StringComparison.Ordinal) && !e.RawMessage.StartsWith("step ", StringComparison.Ordinal))
+        Console.WriteLine(e.RawMessage);
 };
 
 // Documents are verses. Every 20th verse is held out and measured with mlContext.MoE().Evaluate after training; the
