@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--steps N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -40,7 +40,8 @@ switch (args[0])
         Emit(Parity(positional.Count > 0 ? positional[0] : Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a")));
         return 0;
     case "profile":
-        Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
+        Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture),
+            Option("--batch", "") is { Length: > 0 } profileBatch ? int.Parse(profileBatch, CultureInfo.InvariantCulture) : null));
         return 0;
     case "precision-curves":
         Emit(PrecisionCurves(positional[0], positional[1], int.Parse(Option("--steps", "100"), CultureInfo.InvariantCulture)));
@@ -179,60 +180,78 @@ object Parity(string fixture)
     };
 }
 
-object Profile(string name, int steps)
+object Profile(string name, int steps, int? batchOverride)
 {
     // Where a training step's time goes: every part of the forward pass, the backward pass and the optimizer, each
-    // measured between device synchronisations (so the total is slower than an unsynchronised step).
+    // measured between device synchronisations (so the total is slower than an unsynchronised step). The forward runs
+    // part by part (PartByPartForward: the model's parts called one after another, the same forward as model.Loss),
+    // with a synchronisation after each part.
     var (config, batch, sequence) = Load(name);
+    batch = batchOverride ?? batch;
     using var model = new MoeCausalLM(config, seed: 0);
     model.to(device);
     var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
     var kernels = KernelSelection.Select(kernelMode, expertDispatch, device, ScalarType.BFloat16, "Benchmarks").Kernels;
     using var optimizer = new FlatAdamW(decay, noDecay, 0.1, 0.9, 0.95, 1e-8, device, kernels);
-    var profiler = new SynchronisingProfiler(device);
+    ForwardContext NewContext() => new() { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = kernels };
     var random = new Random(0);
+    Tensor Batch() => torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
+    // The part-by-part loss against the model's own on one batch: 0 when the parts reproduce the model's forward.
+    double partByPartDifference;
+    using (var scope = torch.NewDisposeScope())
+    using (torch.no_grad())
+    {
+        var ids = Batch();
+        using var whole = NewContext();
+        using var parts = NewContext();
+        var (expected, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), whole, 0);
+        var actual = PartByPartForward.Loss(model, ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), parts, _ => { });
+        partByPartDifference = Math.Abs(actual.ToDouble() - expected.ToDouble());
+    }
+    var timer = new SynchronisedPartTimer(device);
     for (int step = 0; step < steps + 2; step++)
     {
-        if (step == 2) profiler.Reset();
+        if (step == 2) timer.Reset();
         using var scope = torch.NewDisposeScope();
-        var ids = torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
+        var ids = Batch();
         var inputs = ids.narrow(1, 0, sequence);
         var targets = ids.narrow(1, 1, sequence);
         optimizer.ZeroGrad();
-        profiler.Mark("start");
-        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = kernels, Profiler = profiler };
-        var (total, _) = model.Loss(inputs, targets, context, 0);
+        timer.Start();
+        using var context = NewContext();
+        var total = PartByPartForward.Loss(model, inputs, targets, context, timer.Lap);
         total.backward();
-        profiler.Mark("backward");
+        timer.Lap("backward");
         var norm = optimizer.GradientNorm();
         optimizer.Step(3e-4, (1.0 / (norm + 1e-6)).clamp_max(1.0), torch.ones(1, device: device));
-        profiler.Mark("optimizer");
+        timer.Lap("optimizer");
     }
     // The host's share: how long queuing the forward and backward passes takes without waiting for the device. When
-    // it approaches the step time, the GPU waits for the CPU.
+    // it approaches the step time, the GPU waits for the CPU. This runs the model's own forward (model.Loss), unsplit.
     var enqueue = new List<(double Forward, double Backward, double Total)>();
     for (int step = 0; step < steps; step++)
     {
         using var scope = torch.NewDisposeScope();
-        var ids = torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
-        torch.cuda.synchronize();
+        var ids = Batch();
+        timer.Synchronise();
         var clock = Stopwatch.StartNew();
-        using var context = new ForwardContext { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = kernels };
+        using var context = NewContext();
         var (total, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), context, 0);
         double forward = clock.Elapsed.TotalMilliseconds;
         total.backward();
         double backward = clock.Elapsed.TotalMilliseconds - forward;
-        torch.cuda.synchronize();
+        timer.Synchronise();
         enqueue.Add((forward, backward, clock.Elapsed.TotalMilliseconds));
         optimizer.ZeroGrad();
     }
     return new
     {
-        check = "profile", config = name, device = device.ToString(), steps, kernels = kernels.ToString(),
-        ms_per_step = profiler.Totals.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value / steps, 2)),
+        check = "profile", config = name, device = device.ToString(), steps, batch, kernels = kernels.ToString(),
+        ms_per_step = timer.Totals.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value / steps, 2)),
         host_enqueue_forward_ms = Math.Round(enqueue.Average(e => e.Forward), 2),
         host_enqueue_backward_ms = Math.Round(enqueue.Average(e => e.Backward), 2),
         forward_backward_device_ms = Math.Round(enqueue.Average(e => e.Total), 2),
+        part_by_part_loss_difference = partByPartDifference,
     };
 }
 
@@ -302,28 +321,6 @@ object CompareWithCpu(string name, int steps)
         cpu_losses = cpu,
         max_abs_difference = gpu.Zip(cpu, (a, b) => Math.Abs(a - b)).Max(),
     };
-}
-
-/// <summary>Synchronises the device at each mark and adds the time since the previous mark to the part just ended.</summary>
-internal sealed class SynchronisingProfiler(Device device) : IForwardProfiler
-{
-    private readonly Stopwatch clock = Stopwatch.StartNew();
-    private double last;
-
-    public Dictionary<string, double> Totals { get; } = new();
-
-    public void Reset()
-    {
-        Totals.Clear();
-    }
-
-    public void Mark(string part)
-    {
-        if (device.type == DeviceType.CUDA) torch.cuda.synchronize();
-        double now = clock.Elapsed.TotalMilliseconds;
-        if (part != "start") Totals[part] = Totals.GetValueOrDefault(part) + now - last;
-        last = now;
-    }
 }
 
 /// <summary>Polls nvidia-smi for this process's GPU memory (TorchSharp exposes no CUDA memory statistics).</summary>

@@ -40,18 +40,25 @@ internal sealed class DecoderLayer : nn.Module
     /// <summary>The MoE feed-forward, or null in a dense block.</summary>
     public MoeFeedForward? Moe => moeMlp;
 
+    /// <summary>The dense SwiGLU feed-forward, or null in an MoE block.</summary>
+    public SwiGluMlp? DenseMlp => denseMlp;
+
     /// <summary>x [B, T, H] → [B, T, H].</summary>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var h = x + selfAttention.Forward(inputLayerNorm.Forward(x, context.Kernels), cos, sin, rope, context);
-        context.Profiler?.Mark("attention");
-        var normed = postAttentionLayerNorm.Forward(h, context.Kernels);
+        var h = AttentionWithResidual(x, cos, sin, rope, context);
+        var normed = NormBeforeFeedForward(h, context);
         var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.Forward(normed, context.Kernels);
-        var output = h + mlpOut;
-        context.Profiler?.Mark(moeMlp != null ? "moe.residual" : "dense-mlp");
-        return output.MoveToOuterDisposeScope();
+        return (h + mlpOut).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The block's first half, <c>x + self_attn(input_layernorm(x))</c>: [B, T, H] → [B, T, H].</summary>
+    public Tensor AttentionWithResidual(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context) =>
+        x + selfAttention.Forward(inputLayerNorm.Forward(x, context.Kernels), cos, sin, rope, context);
+
+    /// <summary>The input of the feed-forward, <c>post_attention_layernorm(h)</c>.</summary>
+    public Tensor NormBeforeFeedForward(Tensor h, ForwardContext context) => postAttentionLayerNorm.Forward(h, context.Kernels);
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
     protected override void RegisterComponents()

@@ -27,9 +27,6 @@ internal sealed class ForwardContext : IDisposable
     /// </summary>
     public KernelSet Kernels { get; init; } = KernelSet.Managed;
 
-    /// <summary>Receives marks between the parts of the forward pass (benchmarks only); null by default.</summary>
-    public IForwardProfiler? Profiler { get; init; }
-
     /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
     public KeyValueCache? Cache { get; init; }
 

@@ -97,10 +97,7 @@ internal sealed class MoeCausalLM : nn.Module
         var hidden = HiddenStates(ids, context);
         long t = ids.shape[1];
         var fusedHead = context.Kernels.Fused(KernelOp.LinearCrossEntropy);
-        var crossEntropy = fusedHead != null
-            ? LinearCrossEntropy.Mean(hidden.reshape(-1, Config.HiddenSize), lmHead.weight!, targets.reshape(-1), fusedHead, context)
-            : nn.functional.cross_entropy(lmHead.Project(hidden).to(ScalarType.Float32).reshape(-1, Config.VocabSize), targets.reshape(-1));
-        context.Profiler?.Mark("head+loss");
+        var crossEntropy = HeadCrossEntropy(hidden, targets, context);
         var total = crossEntropy;
         int depth = backbone.PredictionLayers.Count;
         if (depth > 0 && mtpWeight > 0 && t > depth)
@@ -135,6 +132,28 @@ internal sealed class MoeCausalLM : nn.Module
         foreach (var balance in context.BalanceLosses) total = total + balance;
         return (total.MoveToOuterDisposeScope(), crossEntropy.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// The mean cross-entropy of the output head over final-normed hidden states [B, T, H] against targets [B, T]: the
+    /// fused linear + cross-entropy kernel of <paramref name="context"/> when it has one, else float32 logits and
+    /// <c>cross_entropy</c>.
+    /// </summary>
+    internal Tensor HeadCrossEntropy(Tensor hidden, Tensor targets, ForwardContext context)
+    {
+        var fusedHead = context.Kernels.Fused(KernelOp.LinearCrossEntropy);
+        return fusedHead != null
+            ? LinearCrossEntropy.Mean(hidden.reshape(-1, Config.HiddenSize), lmHead.weight!, targets.reshape(-1), fusedHead, context)
+            : nn.functional.cross_entropy(lmHead.Project(hidden).to(ScalarType.Float32).reshape(-1, Config.VocabSize), targets.reshape(-1));
+    }
+
+    /// <summary>The token embeddings [B, T, H] of ids [B, T] in <paramref name="computeType"/>: the input of the first block.</summary>
+    internal Tensor Embed(Tensor ids, ScalarType computeType) => backbone.Embed(ids, computeType);
+
+    /// <summary>The rotary embedding the blocks share.</summary>
+    internal RotaryEmbedding Rope => backbone.Rope;
+
+    /// <summary>The final RMSNorm (<c>model.norm</c>) of the last block's output: the hidden states the output head reads.</summary>
+    internal Tensor FinalNorm(Tensor h, ForwardContext context) => backbone.FinalNorm(h, context);
 
     /// <summary>Parameters that take weight decay (matrices and embeddings) and those that do not (norm scales, biases).</summary>
     public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForWeightDecay() => SplitForWeightDecay(named_parameters());
@@ -254,12 +273,14 @@ internal sealed class MoeCausalLM : nn.Module
         {
             using var scope = torch.NewDisposeScope();
             var (cos, sin) = Rope.CosSin(positions);
-            var h = embedTokens.forward(ids).to(context.ComputeType);
-            context.Profiler?.Mark("embedding");
+            var h = Embed(ids, context.ComputeType);
             bool recompute = context.RecomputeActivations && context.Training && torch.is_grad_enabled();
             foreach (var block in Blocks) h = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
-            return norm.Forward(h, context.Kernels).MoveToOuterDisposeScope();
+            return FinalNorm(h, context).MoveToOuterDisposeScope();
         }
+
+        /// <summary>The final RMSNorm of the last block's output.</summary>
+        public Tensor FinalNorm(Tensor h, ForwardContext context) => norm.Forward(h, context.Kernels);
 
         /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
         protected override void RegisterComponents()

@@ -44,27 +44,37 @@ internal sealed class MoeFeedForward : nn.Module
     public Tensor Forward(Tensor x, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var shape = x.shape;
-        var flat = x.reshape(-1, shape[^1]);
+        var flat = x.reshape(-1, x.shape[^1]);
         var (indices, weights, scores) = gate.Route(flat);
-        context.Profiler?.Mark("moe.router");
         var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels);
-        context.Profiler?.Mark("moe.experts");
-        var output = routed.view(shape);
-        if (sharedExperts != null) output = output + sharedExperts.Forward(x, context.Kernels);
-        context.Profiler?.Mark("moe.shared");
-        if (context.Training)
-        {
-            // The context owns these until it is disposed (they outlive the scopes of the enclosing blocks).
-            context.ExpertLoad[layerIndex] = load.DetachFromDisposeScope();
-            context.DroppedAssignments[layerIndex] = dropped.DetachFromDisposeScope();
-            context.AssignmentsPerLayer = indices.numel();
-            if (context.BalanceLossWeight > 0)
-            {
-                context.BalanceLosses.Add(BalanceLoss(scores, indices, shape[0], context.BalanceLossWeight).DetachFromDisposeScope());
-            }
-        }
+        var output = AddSharedExperts(routed, x, context);
+        RecordRouting(scores, indices, load, dropped, x.shape[0], context);
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The routed experts' output [B·T, H] in the shape of <paramref name="x"/> [B, T, H], plus the shared experts' output for <paramref name="x"/>.</summary>
+    public Tensor AddSharedExperts(Tensor routed, Tensor x, ForwardContext context)
+    {
+        var output = routed.view(x.shape);
+        return sharedExperts != null ? output + sharedExperts.Forward(x, context.Kernels) : output;
+    }
+
+    /// <summary>
+    /// In training, records this layer's routing in <paramref name="context"/>: per-expert <paramref name="load"/>, the
+    /// <paramref name="dropped"/> assignments and, with a balance-loss weight, the balance loss of <paramref name="scores"/>
+    /// and <paramref name="indices"/> over <paramref name="batch"/> sequences. Does nothing outside training.
+    /// </summary>
+    public void RecordRouting(Tensor scores, Tensor indices, Tensor load, Tensor dropped, long batch, ForwardContext context)
+    {
+        if (!context.Training) return;
+        // The context owns these until it is disposed (they outlive the scopes of the enclosing blocks).
+        context.ExpertLoad[layerIndex] = load.DetachFromDisposeScope();
+        context.DroppedAssignments[layerIndex] = dropped.DetachFromDisposeScope();
+        context.AssignmentsPerLayer = indices.numel();
+        if (context.BalanceLossWeight > 0)
+        {
+            context.BalanceLosses.Add(BalanceLoss(scores, indices, batch, context.BalanceLossWeight).DetachFromDisposeScope());
+        }
     }
 
     /// <summary>

@@ -38,7 +38,7 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         // TorchSharp would build zero gradients for unused outputs from tensors it made in the caller's dispose scope,
         // which is gone by the backward pass; undefined gradients are replaced by zeros below instead.
         ctx.set_materialize_grads(false);
-        using var local = call.NewContext(call.Context.Profiler);
+        using var local = call.NewContext();
         var hidden = call.Block.Forward(x, call.Cos, call.Sin, call.Rope, local);
         foreach (var (layer, load) in local.ExpertLoad) call.Context.ExpertLoad[layer] = load;
         foreach (var (layer, dropped) in local.DroppedAssignments) call.Context.DroppedAssignments[layer] = dropped;
@@ -59,7 +59,7 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         using var scope = torch.NewDisposeScope();
         var saved = ctx.get_saved_variables()[0];
         var input = saved.detach().requires_grad_(true);
-        using var local = call.NewContext(null);
+        using var local = call.NewContext();
         var outputs = new List<Tensor>();
         using (torch.enable_grad())
         {
@@ -87,14 +87,13 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
 
         public ForwardContext Context { get; } = context;
 
-        public ForwardContext NewContext(IForwardProfiler? profiler) => new()
+        public ForwardContext NewContext() => new()
         {
             Training = Context.Training,
             CapacityFactor = Context.CapacityFactor,
             BalanceLossWeight = Context.BalanceLossWeight,
             ComputeType = Context.ComputeType,
             Kernels = Context.Kernels,
-            Profiler = profiler,
         };
     }
 }
