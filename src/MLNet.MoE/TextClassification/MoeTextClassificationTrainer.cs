@@ -201,7 +201,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
     }
 
     /// <summary>
-    /// The checkpoint a member resumes from: a single classifier takes <see cref="MoeTextClassificationOptions.ResumeFrom"/>
+    /// The checkpoint a member resumes from: a single classifier takes <see cref="MoeTrainerOptions.ResumeFrom"/>
     /// (a file, or a folder's newest); an ensemble member takes the newest in its own sub-folder of that folder.
     /// </summary>
     private string? ResolveResume(IChannel channel, int member, int size)

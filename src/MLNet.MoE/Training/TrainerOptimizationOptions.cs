@@ -3,36 +3,11 @@ using static TorchSharp.torch;
 
 namespace MLNet.MoE;
 
-/// <summary>
-/// The optimizer, routing and kernel options that <see cref="LanguageModelOptions"/> and
-/// <see cref="MoeTextClassificationOptions"/> share under the same names (their defaults differ).
-/// </summary>
-internal interface ITrainerOptimizationOptions
-{
-    double LearningRate { get; }
-    double MinLearningRateRatio { get; }
-    int WarmupSteps { get; }
-    double WeightDecay { get; }
-    double Beta1 { get; }
-    double Beta2 { get; }
-    double GradientClipNorm { get; }
-    double CapacityFactor { get; }
-    double BiasUpdateRate { get; }
-    double BalanceLossWeight { get; }
-    KernelMode Kernels { get; }
-    ExpertDispatch ExpertDispatch { get; }
-    int BatchSize { get; }
-    int GradientAccumulationSteps { get; }
-    bool RecomputeActivations { get; }
-    TrainingPrecision Precision { get; }
-    int MaxConsecutiveSkippedSteps { get; }
-}
-
-/// <summary>Turns a trainer's options into the settings records the training loops take.</summary>
+/// <summary>Turns a trainer's options (<see cref="MoeTrainerOptions"/>) into the settings records the training loops take.</summary>
 internal static class TrainerOptimizationOptions
 {
     /// <summary>The learning-rate schedule, AdamW and clipping options.</summary>
-    public static OptimizerSettings ToOptimizerSettings(this ITrainerOptimizationOptions options) => new()
+    public static OptimizerSettings ToOptimizerSettings(this MoeTrainerOptions options) => new()
     {
         LearningRate = options.LearningRate,
         MinLearningRateRatio = options.MinLearningRateRatio,
@@ -44,7 +19,7 @@ internal static class TrainerOptimizationOptions
     };
 
     /// <summary>The MoE routing options of training.</summary>
-    public static MoeRoutingSettings ToRoutingSettings(this ITrainerOptimizationOptions options) => new()
+    public static MoeRoutingSettings ToRoutingSettings(this MoeTrainerOptions options) => new()
     {
         CapacityFactor = options.CapacityFactor,
         BiasUpdateRate = options.BiasUpdateRate,
@@ -52,21 +27,10 @@ internal static class TrainerOptimizationOptions
     };
 
     /// <summary>The dtype activations are computed in on <paramref name="device"/>: bfloat16 for BFloat16, and for Auto on CUDA; else float32.</summary>
-    public static ScalarType ComputeType(this ITrainerOptimizationOptions options, Device device) =>
+    public static ScalarType ComputeType(this MoeTrainerOptions options, Device device) =>
         options.Precision == TrainingPrecision.BFloat16 || options.Precision == TrainingPrecision.Auto && device.type == TorchSharp.DeviceType.CUDA
             ? ScalarType.BFloat16
             : ScalarType.Float32;
-
-    /// <summary>
-    /// Checks the options of the training engine that both trainers share (accumulation, precision, the non-finite guard);
-    /// <paramref name="check"/> throws naming the option.
-    /// </summary>
-    public static void ValidateEngineOptions(this ITrainerOptimizationOptions options, Action<bool, string, object, string> check)
-    {
-        check(options.GradientAccumulationSteps >= 1 && options.BatchSize % options.GradientAccumulationSteps == 0, nameof(options.GradientAccumulationSteps), options.GradientAccumulationSteps, "must be at least 1 and divide BatchSize");
-        check(Enum.IsDefined(options.Precision), nameof(options.Precision), options.Precision, "must be Auto, Float32 or BFloat16");
-        check(options.MaxConsecutiveSkippedSteps >= 1, nameof(options.MaxConsecutiveSkippedSteps), options.MaxConsecutiveSkippedSteps, "must be at least 1");
-    }
 
     /// <summary>
     /// Probes the fused kernels on <paramref name="device"/> in <paramref name="computeType"/> and returns the kernels the
@@ -74,7 +38,7 @@ internal static class TrainerOptimizationOptions
     /// every operation's path. Throws, naming the option, when <c>Kernels</c> is Fused or <c>ExpertDispatch</c> is
     /// Dropless and that cannot be honoured. <paramref name="kernels"/> replaces the process's compiled kernels (tests).
     /// </summary>
-    public static KernelSet SelectKernels(this ITrainerOptimizationOptions options, Device device, ScalarType computeType, IChannel channel, TorchScriptKernels? kernels = null)
+    public static KernelSet SelectKernels(this MoeTrainerOptions options, Device device, ScalarType computeType, IChannel channel, TorchScriptKernels? kernels = null)
     {
         string optionsName = options.GetType().Name;
         var selection = KernelSelection.Select(options.Kernels, options.ExpertDispatch, device, computeType, optionsName, kernels);
