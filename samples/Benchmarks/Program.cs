@@ -98,7 +98,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
     // Fresh random tokens for every step, as the PyTorch reference draws them (a short stream would be memorised).
     var stream = new int[batch * (sequence + 1) * (warmup + steps + 2)];
     for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
-    var settings = new TrainingLoopSettings
+    var settings = new LanguageModelTrainingSettings
     {
         ContextLength = sequence,
         BatchSize = batch,
@@ -111,7 +111,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
         RecomputeActivations = recompute,
         Kernels = KernelSelection.Select(kernelMode, expertDispatch, device, computeType, "Benchmarks").Kernels,
     };
-    var reports = new List<TrainingProgress>();
+    var reports = new List<LanguageModelProgress>();
     using var memory = new GpuMemoryMonitor(device);
     var loop = new LanguageModelTrainingLoop(model, settings, device);
     loop.Run(stream, Array.Empty<int>(), reports.Add);
@@ -266,13 +266,13 @@ object PrecisionCurves(string name, string textFile, int steps)
         torch.manual_seed(0);
         using var model = new MoeCausalLM(config, seed: 0);
         model.to(device);
-        var settings = new TrainingLoopSettings
+        var settings = new LanguageModelTrainingSettings
         {
             ContextLength = sequence, BatchSize = batch, Steps = steps,
             Optimizer = new OptimizerSettings { LearningRate = 1e-3, WarmupSteps = steps / 10 },
             Routing = new MoeRoutingSettings { CapacityFactor = 1.25 }, ComputeType = computeType, LogEverySteps = 10, MultiTokenPredictionWeight = 0, Seed = 5,
         };
-        var reports = new List<TrainingProgress>();
+        var reports = new List<LanguageModelProgress>();
         new LanguageModelTrainingLoop(model, settings, device).Run(stream, Array.Empty<int>(), reports.Add);
         return reports.Select(r => Math.Round(r.Loss, 4)).ToArray();
     }
@@ -301,13 +301,13 @@ object CompareWithCpu(string name, int steps)
         var random = new Random(1);
         var stream = new int[64 * 129];
         for (int i = 0; i < stream.Length; i++) stream[i] = random.Next(config.VocabSize);
-        var settings = new TrainingLoopSettings
+        var settings = new LanguageModelTrainingSettings
         {
             ContextLength = 128, BatchSize = 4, Steps = steps,
             Optimizer = new OptimizerSettings { LearningRate = 1e-3, WarmupSteps = 0, MinLearningRateRatio = 1 },
             Routing = new MoeRoutingSettings { CapacityFactor = 8 }, ComputeType = ScalarType.BFloat16, LogEverySteps = 1, MultiTokenPredictionWeight = 0, Seed = 5,
         };
-        var reports = new List<TrainingProgress>();
+        var reports = new List<LanguageModelProgress>();
         new LanguageModelTrainingLoop(model, settings, target).Run(stream, Array.Empty<int>(), reports.Add);
         return reports.Select(r => Math.Round(r.Loss, 5)).ToArray();
     }

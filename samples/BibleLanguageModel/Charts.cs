@@ -5,10 +5,10 @@ using ScottPlot;
 internal static class Charts
 {
     /// <summary>
-    /// Training cross-entropy at every progress report of the run (<see cref="TrainingSummary.History"/>, which a resumed
+    /// Training cross-entropy at every progress report of the run (<see cref="LanguageModelTrainingSummary.History"/>, which a resumed
     /// run carries over from its checkpoint) and the held-out verses' cross-entropy after the last step.
     /// </summary>
-    public static void WriteLossCurve(IReadOnlyList<TrainingProgress> history, int finalStep, double validationCrossEntropy, string path)
+    public static void WriteLossCurve(IReadOnlyList<LanguageModelProgress> history, int finalStep, double validationCrossEntropy, string path)
     {
         var plot = new Plot();
         var training = plot.Add.Scatter(history.Select(r => (double)r.Step).ToArray(), history.Select(r => r.Loss).ToArray());
@@ -28,7 +28,7 @@ internal static class Charts
     /// One row per routed expert of each MoE layer, one column per progress report: the expert's share of its layer's
     /// token-expert assignments in that report window (1 / experts everywhere would be perfect balance).
     /// </summary>
-    public static void WriteExpertLoadHeatmap(IReadOnlyList<TrainingProgress> history, string path)
+    public static void WriteExpertLoadHeatmap(IReadOnlyList<LanguageModelProgress> history, string path)
     {
         var layers = history.SelectMany(r => r.ExpertLoadShares.Keys).Distinct().Order().ToList();
         var rows = layers.SelectMany(layer => Enumerable.Range(0, history.Select(r => r.ExpertLoadShares.GetValueOrDefault(layer)?.Length ?? 0).Max())

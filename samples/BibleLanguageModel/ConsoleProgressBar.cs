@@ -7,12 +7,12 @@ using MLNet.MoE;
 /// the checkpoint is written before its report arrives, so a later run resumes from it. The bar is redrawn in place
 /// (<c>\r</c>) only when standard output is a terminal; redirected, it is a plain line every few seconds and at each checkpoint.
 /// </summary>
-internal sealed class ConsoleProgressBar(int? stopAfter) : IProgress<TrainingProgress>
+internal sealed class ConsoleProgressBar(int? stopAfter) : IProgress<LanguageModelProgress>
 {
     private readonly bool interactive = !Console.IsOutputRedirected;
     private TimeSpan lastLine = TimeSpan.FromSeconds(-10);
 
-    public void Report(TrainingProgress value)
+    public void Report(LanguageModelProgress value)
     {
         const int width = 30;
         int filled = (int)Math.Round(width * (double)value.Step / value.TotalSteps);

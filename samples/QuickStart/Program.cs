@@ -107,12 +107,12 @@ internal sealed record QuickStartArguments(int Steps, bool Quick, string OutputD
 /// Draws a progress bar with the loss and speed on one console line, redrawn in place (<c>\r</c>) when standard output
 /// is a terminal; when it is redirected (a log file, CI), writes a plain line every few seconds and at the last step instead.
 /// </summary>
-internal sealed class ConsoleProgressBar : IProgress<TrainingProgress>
+internal sealed class ConsoleProgressBar : IProgress<LanguageModelProgress>
 {
     private readonly bool interactive = !Console.IsOutputRedirected;
     private TimeSpan lastLine = TimeSpan.FromSeconds(-10);
 
-    public void Report(TrainingProgress value)
+    public void Report(LanguageModelProgress value)
     {
         const int width = 30;
         int filled = (int)Math.Round(width * (double)value.Step / value.TotalSteps);

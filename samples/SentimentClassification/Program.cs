@@ -147,7 +147,7 @@ else
             LearningRate = languageModelRate,
             ValidationFraction = 0.01,
             LogEverySteps = Math.Max(1, languageModelSteps / 5),
-            Progress = new ConsoleProgress<TrainingProgress>(p => Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
+            Progress = new ConsoleProgress<LanguageModelProgress>(p => Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
                 "  language model step {0}/{1}: loss {2:F4}{3}, {4:N0} tokens/s", p.Step, p.TotalSteps, p.Loss,
                 p.ValidationLoss is double v ? $", validation loss {v:F4}" : "", p.TokensPerSecond))),
         }))

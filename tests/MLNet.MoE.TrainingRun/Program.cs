@@ -45,9 +45,9 @@ internal sealed class TextRow
     public string Text { get; set; } = "";
 }
 
-internal sealed class LineProgress(int exitAfter) : IProgress<TrainingProgress>
+internal sealed class LineProgress(int exitAfter) : IProgress<LanguageModelProgress>
 {
-    public void Report(TrainingProgress value)
+    public void Report(LanguageModelProgress value)
     {
         if (value.ValidationLoss != null) return;
         Console.WriteLine(JsonSerializer.Serialize(new { step = value.Step, loss = value.Loss, checkpoint = value.CheckpointPath }));

@@ -46,7 +46,7 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
     public string? CheckpointDirectory { get; set; }
 
     /// <summary>Receives a report every <see cref="MoeTrainerOptions.LogEverySteps"/> steps and at the end. Default null.</summary>
-    public IProgress<TrainingProgress>? Progress { get; set; }
+    public IProgress<LanguageModelProgress>? Progress { get; set; }
 
     /// <summary>How the transformer generates text for the prompt column.</summary>
     public GenerationOptions Generation { get; set; } = new();

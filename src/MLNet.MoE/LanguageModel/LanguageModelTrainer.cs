@@ -59,7 +59,7 @@ internal sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer
             "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",
             config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, corpus.TrainingDocuments,
             corpus.Training.Length, corpus.Validation.Length, steps, options.BatchSize, options.ContextLength, options.ValidationFraction));
-        var settings = new TrainingLoopSettings
+        var settings = new LanguageModelTrainingSettings
         {
             ContextLength = options.ContextLength,
             BatchSize = options.BatchSize,
@@ -80,7 +80,7 @@ internal sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer
             MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps,
         };
         var loop = new LanguageModelTrainingLoop(model, settings, device);
-        TrainingSummary summary;
+        LanguageModelTrainingSummary summary;
         try
         {
             summary = loop.Run(corpus.Training, corpus.Validation, progress =>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Settings of one language-model training run (a plain copy of the trainer options that matter to the loop).</summary>
-internal sealed record TrainingLoopSettings : TrainingEngineSettings
+internal sealed record LanguageModelTrainingSettings : TrainingEngineSettings
 {
     /// <summary>Tokens per window.</summary>
     public required int ContextLength { get; init; }
@@ -26,11 +26,11 @@ internal sealed class LanguageModelTrainingLoop
     private const string CheckpointPrefix = "checkpoint-step";
 
     private readonly MoeCausalLM model;
-    private readonly TrainingLoopSettings settings;
+    private readonly LanguageModelTrainingSettings settings;
     private readonly Device device;
 
     /// <summary>Creates the loop for a model already on <paramref name="device"/>.</summary>
-    public LanguageModelTrainingLoop(MoeCausalLM model, TrainingLoopSettings settings, Device device)
+    public LanguageModelTrainingLoop(MoeCausalLM model, LanguageModelTrainingSettings settings, Device device)
     {
         this.model = model;
         this.settings = settings;
@@ -42,7 +42,7 @@ internal sealed class LanguageModelTrainingLoop
         CheckpointFiles.Latest(directory, CheckpointPrefix);
 
     /// <summary>Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated at the end.</summary>
-    public TrainingSummary Run(int[] trainingStream, int[] validation, Action<TrainingProgress> report, CancellationToken cancellation = default)
+    public LanguageModelTrainingSummary Run(int[] trainingStream, int[] validation, Action<LanguageModelProgress> report, CancellationToken cancellation = default)
     {
         int window = Math.Min(settings.ContextLength, trainingStream.Length - 1);
         if (window < 1) throw new ArgumentException("The training data holds fewer than two tokens.", nameof(trainingStream));
@@ -54,12 +54,12 @@ internal sealed class LanguageModelTrainingLoop
         int microBatch = settings.BatchSize / accumulation;
         var fingerprint = DataFingerprint.Of(trainingStream);
         var counters = new TrainingCounters();
-        var history = new List<TrainingProgress>();
+        var history = new List<LanguageModelProgress>();
         int firstStep = 1;
         string? lastCheckpoint = null;
         if (settings.ResumeFrom is { } resume)
         {
-            var checkpoint = TrainingCheckpoint.Read(resume, model, engine.Optimizer);
+            var checkpoint = LanguageModelCheckpoint.Read(resume, model, engine.Optimizer);
             if (checkpoint.Data != fingerprint)
                 throw new InvalidOperationException($"Training checkpoint '{resume}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
             if (checkpoint.Step >= settings.Steps)
@@ -94,12 +94,12 @@ internal sealed class LanguageModelTrainingLoop
                 long tokens = (long)settings.BatchSize * window;
                 tokensInWindow += tokens;
                 tokensSeen += tokens;
-                TrainingProgress? progress = null;
+                LanguageModelProgress? progress = null;
                 if (reportNow)
                 {
                     var (loss, droppedFraction, loadBalance, loadShares) = engine.Meters.TakeWindow();
                     lastLoss = loss;
-                    progress = new TrainingProgress
+                    progress = new LanguageModelProgress
                     {
                         Step = step,
                         TotalSteps = settings.Steps,
@@ -118,7 +118,7 @@ internal sealed class LanguageModelTrainingLoop
                 }
                 if (rotation.Due(step, final: step == settings.Steps))
                 {
-                    var checkpoint = new TrainingCheckpoint
+                    var checkpoint = new LanguageModelCheckpoint
                     {
                         ConfigJson = model.Config.ToJson(),
                         Data = fingerprint,
@@ -148,7 +148,7 @@ internal sealed class LanguageModelTrainingLoop
             history[^1] = last;
             report(last);
         }
-        return new TrainingSummary
+        return new LanguageModelTrainingSummary
         {
             Steps = settings.Steps,
             TrainingTokens = tokensSeen,

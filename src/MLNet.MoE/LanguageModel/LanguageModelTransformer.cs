@@ -28,7 +28,7 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
     private const string TokenizerStream = "Tokenizer.bin";
 
     internal LanguageModelTransformer(MoeCausalLM model, MoeTokenizer tokenizer, string tokenColumnName,
-        string? promptColumnName, int contextLength, GenerationOptions generation, TrainingSummary? summary)
+        string? promptColumnName, int contextLength, GenerationOptions generation, LanguageModelTrainingSummary? summary)
         : base(new TorchLanguageModelRunner(model, ownsModel: true), tokenizer, new LanguageModelHeader(tokenColumnName, promptColumnName, contextLength, generation))
     {
         TrainingSummary = summary;
@@ -49,7 +49,7 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
     internal Device Device => Model.Device;
 
     /// <summary>What training measured (null for a loaded or imported model).</summary>
-    public TrainingSummary? TrainingSummary { get; }
+    public LanguageModelTrainingSummary? TrainingSummary { get; }
 
     private protected override void Save(ModelSaveContext ctx)
     {

@@ -5,7 +5,7 @@ namespace MLNet.MoE;
 /// <summary>One log line per training progress report.</summary>
 internal static class ProgressText
 {
-    public static string Format(TrainingProgress p)
+    public static string Format(LanguageModelProgress p)
     {
         var text = string.Format(CultureInfo.InvariantCulture, "step {0}/{1}  loss {2:F4}  lr {3:E2}  {4:N0} tokens/s", p.Step, p.TotalSteps, p.Loss, p.LearningRate, p.TokensPerSecond);
         if (p.ExpertLoadMaxOverMean.Count > 0)

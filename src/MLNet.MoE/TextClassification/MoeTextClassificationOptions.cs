@@ -98,7 +98,7 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     public string? TrainingCheckpointDirectory { get; set; }
 
     /// <summary>Receives every progress report. Default null.</summary>
-    public IProgress<ClassificationProgress>? Progress { get; set; }
+    public IProgress<TextClassificationProgress>? Progress { get; set; }
 
     /// <summary>A backbone small enough to train on two CPU cores in a minute per thousand short rows: 2 blocks (one dense, one MoE with 4 routed experts of which 2 are active, plus a shared expert), hidden size 64, byte-level vocabulary.</summary>
     public static MoeModelConfig DefaultModel => new()

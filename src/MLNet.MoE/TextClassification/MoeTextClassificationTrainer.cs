@@ -47,7 +47,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
         var computeType = options.ComputeType(device);
         var kernels = options.SelectKernels(device, computeType, channel);
         torch.manual_seed(seed);
-        var (firstBackbone, tokenizer) = ClassifierBackbone.Create(options, seed);
+        var (firstBackbone, tokenizer) = TextClassificationBackbone.Create(options, seed);
         MoeCausalLM? backbone = firstBackbone;
         var members = new List<MoeTextClassifier>();
         try
@@ -68,7 +68,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
             int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
             int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
             int size = options.EnsembleSize;
-            var summaries = new List<ClassificationTrainingSummary>();
+            var summaries = new List<TextClassificationTrainingSummary>();
             for (int member = 1; member <= size; member++)
             {
                 // Member m is what a single training with seed + m - 1 makes: its own random backbone (if any), head, batch order and dropout.
@@ -76,7 +76,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                 if (backbone == null)
                 {
                     torch.manual_seed(memberSeed);
-                    backbone = ClassifierBackbone.Create(options, memberSeed).Model;
+                    backbone = TextClassificationBackbone.Create(options, memberSeed).Model;
                 }
                 string? resume = ResolveResume(channel, member, size);
                 if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, kernels, channel);
@@ -90,7 +90,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                     size > 1 ? $"member {member} of {size}, seed {memberSeed}: " : "", classCount, model.Backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps,
                     options.BatchSize, options.MaxLength, rows.Average(r => r.Ids.Length)));
                 string? checkpoints = options.TrainingCheckpointDirectory is { } directory && size > 1 ? MemberDirectory(directory, member) : options.TrainingCheckpointDirectory;
-                var settings = new ClassifierTrainingSettings
+                var settings = new TextClassificationTrainingSettings
                 {
                     BatchSize = options.BatchSize,
                     GradientAccumulationSteps = options.GradientAccumulationSteps,
@@ -113,12 +113,12 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                     Member = member,
                     Kernels = kernels,
                 };
-                void Report(ClassificationProgress progress)
+                void Report(TextClassificationProgress progress)
                 {
                     channel.Info((size > 1 ? $"member {progress.Member}/{size}: " : "") + Format(progress));
                     options.Progress?.Report(progress);
                 }
-                var loop = new ClassifierTrainingLoop(model, settings, device);
+                var loop = new TextClassificationTrainingLoop(model, settings, device);
                 // A finished member of an interrupted ensemble is reloaded; a single classifier's finished checkpoint is refused by Run.
                 var summary = (size > 1 && resume != null ? loop.TryLoadFinished(resume, training, validation) : null)
                     ?? loop.Run(training, validation, Report);
@@ -144,16 +144,16 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
     public static string MemberDirectory(string trainingCheckpointDirectory, int member) => Path.Combine(trainingCheckpointDirectory, $"member-{member:D2}");
 
     /// <summary>The summary of an ensemble: every member's steps and reports, and the averaged probabilities' validation figures.</summary>
-    private static ClassificationTrainingSummary EnsembleSummary(IReadOnlyList<MoeTextClassifier> members, List<ClassificationTrainingSummary> summaries,
+    private static TextClassificationTrainingSummary EnsembleSummary(IReadOnlyList<MoeTextClassifier> members, List<TextClassificationTrainingSummary> summaries,
         IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation, long skipped, int padId, int batchSize, IChannel channel)
     {
         double loss = double.NaN, accuracy = double.NaN;
         if (validation.Count > 0)
         {
-            (loss, accuracy) = ClassifierTrainingLoop.Score(ClassifierBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), batchSize, padId), validation);
+            (loss, accuracy) = TextClassificationTrainingLoop.Score(TextClassificationBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), batchSize, padId), validation);
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Ensemble of {0}: validation loss {1:F4}, accuracy {2:P1}.", members.Count, loss, accuracy));
         }
-        return new ClassificationTrainingSummary
+        return new TextClassificationTrainingSummary
         {
             Steps = summaries.Sum(s => s.Steps),
             TrainingRows = training.Count,
@@ -184,7 +184,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
             return;
         }
         backbone.to(device);
-        var settings = new TrainingLoopSettings
+        var settings = new LanguageModelTrainingSettings
         {
             ContextLength = context,
             BatchSize = options.BatchSize,
@@ -209,7 +209,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
         if (options.ResumeFrom is not { } resume) return null;
         if (size == 1 && File.Exists(resume)) return resume;
         string folder = size == 1 ? resume : MemberDirectory(resume, member);
-        string? latest = ClassifierTrainingLoop.LatestCheckpoint(folder);
+        string? latest = TextClassificationTrainingLoop.LatestCheckpoint(folder);
         channel.Info(latest != null ? $"Resuming from {latest}." : $"No classifier checkpoint in '{folder}': training starts fresh.");
         return latest;
     }
@@ -266,7 +266,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
             }
             textGetter(ref first);
             secondGetter?.Invoke(ref other);
-            rows.Add((ClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, options.MaxLength), (int)key - 1));
+            rows.Add((TextClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, options.MaxLength), (int)key - 1));
         }
         return (rows, skipped);
     }
@@ -282,7 +282,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
         return (training, validation);
     }
 
-    private static string Format(ClassificationProgress p)
+    private static string Format(TextClassificationProgress p)
     {
         var text = string.Format(CultureInfo.InvariantCulture, "step {0}/{1} (epoch {2})  loss {3:F4}  lr {4:E2}  {5:N0} rows/s", p.Step, p.TotalSteps, p.Epoch, p.Loss, p.LearningRate, p.RowsPerSecond);
         if (p.ValidationLoss is double v) text += string.Format(CultureInfo.InvariantCulture, "  validation loss {0:F4} accuracy {1:P1}", v, p.ValidationAccuracy ?? double.NaN);

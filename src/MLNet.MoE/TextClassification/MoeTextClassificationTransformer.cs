@@ -38,7 +38,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
 
     internal MoeTextClassificationTransformer(IHostEnvironment env, IReadOnlyList<MoeTextClassifier> members, MoeTokenizer tokenizer, string textColumnName,
         string? secondTextColumnName, string predictedLabelColumnName, string scoreColumnName, int maxLength, LabelKeyValues? keyValues,
-        Device device, ClassificationTrainingSummary? summary)
+        Device device, TextClassificationTrainingSummary? summary)
     {
         this.env = env;
         this.device = device;
@@ -89,7 +89,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     public int ClassCount => Model.ClassCount;
 
     /// <summary>What training measured (null for a loaded model).</summary>
-    public ClassificationTrainingSummary? TrainingSummary { get; }
+    public TextClassificationTrainingSummary? TrainingSummary { get; }
 
     /// <summary>Always true: each row is mapped on its own.</summary>
     public bool IsRowToRowMapper => true;
@@ -111,7 +111,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     {
         ArgumentNullException.ThrowIfNull(text);
         if (SecondTextColumnName != null && secondText == null) throw new ArgumentNullException(nameof(secondText), $"The classifier reads two texts (columns '{TextColumnName}' and '{SecondTextColumnName}').");
-        return ClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
+        return TextClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
     }
 
     /// <summary>Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
@@ -130,7 +130,7 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             }
         }
         using var scope = torch.NewDisposeScope();
-        return ClassifierBatches.EnsembleProbabilities(Members, sequences, batchSize, Tokenizer.EndOfTextId);
+        return TextClassificationBatches.EnsembleProbabilities(Members, sequences, batchSize, Tokenizer.EndOfTextId);
     }
 
     /// <summary>Class probabilities of one row's text(s).</summary>

@@ -2,8 +2,8 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// What every training checkpoint records about its run: the model config it was made with, a fingerprint of the
-/// data, the steps completed and the progress reports so far. <see cref="TrainingCheckpoint"/> and
-/// <see cref="ClassifierCheckpoint"/> add their task's own state.
+/// data, the steps completed and the progress reports so far. <see cref="LanguageModelCheckpoint"/> and
+/// <see cref="TextClassificationCheckpoint"/> add their task's own state.
 /// </summary>
 /// <typeparam name="TProgress">The task's progress report.</typeparam>
 internal abstract class RunCheckpoint<TProgress>

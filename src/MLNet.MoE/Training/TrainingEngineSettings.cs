@@ -4,8 +4,8 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// The settings every training run shares, whatever it trains: steps, batch and accumulation, optimizer, routing,
-/// precision, recomputation, kernels, checkpoints and the non-finite guard. <see cref="TrainingLoopSettings"/> and
-/// <see cref="ClassifierTrainingSettings"/> add their task's own.
+/// precision, recomputation, kernels, checkpoints and the non-finite guard. <see cref="LanguageModelTrainingSettings"/> and
+/// <see cref="TextClassificationTrainingSettings"/> add their task's own.
 /// </summary>
 internal abstract record TrainingEngineSettings
 {

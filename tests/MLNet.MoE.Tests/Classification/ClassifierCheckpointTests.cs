@@ -16,11 +16,11 @@ public class ClassifierCheckpointTests
         return options;
     }
 
-    private static (Dictionary<string, float[]> Weights, List<ClassificationProgress> Reports) Train(MoeTextClassificationOptions options, IEnumerable<Review> rows)
+    private static (Dictionary<string, float[]> Weights, List<TextClassificationProgress> Reports) Train(MoeTextClassificationOptions options, IEnumerable<Review> rows)
     {
         var ml = new MLContext(seed: 1);
-        var reports = new List<ClassificationProgress>();
-        options.Progress = new SyncProgress<ClassificationProgress>(reports.Add);
+        var reports = new List<TextClassificationProgress>();
+        options.Progress = new SyncProgress<TextClassificationProgress>(reports.Add);
         var classifier = Classifier(ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows.ToList())));
         try
         {
@@ -45,7 +45,7 @@ public class ClassifierCheckpointTests
 
         // Step 6 is in the middle of the second epoch, after one evaluation.
         string middle = Path.Combine(first, "classifier-step00000006.moeckpt");
-        var header = ClassifierCheckpoint.ReadHeader(middle);
+        var header = TextClassificationCheckpoint.ReadHeader(middle);
         Assert.Equal((6, 2, 2), (header.Step, header.Epoch, header.BatchesDoneInEpoch));
         Assert.Equal(4, header.State.BestStep);
 

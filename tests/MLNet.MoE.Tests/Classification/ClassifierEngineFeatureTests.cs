@@ -19,7 +19,7 @@ public class ClassifierEngineFeatureTests
         }).ToList();
     }
 
-    private static ClassifierTrainingSettings Settings(int steps, int accumulation = 1, bool recompute = false, torch.ScalarType computeType = torch.ScalarType.Float32) => new()
+    private static TextClassificationTrainingSettings Settings(int steps, int accumulation = 1, bool recompute = false, torch.ScalarType computeType = torch.ScalarType.Float32) => new()
     {
         BatchSize = 8,
         GradientAccumulationSteps = accumulation,
@@ -32,12 +32,12 @@ public class ClassifierEngineFeatureTests
         LogEverySteps = 1,
     };
 
-    private static (Dictionary<string, float[]> Weights, List<ClassificationProgress> Reports) Train(ClassifierTrainingSettings settings, List<(int[] Ids, int Label)> rows)
+    private static (Dictionary<string, float[]> Weights, List<TextClassificationProgress> Reports) Train(TextClassificationTrainingSettings settings, List<(int[] Ids, int Label)> rows)
     {
         torch.manual_seed(11);
         using var model = new MoeTextClassifier(new MoeCausalLM(TinyConfig, seed: 4), 2, TextPooling.Mean, dropoutRate: 0, seed: 5);
-        var reports = new List<ClassificationProgress>();
-        new ClassifierTrainingLoop(model, settings, torch.CPU).Run(rows, Array.Empty<(int[], int)>(), reports.Add);
+        var reports = new List<TextClassificationProgress>();
+        new TextClassificationTrainingLoop(model, settings, torch.CPU).Run(rows, Array.Empty<(int[], int)>(), reports.Add);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(torch.ScalarType.Float32).cpu().data<float>().ToArray());
         return (weights, reports);
     }
@@ -93,8 +93,8 @@ public class ClassifierEngineFeatureTests
         options.Precision = TrainingPrecision.BFloat16;
         options.GradientAccumulationSteps = 4;
         options.RecomputeActivations = true;
-        var reports = new List<ClassificationProgress>();
-        options.Progress = new SyncProgress<ClassificationProgress>(reports.Add);
+        var reports = new List<TextClassificationProgress>();
+        options.Progress = new SyncProgress<TextClassificationProgress>(reports.Add);
         using var classifier = Classifier(ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(48))));
         Assert.NotEmpty(reports);
         Assert.All(reports, r => Assert.True(double.IsFinite(r.Loss)));

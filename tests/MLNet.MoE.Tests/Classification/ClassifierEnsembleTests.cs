@@ -22,9 +22,9 @@ public class ClassifierEnsembleTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Reviews(64));
-        var reports = new List<ClassificationProgress>();
+        var reports = new List<TextClassificationProgress>();
         var options = EnsembleOptions(2);
-        options.Progress = new SyncProgress<ClassificationProgress>(reports.Add);
+        options.Progress = new SyncProgress<TextClassificationProgress>(reports.Add);
         using var ensemble = Classifier(ClassifierPipeline(ml, options).Fit(data));
         Assert.Equal(2, ensemble.Members.Count);
 
@@ -34,8 +34,8 @@ public class ClassifierEnsembleTests
         var texts = Reviews(80).Skip(64).Select(r => r.Text).ToList();
         var sequences = texts.Select(t => ensemble.Encode(t)).ToList();
         var mean = ensemble.PredictProbabilities(sequences);
-        var first = ClassifierBatches.Probabilities(ensemble.Members[0], sequences, 8, ensemble.Tokenizer.EndOfTextId);
-        var second = ClassifierBatches.Probabilities(ensemble.Members[1], sequences, 8, ensemble.Tokenizer.EndOfTextId);
+        var first = TextClassificationBatches.Probabilities(ensemble.Members[0], sequences, 8, ensemble.Tokenizer.EndOfTextId);
+        var second = TextClassificationBatches.Probabilities(ensemble.Members[1], sequences, 8, ensemble.Tokenizer.EndOfTextId);
         for (int i = 0; i < texts.Count; i++)
         {
             for (int c = 0; c < 2; c++) Assert.Equal((first[i][c] + second[i][c]) / 2, mean[i][c], 6);
@@ -132,10 +132,10 @@ public class ClassifierEnsembleTests
 
         // Interrupt member 2 after its step 2: its later checkpoints go; member 1 stays finished.
         foreach (string later in Directory.GetFiles(member2, "*.moeckpt").Order(StringComparer.Ordinal).Skip(1)) File.Delete(later);
-        var resumedReports = new List<ClassificationProgress>();
+        var resumedReports = new List<TextClassificationProgress>();
         var resumedOptions = Checkpointed();
         resumedOptions.ResumeFrom = directory;
-        resumedOptions.Progress = new SyncProgress<ClassificationProgress>(resumedReports.Add);
+        resumedOptions.Progress = new SyncProgress<TextClassificationProgress>(resumedReports.Add);
         using var resumed = Classifier(ClassifierPipeline(new MLContext(seed: 1), resumedOptions).Fit(data));
 
         Assert.DoesNotContain(resumedReports, r => r.Member == 1);

@@ -18,17 +18,17 @@ public class ClassifierPaddingTests
         var rows = new List<int[]> { Sequence(5), Sequence(17), Sequence(1), Sequence(30) };
         using var noGrad = torch.no_grad();
         using var context = new ForwardContext();
-        var (ids, lengths) = ClassifierBatches.Pad(rows, padId: 7, model.Device);
+        var (ids, lengths) = TextClassificationBatches.Pad(rows, padId: 7, model.Device);
         var batch = model.Forward(ids, lengths, context).data<float>().ToArray();
         for (int r = 0; r < rows.Count; r++)
         {
-            var (aloneIds, aloneLengths) = ClassifierBatches.Pad(new[] { rows[r] }, padId: 7, model.Device);
+            var (aloneIds, aloneLengths) = TextClassificationBatches.Pad(new[] { rows[r] }, padId: 7, model.Device);
             var alone = model.Forward(aloneIds, aloneLengths, context).data<float>().ToArray();
             for (int c = 0; c < 3; c++) Assert.Equal(alone[c], batch[r * 3 + c], 4);
         }
 
         // A different padding id gives the same logits too.
-        var (otherIds, otherLengths) = ClassifierBatches.Pad(rows, padId: 200, model.Device);
+        var (otherIds, otherLengths) = TextClassificationBatches.Pad(rows, padId: 200, model.Device);
         var other = model.Forward(otherIds, otherLengths, context).data<float>().ToArray();
         for (int i = 0; i < batch.Length; i++) Assert.Equal(batch[i], other[i], 5);
     }
@@ -80,11 +80,11 @@ public class ClassifierPaddingTests
     {
         var tokenizer = MoeTokenizer.ByteLevel();
         int eot = tokenizer.EndOfTextId;
-        var ids = MLNet.MoE.ClassificationTokens.Encode(tokenizer, "ab", "cd", 16);
+        var ids = MLNet.MoE.TextClassificationTokens.Encode(tokenizer, "ab", "cd", 16);
         Assert.Equal(new[] { eot }.Concat(tokenizer.Encode("ab")).Append(eot).Concat(tokenizer.Encode("cd")).Append(eot), ids);
-        var truncated = MLNet.MoE.ClassificationTokens.Encode(tokenizer, new string('x', 100), null, 10);
+        var truncated = MLNet.MoE.TextClassificationTokens.Encode(tokenizer, new string('x', 100), null, 10);
         Assert.Equal(10, truncated.Length);
         Assert.Equal(new[] { eot }.Concat(tokenizer.Encode(new string('x', 8))).Append(eot), truncated);
-        Assert.Equal(new[] { eot, eot }, MLNet.MoE.ClassificationTokens.Encode(tokenizer, "", null, 10));
+        Assert.Equal(new[] { eot, eot }, MLNet.MoE.TextClassificationTokens.Encode(tokenizer, "", null, 10));
     }
 }

@@ -174,10 +174,10 @@ public class KernelPathTests
         var random = new Random(8);
         int[] stream = Enumerable.Range(0, 600).Select(_ => random.Next(config.VocabSize)).ToArray();
         int[] validation = Enumerable.Range(0, 80).Select(_ => random.Next(config.VocabSize)).ToArray();
-        (TrainingSummary Summary, MoeCausalLM Model) Train(KernelSet kernels)
+        (LanguageModelTrainingSummary Summary, MoeCausalLM Model) Train(KernelSet kernels)
         {
             var model = new MoeCausalLM(config, seed: 5);
-            var settings = new TrainingLoopSettings
+            var settings = new LanguageModelTrainingSettings
             {
                 ContextLength = 16,
                 BatchSize = 4,

@@ -37,7 +37,7 @@ public class LanguageModelTrainerTests
         var ml = new MLContext(seed: 1);
         var log = new List<string>();
         ml.Log += (_, e) => { if (e.Source.Contains(nameof(LanguageModelTrainer), StringComparison.Ordinal)) lock (log) log.Add(e.Message); };
-        var reports = new List<TrainingProgress>();
+        var reports = new List<LanguageModelProgress>();
         var options = Options(steps: 30);
         options.LearningRate = 1e-2;
         options.Progress = new SynchronousProgress(reports.Add);
@@ -135,8 +135,8 @@ public class LanguageModelTrainerTests
     }
 
     /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    private sealed class SynchronousProgress(Action<LanguageModelProgress> report) : IProgress<LanguageModelProgress>
     {
-        public void Report(TrainingProgress value) => report(value);
+        public void Report(LanguageModelProgress value) => report(value);
     }
 }

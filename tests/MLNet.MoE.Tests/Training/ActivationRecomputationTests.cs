@@ -53,10 +53,10 @@ public class ActivationRecomputationTests
         Assert.True(counts.Skip(1).All(c => c == counts[1]), string.Join(", ", counts));
     }
 
-    private static (List<TrainingProgress> Reports, List<long> LiveTensors) Train(int[] stream, bool recompute)
+    private static (List<LanguageModelProgress> Reports, List<long> LiveTensors) Train(int[] stream, bool recompute)
     {
         using var model = SmallModels.RandomModel(Config);
-        var settings = new TrainingLoopSettings
+        var settings = new LanguageModelTrainingSettings
         {
             ContextLength = 16,
             BatchSize = 4,
@@ -66,7 +66,7 @@ public class ActivationRecomputationTests
             Routing = new MoeRoutingSettings { BalanceLossWeight = 0.01, CapacityFactor = 1.0 },
             RecomputeActivations = recompute,
         };
-        var reports = new List<TrainingProgress>();
+        var reports = new List<LanguageModelProgress>();
         var counts = new List<long>();
         new LanguageModelTrainingLoop(model, settings, torch.CPU).Run(stream, Array.Empty<int>(), p =>
         {

@@ -9,7 +9,7 @@ public class ExpertLoadReportTests
     public void ProgressReportsEachExpertsShareConsistentWithTheMaxOverMeanFigure()
     {
         var ml = new MLContext(seed: 1);
-        var reports = new List<TrainingProgress>();
+        var reports = new List<LanguageModelProgress>();
         var options = Options(steps: 4);
         options.ValidationFraction = 0;
         options.Progress = new CollectingProgress(reports);
@@ -29,8 +29,8 @@ public class ExpertLoadReportTests
     }
 
     /// <summary>Collects reports on the calling thread (Progress&lt;T&gt; would post them to the thread pool).</summary>
-    private sealed class CollectingProgress(List<TrainingProgress> reports) : IProgress<TrainingProgress>
+    private sealed class CollectingProgress(List<LanguageModelProgress> reports) : IProgress<LanguageModelProgress>
     {
-        public void Report(TrainingProgress value) => reports.Add(value);
+        public void Report(LanguageModelProgress value) => reports.Add(value);
     }
 }

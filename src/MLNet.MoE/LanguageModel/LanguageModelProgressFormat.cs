@@ -1,9 +1,9 @@
 namespace MLNet.MoE;
 
-/// <summary>Binary form of <see cref="TrainingProgress"/> inside training checkpoints.</summary>
-internal static class TrainingProgressFormat
+/// <summary>Binary form of <see cref="LanguageModelProgress"/> inside training checkpoints.</summary>
+internal static class LanguageModelProgressFormat
 {
-    public static void Write(BinaryWriter writer, TrainingProgress p)
+    public static void Write(BinaryWriter writer, LanguageModelProgress p)
     {
         writer.Write(p.Step);
         writer.Write(p.TotalSteps);
@@ -23,7 +23,7 @@ internal static class TrainingProgressFormat
         }
     }
 
-    public static TrainingProgress Read(BinaryReader reader)
+    public static LanguageModelProgress Read(BinaryReader reader)
     {
         int step = reader.ReadInt32();
         int total = reader.ReadInt32();
@@ -39,7 +39,7 @@ internal static class TrainingProgressFormat
         if (count < 0 || count > 100_000) throw new InvalidDataException($"Corrupt progress record ({count} layers).");
         var load = new Dictionary<int, double>();
         for (int i = 0; i < count; i++) load[reader.ReadInt32()] = reader.ReadDouble();
-        return new TrainingProgress
+        return new LanguageModelProgress
         {
             Step = step, TotalSteps = total, Loss = loss, LearningRate = lr, TokensPerSecond = tps,
             ValidationLoss = hasValidation ? validation : null, DroppedFraction = dropped, Elapsed = TimeSpan.FromTicks(ticks),

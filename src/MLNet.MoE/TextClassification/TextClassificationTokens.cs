@@ -7,7 +7,7 @@ namespace MLNet.MoE;
 /// document; the trailing one gives last-token pooling a position that has read the whole row, and gives an empty text
 /// a sequence to score. Rows longer than the maximum keep their first tokens and the trailing end-of-text.
 /// </summary>
-internal static class ClassificationTokens
+internal static class TextClassificationTokens
 {
     public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength) =>
         Encode(tokenizer, text, second, maxLength, out _);

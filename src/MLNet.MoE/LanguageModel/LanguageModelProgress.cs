@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>A progress report of the language-model trainer.</summary>
-public sealed record TrainingProgress
+public sealed record LanguageModelProgress
 {
     /// <summary>Optimizer steps done.</summary>
     public int Step { get; init; }

@@ -3,9 +3,9 @@ namespace MLNet.MoE;
 /// <summary>
 /// The scalar state of a classifier training run between steps: the open report window's sums, the early-stopping
 /// record (best validation loss, its accuracy and step, evaluations since) and the time trained so far. Saved in
-/// <see cref="ClassifierCheckpoint"/>.
+/// <see cref="TextClassificationCheckpoint"/>.
 /// </summary>
-internal sealed record ClassifierTrainingState
+internal sealed record TextClassificationTrainingState
 {
     /// <summary>Sum of the training losses since the last report.</summary>
     public double LossSum { get; set; }
@@ -43,7 +43,7 @@ internal sealed record ClassifierTrainingState
         writer.Write(Elapsed.Ticks);
     }
 
-    internal static ClassifierTrainingState Read(BinaryReader reader) => new()
+    internal static TextClassificationTrainingState Read(BinaryReader reader) => new()
     {
         LossSum = reader.ReadDouble(),
         LossTerms = reader.ReadInt32(),

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Settings of one classifier training run (a plain copy of the trainer options that matter to the loop).</summary>
-internal sealed record ClassifierTrainingSettings : TrainingEngineSettings
+internal sealed record TextClassificationTrainingSettings : TrainingEngineSettings
 {
     /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
     public double BackboneLearningRateScale { get; init; } = 1.0;
@@ -28,21 +28,21 @@ internal sealed record ClassifierTrainingSettings : TrainingEngineSettings
 /// pieces: AdamW with decoupled weight decay (none on norms and biases), warm-up + cosine decay, global-norm clipping,
 /// MoE training with capacity and DeepSeek-V3's routing-bias update after every step. Batches are drawn from a
 /// shuffled order and grouped by length (less padding); the validation rows are evaluated every epoch (or every
-/// <see cref="ClassifierTrainingSettings.EvaluateEverySteps"/>), the weights with the best validation loss are kept,
-/// and training stops when the loss has not improved for <see cref="ClassifierTrainingSettings.EarlyStoppingPatience"/> evaluations.
-/// Periodic atomic checkpoints (<see cref="ClassifierCheckpoint"/>) let a later run continue exactly where one stopped.
+/// <see cref="TextClassificationTrainingSettings.EvaluateEverySteps"/>), the weights with the best validation loss are kept,
+/// and training stops when the loss has not improved for <see cref="TextClassificationTrainingSettings.EarlyStoppingPatience"/> evaluations.
+/// Periodic atomic checkpoints (<see cref="TextClassificationCheckpoint"/>) let a later run continue exactly where one stopped.
 /// Every step runs in its own TorchSharp dispose scope.
 /// </summary>
-internal sealed class ClassifierTrainingLoop
+internal sealed class TextClassificationTrainingLoop
 {
     private const string CheckpointPrefix = "classifier-step";
 
     private readonly MoeTextClassifier model;
-    private readonly ClassifierTrainingSettings settings;
+    private readonly TextClassificationTrainingSettings settings;
     private readonly Device device;
 
     /// <summary>Creates the loop for a model already on <paramref name="device"/>.</summary>
-    public ClassifierTrainingLoop(MoeTextClassifier model, ClassifierTrainingSettings settings, Device device)
+    public TextClassificationTrainingLoop(MoeTextClassifier model, TextClassificationTrainingSettings settings, Device device)
     {
         this.model = model;
         this.settings = settings;
@@ -58,8 +58,8 @@ internal sealed class ClassifierTrainingLoop
     /// early stopping). With <see cref="TrainingEngineSettings.ResumeFrom"/> it continues that checkpoint's run, which
     /// must have been made with the same architecture, rows and settings.
     /// </summary>
-    public ClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation,
-        Action<ClassificationProgress> report, CancellationToken cancellation = default)
+    public TextClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation,
+        Action<TextClassificationProgress> report, CancellationToken cancellation = default)
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
         // The language model's engine: flat-buffer AdamW, clipping and the non-finite guard on the device, accumulation, precision, recomputation.
@@ -68,8 +68,8 @@ internal sealed class ClassifierTrainingLoop
         var optimizer = engine.Optimizer;
         var rotation = new CheckpointRotation(CheckpointPrefix, settings);
         var fingerprint = Fingerprint(training, validation);
-        var history = new List<ClassificationProgress>();
-        var state = new ClassifierTrainingState();
+        var history = new List<TextClassificationProgress>();
+        var state = new TextClassificationTrainingState();
         var best = new Dictionary<string, Tensor>();
         int step = 0;
         int epoch = 0;
@@ -81,9 +81,9 @@ internal sealed class ClassifierTrainingLoop
         {
             if (settings.ResumeFrom is { } resume)
             {
-                var header = ClassifierCheckpoint.ReadHeader(resume);
+                var header = TextClassificationCheckpoint.ReadHeader(resume);
                 CheckResumable(header, resume, fingerprint);
-                ClassifierCheckpoint.Read(resume, model, best, optimizer);
+                TextClassificationCheckpoint.Read(resume, model, best, optimizer);
                 state = header.State;
                 history.AddRange(header.History.Select(p => p with { Member = settings.Member }));
                 step = header.Step;
@@ -116,7 +116,7 @@ internal sealed class ClassifierTrainingLoop
                     {
                         int from = rows.Length * micro / microBatches, to = rows.Length * (micro + 1) / microBatches;
                         var part = rows[from..to];
-                        var (ids, lengths) = ClassifierBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, device);
+                        var (ids, lengths) = TextClassificationBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, device);
                         var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: device);
                         var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
                         var total = crossEntropy;
@@ -157,10 +157,10 @@ internal sealed class ClassifierTrainingLoop
                     }
                 }
                 bool stop = PatienceRunOut(state);
-                ClassificationProgress? progress = null;
+                TextClassificationProgress? progress = null;
                 if (step % settings.LogEverySteps == 0 || step == settings.Steps || evaluate || stop)
                 {
-                    progress = new ClassificationProgress
+                    progress = new TextClassificationProgress
                     {
                         Member = settings.Member,
                         Step = step,
@@ -206,11 +206,11 @@ internal sealed class ClassifierTrainingLoop
     }
 
     /// <summary>The summary of a run that ended at <paramref name="step"/>: the best weights' figures when it validated, else the last step's.</summary>
-    private ClassificationTrainingSummary Summary(int step, ClassifierTrainingState state, bool stoppedEarly, IReadOnlyList<ClassificationProgress> history,
+    private TextClassificationTrainingSummary Summary(int step, TextClassificationTrainingState state, bool stoppedEarly, IReadOnlyList<TextClassificationProgress> history,
         IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
     {
         bool kept = state.BestStep > 0;
-        return new ClassificationTrainingSummary
+        return new TextClassificationTrainingSummary
         {
             Steps = step,
             TrainingRows = training.Count,
@@ -225,11 +225,11 @@ internal sealed class ClassifierTrainingLoop
     }
 
     /// <summary>Whether a checkpoint ends its run: at the last step, or after early stopping.</summary>
-    private bool Finished(ClassifierCheckpoint checkpoint) =>
+    private bool Finished(TextClassificationCheckpoint checkpoint) =>
         checkpoint.Step >= settings.Steps || PatienceRunOut(checkpoint.State);
 
     /// <summary>Whether early stopping ends the run: as many evaluations without improvement as the patience allows.</summary>
-    private bool PatienceRunOut(ClassifierTrainingState state) =>
+    private bool PatienceRunOut(TextClassificationTrainingState state) =>
         settings.EarlyStoppingPatience > 0 && state.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
 
     /// <summary>The fingerprint of the rows a run trains and validates on: labels, lengths and ids, in order.</summary>
@@ -255,9 +255,9 @@ internal sealed class ClassifierTrainingLoop
     /// null when the run has steps left (resume it with <see cref="TrainingEngineSettings.ResumeFrom"/>). The checkpoint
     /// must come from a run of the same architecture on the same rows.
     /// </summary>
-    public ClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    public TextClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
     {
-        var header = ClassifierCheckpoint.ReadHeader(path);
+        var header = TextClassificationCheckpoint.ReadHeader(path);
         CheckSameRun(header, path, Fingerprint(training, validation));
         if (header.Step > settings.Steps)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {header.Step}; this run has only {settings.Steps} steps. Resume with the same epochs and batch size.");
@@ -265,7 +265,7 @@ internal sealed class ClassifierTrainingLoop
         var best = new Dictionary<string, Tensor>();
         try
         {
-            ClassifierCheckpoint.Read(path, model, best, optimizer: null);
+            TextClassificationCheckpoint.Read(path, model, best, optimizer: null);
             if (best.Count > 0) Restore(best);
         }
         finally
@@ -277,7 +277,7 @@ internal sealed class ClassifierTrainingLoop
         return Summary(header.Step, header.State, header.Step < settings.Steps, history, training, validation);
     }
 
-    private void CheckSameRun(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
+    private void CheckSameRun(TextClassificationCheckpoint checkpoint, string path, DataFingerprint fingerprint)
     {
         if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling || checkpoint.HeadHiddenSize != model.HeadHiddenSize)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, head hidden size {checkpoint.HeadHiddenSize}, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling and head hidden size {model.HeadHiddenSize}. Resume with the same backbone and options.");
@@ -285,7 +285,7 @@ internal sealed class ClassifierTrainingLoop
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made on other rows (fingerprint {checkpoint.Data.Length} values, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} values, hash {fingerprint.Hash:x16}. Resume with the same data, tokenizer, seed and validation fraction.");
     }
 
-    private void CheckResumable(ClassifierCheckpoint checkpoint, string path, DataFingerprint fingerprint)
+    private void CheckResumable(TextClassificationCheckpoint checkpoint, string path, DataFingerprint fingerprint)
     {
         CheckSameRun(checkpoint, path, fingerprint);
         if (checkpoint.Step >= settings.Steps)
@@ -294,10 +294,10 @@ internal sealed class ClassifierTrainingLoop
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' ends a run that stopped early at step {checkpoint.Step}: nothing is left to train.");
     }
 
-    private string WriteCheckpoint(CheckpointRotation rotation, int step, int epoch, int batchesDone, ClassifierTrainingState state, List<ClassificationProgress> history,
+    private string WriteCheckpoint(CheckpointRotation rotation, int step, int epoch, int batchesDone, TextClassificationTrainingState state, List<TextClassificationProgress> history,
         Dictionary<string, Tensor> best, FlatAdamW optimizer, DataFingerprint fingerprint)
     {
-        var checkpoint = new ClassifierCheckpoint
+        var checkpoint = new TextClassificationCheckpoint
         {
             ConfigJson = model.Backbone.Config.ToJson(),
             ClassCount = model.ClassCount,
@@ -317,7 +317,7 @@ internal sealed class ClassifierTrainingLoop
     public (double Loss, double Accuracy) Evaluate(IReadOnlyList<(int[] Ids, int Label)> rows)
     {
         model.eval();
-        return Score(ClassifierBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId), rows);
+        return Score(TextClassificationBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId), rows);
     }
 
     /// <summary>Mean cross-entropy and accuracy of class probabilities against the rows' labels.</summary>

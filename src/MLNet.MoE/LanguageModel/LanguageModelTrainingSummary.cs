@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>What a finished training run measured.</summary>
-public sealed record TrainingSummary
+public sealed record LanguageModelTrainingSummary
 {
     /// <summary>Optimizer steps run.</summary>
     public int Steps { get; init; }
@@ -37,5 +37,5 @@ public sealed record TrainingSummary
     public string Kernels { get; init; } = "";
 
     /// <summary>Every progress report, in order (the loss curve).</summary>
-    public IReadOnlyList<TrainingProgress> History { get; init; } = Array.Empty<TrainingProgress>();
+    public IReadOnlyList<LanguageModelProgress> History { get; init; } = Array.Empty<LanguageModelProgress>();
 }

@@ -6,7 +6,7 @@ namespace MLNet.MoE;
 /// biases), AdamW state, the step, the batch sampler's random state, the progress accumulators and history, and a
 /// fingerprint of the training data so a checkpoint is never resumed on other data. One file, written atomically.
 /// </summary>
-internal sealed class TrainingCheckpoint : RunCheckpoint<TrainingProgress>
+internal sealed class LanguageModelCheckpoint : RunCheckpoint<LanguageModelProgress>
 {
     private const string Magic = "MLNET-MOE-TRAINING-CHECKPOINT";
     private const int FormatVersion = 1;
@@ -30,17 +30,17 @@ internal sealed class TrainingCheckpoint : RunCheckpoint<TrainingProgress>
             writer.Write(SamplerState);
             Counters.Write(writer);
             writer.Write(History.Count);
-            foreach (var p in History) TrainingProgressFormat.Write(writer, p);
+            foreach (var p in History) LanguageModelProgressFormat.Write(writer, p);
             ModelWeightsFormat.Write(writer, model);
             optimizer.Save(writer);
         });
     }
 
     /// <summary>Reads the header of a checkpoint (everything but weights and optimizer state).</summary>
-    public static TrainingCheckpoint ReadHeader(string path) => Read(path, null, null);
+    public static LanguageModelCheckpoint ReadHeader(string path) => Read(path, null, null);
 
     /// <summary>Reads a checkpoint and, when given, loads its weights into <paramref name="model"/> and its state into <paramref name="optimizer"/>.</summary>
-    public static TrainingCheckpoint Read(string path, MoeCausalLM? model, FlatAdamW? optimizer) =>
+    public static LanguageModelCheckpoint Read(string path, MoeCausalLM? model, FlatAdamW? optimizer) =>
         CheckpointEnvelope.Read(path, Magic, FormatVersion, Kind, reader =>
         {
             string config = reader.ReadString();
@@ -49,9 +49,9 @@ internal sealed class TrainingCheckpoint : RunCheckpoint<TrainingProgress>
             ulong sampler = reader.ReadUInt64();
             var counters = TrainingCounters.Read(reader);
             int count = CheckpointEnvelope.ReadHistoryCount(reader, path, Kind);
-            var history = new List<TrainingProgress>(count);
-            for (int i = 0; i < count; i++) history.Add(TrainingProgressFormat.Read(reader));
-            var checkpoint = new TrainingCheckpoint { ConfigJson = config, Data = data, Step = step, SamplerState = sampler, Counters = counters, History = history };
+            var history = new List<LanguageModelProgress>(count);
+            for (int i = 0; i < count; i++) history.Add(LanguageModelProgressFormat.Read(reader));
+            var checkpoint = new LanguageModelCheckpoint { ConfigJson = config, Data = data, Step = step, SamplerState = sampler, Counters = counters, History = history };
             if (model != null) ModelWeightsFormat.Read(reader, model, path);
             optimizer?.Load(reader);
             return checkpoint;

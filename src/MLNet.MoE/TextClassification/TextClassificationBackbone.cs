@@ -3,7 +3,7 @@ using Microsoft.ML;
 namespace MLNet.MoE;
 
 /// <summary>Builds the backbone and tokenizer a text classifier starts from, as the options say (see <see cref="MoeTextClassificationOptions"/>).</summary>
-internal static class ClassifierBackbone
+internal static class TextClassificationBackbone
 {
     /// <summary>A backbone the caller owns, and its tokenizer.</summary>
     public static (MoeCausalLM Model, MoeTokenizer Tokenizer) Create(MoeTextClassificationOptions options, int seed)

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>Builds right-padded id batches with their lengths, and scores sequences in batches.</summary>
-internal static class ClassifierBatches
+internal static class TextClassificationBatches
 {
     /// <summary>Ids [B, T] right-padded with <paramref name="padId"/> to the longest sequence, and lengths [B] (int64), on <paramref name="device"/>.</summary>
     public static (Tensor Ids, Tensor Lengths) Pad(IReadOnlyList<int[]> sequences, int padId, Device device)

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>What a finished text-classifier training run measured.</summary>
-public sealed record ClassificationTrainingSummary
+public sealed record TextClassificationTrainingSummary
 {
     /// <summary>Optimizer steps run.</summary>
     public int Steps { get; init; }
@@ -27,7 +27,7 @@ public sealed record ClassificationTrainingSummary
     /// <summary>True when the validation loss stopped improving for the patience and training ended before the planned steps.</summary>
     public bool StoppedEarly { get; init; }
 
-    /// <summary>The path each operation with a fused kernel took and how the routed experts computed (see <see cref="TrainingSummary.Kernels"/>).</summary>
+    /// <summary>The path each operation with a fused kernel took and how the routed experts computed (see <see cref="LanguageModelTrainingSummary.Kernels"/>).</summary>
     public string Kernels { get; init; } = "";
 
     /// <summary>
@@ -35,8 +35,8 @@ public sealed record ClassificationTrainingSummary
     /// The ensemble's summary counts every member's steps and reports the ensemble's validation loss and accuracy (the
     /// members' probabilities averaged).
     /// </summary>
-    public IReadOnlyList<ClassificationTrainingSummary> Members { get; init; } = Array.Empty<ClassificationTrainingSummary>();
+    public IReadOnlyList<TextClassificationTrainingSummary> Members { get; init; } = Array.Empty<TextClassificationTrainingSummary>();
 
     /// <summary>Every progress report, in order (an ensemble's members one after another).</summary>
-    public IReadOnlyList<ClassificationProgress> History { get; init; } = Array.Empty<ClassificationProgress>();
+    public IReadOnlyList<TextClassificationProgress> History { get; init; } = Array.Empty<TextClassificationProgress>();
 }

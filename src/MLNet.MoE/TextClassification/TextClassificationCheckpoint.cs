@@ -10,7 +10,7 @@ namespace MLNet.MoE;
 /// of the architecture and of the training and validation rows so a checkpoint is never resumed on another model or
 /// other data. One file, written atomically.
 /// </summary>
-internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgress>
+internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassificationProgress>
 {
     private const string Magic = "MLNET-MOE-CLASSIFIER-CHECKPOINT";
     private const int FormatVersion = 1;
@@ -32,7 +32,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
     public required int BatchesDoneInEpoch { get; init; }
 
     /// <summary>The open report window and the early-stopping state.</summary>
-    public required ClassifierTrainingState State { get; init; }
+    public required TextClassificationTrainingState State { get; init; }
 
     /// <summary>
     /// Writes the checkpoint to <paramref name="path"/> atomically: this header, the model's weights, the best weights
@@ -66,7 +66,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
     }
 
     /// <summary>Reads the header of a checkpoint (everything but weights, optimizer and generator state).</summary>
-    public static ClassifierCheckpoint ReadHeader(string path) => Read(path, null, null, null);
+    public static TextClassificationCheckpoint ReadHeader(string path) => Read(path, null, null, null);
 
     /// <summary>
     /// Reads a checkpoint; when <paramref name="model"/> is given, loads its weights, the best weights into
@@ -75,7 +75,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
     /// generator's state. The caller checks the header against its run first
     /// by reading it with <see cref="ReadHeader"/>.
     /// </summary>
-    public static ClassifierCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer) =>
+    public static TextClassificationCheckpoint Read(string path, MoeTextClassifier? model, Dictionary<string, Tensor>? best, FlatAdamW? optimizer) =>
         CheckpointEnvelope.Read(path, Magic, FormatVersion, Kind, reader =>
         {
             string config = reader.ReadString();
@@ -86,11 +86,11 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
             int step = reader.ReadInt32();
             int epoch = reader.ReadInt32();
             int batchesDone = reader.ReadInt32();
-            var state = ClassifierTrainingState.Read(reader);
+            var state = TextClassificationTrainingState.Read(reader);
             int count = CheckpointEnvelope.ReadHistoryCount(reader, path, Kind);
-            var history = new List<ClassificationProgress>(count);
+            var history = new List<TextClassificationProgress>(count);
             for (int i = 0; i < count; i++) history.Add(ReadProgress(reader));
-            var checkpoint = new ClassifierCheckpoint
+            var checkpoint = new TextClassificationCheckpoint
             {
                 ConfigJson = config, ClassCount = classCount, Pooling = pooling, HeadHiddenSize = headHiddenSize, Data = data, Step = step, Epoch = epoch,
                 BatchesDoneInEpoch = batchesDone, State = state, History = history,
@@ -117,7 +117,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
             return checkpoint;
         });
 
-    private static void WriteProgress(BinaryWriter writer, ClassificationProgress p)
+    private static void WriteProgress(BinaryWriter writer, TextClassificationProgress p)
     {
         writer.Write(p.Step);
         writer.Write(p.TotalSteps);
@@ -133,7 +133,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
         writer.Write(p.CheckpointPath ?? "");
     }
 
-    private static ClassificationProgress ReadProgress(BinaryReader reader)
+    private static TextClassificationProgress ReadProgress(BinaryReader reader)
     {
         int step = reader.ReadInt32();
         int total = reader.ReadInt32();
@@ -147,7 +147,7 @@ internal sealed class ClassifierCheckpoint : RunCheckpoint<ClassificationProgres
         double validationAccuracy = reader.ReadDouble();
         long ticks = reader.ReadInt64();
         string checkpoint = reader.ReadString();
-        return new ClassificationProgress
+        return new TextClassificationProgress
         {
             Step = step, TotalSteps = total, Epoch = epoch, Loss = loss, LearningRate = lr, RowsPerSecond = rows,
             ValidationLoss = hasLoss ? validationLoss : null, ValidationAccuracy = hasAccuracy ? validationAccuracy : null,

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>One progress report of a text-classifier training run.</summary>
-public sealed record ClassificationProgress
+public sealed record TextClassificationProgress
 {
     /// <summary>The ensemble member (1-based) being trained when <c>EnsembleSize</c> is above 1; 1 otherwise.</summary>
     public int Member { get; init; } = 1;
