@@ -92,9 +92,9 @@ public sealed class MoeCatalog
         string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto)
     {
         ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
-        tokenizer ??= CheckpointTokenizer.TryLoad(checkpointDirectory)
-            ?? throw new FileNotFoundException($"Checkpoint folder '{checkpointDirectory}' holds no tokenizer ({CheckpointTokenizer.FileName} or {CheckpointTokenizer.HuggingFaceFileName}): pass the tokenizer to LoadHuggingFace.",
-                Path.Combine(checkpointDirectory, CheckpointTokenizer.FileName));
+        tokenizer ??= TokenizerFiles.TryLoad(checkpointDirectory)
+            ?? throw new FileNotFoundException($"Checkpoint folder '{checkpointDirectory}' holds no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}): pass the tokenizer to LoadHuggingFace.",
+                Path.Combine(checkpointDirectory, TokenizerFiles.FileName));
         var model = HuggingFaceCheckpoint.Load(checkpointDirectory);
         if (model.Config.VocabSize < tokenizer.VocabularySize)
         {
@@ -191,7 +191,7 @@ public sealed class MoeCatalog
     {
         ArgumentNullException.ThrowIfNull(model);
         HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
-        CheckpointTokenizer.Save(checkpointDirectory, model.Tokenizer, model.Model.Config.MaxPositionEmbeddings);
+        TokenizerFiles.Save(checkpointDirectory, model.Tokenizer, model.Model.Config.MaxPositionEmbeddings);
     }
 
     /// <summary>
@@ -216,7 +216,7 @@ public sealed class MoeCatalog
         if (documents.Count == 0) throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no tokens: every row is empty.");
         var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
         var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
-        if (options.IncludeTokenizer) CheckpointTokenizer.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
+        if (options.IncludeTokenizer) TokenizerFiles.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
         return info;
     }
 

@@ -126,13 +126,7 @@ internal static class OnnxExporter
     private static void AddTokenizerFiles(List<(string Name, Action<Stream> Write)> files, MoeTokenizer? tokenizer, int maxLength)
     {
         if (tokenizer == null) return;
-        byte[] serialized = tokenizer.Serialize();
-        files.Add((OnnxMetadataKeys.TokenizerFileName, s => s.Write(serialized)));
-        if (tokenizer.HuggingFaceFiles(maxLength) is var (json, tokenizerConfig))
-        {
-            files.Add((OnnxMetadataKeys.HuggingFaceTokenizerFileName, s => s.Write(json)));
-            files.Add((OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName, s => s.Write(tokenizerConfig)));
-        }
+        foreach (var (name, bytes) in TokenizerFiles.For(tokenizer, maxLength)) files.Add((name, s => s.Write(bytes)));
     }
 
     /// <summary>Refuses a disposed model and one whose weights hold NaN or infinity, naming the tensor.</summary>

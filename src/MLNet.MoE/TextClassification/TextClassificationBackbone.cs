@@ -23,9 +23,9 @@ internal static class TextClassificationBackbone
         else if (options.CheckpointDirectory is { } directory)
         {
             tokenizer = options.Tokenizer
-                ?? CheckpointTokenizer.TryLoad(directory)
-                ?? throw new FileNotFoundException($"MoeTextClassificationOptions.CheckpointDirectory: '{directory}' has no tokenizer ({CheckpointTokenizer.FileName} or {CheckpointTokenizer.HuggingFaceFileName}); set MoeTextClassificationOptions.Tokenizer.",
-                    Path.Combine(directory, CheckpointTokenizer.FileName));
+                ?? TokenizerFiles.TryLoad(directory)
+                ?? throw new FileNotFoundException($"MoeTextClassificationOptions.CheckpointDirectory: '{directory}' has no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}); set MoeTextClassificationOptions.Tokenizer.",
+                    Path.Combine(directory, TokenizerFiles.FileName));
             model = HuggingFaceCheckpoint.Load(directory);
         }
         else if (options.InitialModel is { } initial)

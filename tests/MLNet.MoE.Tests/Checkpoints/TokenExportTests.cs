@@ -37,7 +37,7 @@ public class TokenExportTests
         Assert.Equal(expected.Training, TokenFile.ReadSplit(folder.Path, header));
         Assert.Equal(expected.Validation, TokenFile.ReadSplit(folder.Path, header, validation: true));
         Assert.Equal(2L * expected.Training.Length, new FileInfo(Path.Combine(folder.Path, "train.bin")).Length);
-        Assert.Equal("byte-level", CheckpointTokenizer.TryLoad(folder.Path)!.Name);
+        Assert.Equal("byte-level", TokenizerFiles.TryLoad(folder.Path)!.Name);
         Assert.DoesNotContain(Directory.EnumerateFiles(folder.Path), f => f.EndsWith(".tmp", StringComparison.Ordinal));
     }
 
@@ -123,18 +123,18 @@ public class TokenExportTests
         ml.MoE().SaveHuggingFace(trained, folder.Path);
         var loaded = ml.MoE().LoadHuggingFace(folder.Path, promptColumnName: "Text");
 
-        Assert.Contains(CheckpointTokenizer.FileName, folder.FileNames());
-        Assert.Contains(CheckpointTokenizer.HuggingFaceFileName, folder.FileNames());
-        Assert.Contains(CheckpointTokenizer.HuggingFaceConfigFileName, folder.FileNames());
+        Assert.Contains(TokenizerFiles.FileName, folder.FileNames());
+        Assert.Contains(TokenizerFiles.HuggingFaceFileName, folder.FileNames());
+        Assert.Contains(TokenizerFiles.HuggingFaceConfigFileName, folder.FileNames());
         Assert.Equal(trained.Tokenizer.Name, loaded.Tokenizer.Name);
         Assert.Equal(trained.Tokenizer.Encode(rows[0].Text), loaded.Tokenizer.Encode(rows[0].Text));
         // Without the serialized tokenizer, the Hugging Face tokenizer.json written beside it tokenizes the same.
-        File.Delete(Path.Combine(folder.Path, CheckpointTokenizer.FileName));
+        File.Delete(Path.Combine(folder.Path, TokenizerFiles.FileName));
         var fromJson = ml.MoE().LoadHuggingFace(folder.Path);
         Assert.StartsWith("hf:", fromJson.Tokenizer.Name, StringComparison.Ordinal);
         foreach (var row in rows.Take(10)) Assert.Equal(trained.Tokenizer.Encode(row.Text), fromJson.Tokenizer.Encode(row.Text));
         Assert.Equal(trained.Tokenizer.EndOfTextId, fromJson.Tokenizer.EndOfTextId);
-        File.Delete(Path.Combine(folder.Path, CheckpointTokenizer.HuggingFaceFileName));
+        File.Delete(Path.Combine(folder.Path, TokenizerFiles.HuggingFaceFileName));
         var none = Assert.Throws<FileNotFoundException>(() => ml.MoE().LoadHuggingFace(folder.Path));
         Assert.Contains(folder.Path, none.Message);
     }

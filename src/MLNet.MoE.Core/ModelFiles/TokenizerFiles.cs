@@ -2,12 +2,12 @@
 namespace MLNet.MoE;
 
 /// <summary>
-/// The tokenizer that travels with a checkpoint folder, so that a model moved out to another training engine and back
-/// keeps its token ids: <c>mlnet_moe_tokenizer.bin</c> (the <see cref="MoeTokenizer"/>'s own serialized form, any kind),
+/// The tokenizer files written beside a model (a Hugging Face checkpoint folder, an ONNX export, a token file folder), so
+/// that a model moved out to another engine and back keeps its token ids: <c>mlnet_moe_tokenizer.bin</c> (the <see cref="MoeTokenizer"/>'s own serialized form, any kind),
 /// plus Hugging Face's <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for the tokenizers that have an exact
 /// Hugging Face form (byte-level, and those read from a <c>tokenizer.json</c>), which <c>AutoTokenizer</c> loads.
 /// </summary>
-internal static class CheckpointTokenizer
+internal static class TokenizerFiles
 {
     /// <summary>The file holding the serialized <see cref="MoeTokenizer"/>.</summary>
     public const string FileName = OnnxMetadataKeys.TokenizerFileName;
@@ -18,21 +18,26 @@ internal static class CheckpointTokenizer
     /// <summary>The Hugging Face tokenizer settings file name.</summary>
     public const string HuggingFaceConfigFileName = OnnxMetadataKeys.HuggingFaceTokenizerConfigFileName;
 
-    /// <summary>Writes <paramref name="tokenizer"/> into <paramref name="directory"/>, each file atomically.</summary>
-    /// <param name="directory">The folder.</param>
+    /// <summary>The files for <paramref name="tokenizer"/>: its serialized form, and the Hugging Face pair when it has one.</summary>
     /// <param name="tokenizer">The tokenizer.</param>
     /// <param name="modelMaxLength">The longest sequence of the model, for <c>tokenizer_config.json</c>.</param>
+    public static IReadOnlyList<(string Name, byte[] Bytes)> For(MoeTokenizer tokenizer, int modelMaxLength)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var files = new List<(string, byte[])> { (FileName, tokenizer.Serialize()) };
+        if (tokenizer.HuggingFaceFiles(modelMaxLength) is var (json, config))
+        {
+            files.Add((HuggingFaceFileName, json));
+            files.Add((HuggingFaceConfigFileName, config));
+        }
+        return files;
+    }
+
+    /// <summary>Writes <paramref name="tokenizer"/>'s files into <paramref name="directory"/>, each atomically.</summary>
     public static void Save(string directory, MoeTokenizer tokenizer, int modelMaxLength)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        ArgumentNullException.ThrowIfNull(tokenizer);
-        byte[] serialized = tokenizer.Serialize();
-        AtomicFile.Write(Path.Combine(directory, FileName), s => s.Write(serialized));
-        if (tokenizer.HuggingFaceFiles(modelMaxLength) is var (json, config))
-        {
-            AtomicFile.Write(Path.Combine(directory, HuggingFaceFileName), s => s.Write(json));
-            AtomicFile.Write(Path.Combine(directory, HuggingFaceConfigFileName), s => s.Write(config));
-        }
+        foreach (var (name, bytes) in For(tokenizer, modelMaxLength)) AtomicFile.Write(Path.Combine(directory, name), s => s.Write(bytes));
     }
 
     /// <summary>
@@ -52,7 +57,7 @@ internal static class CheckpointTokenizer
             }
             catch (InvalidDataException e)
             {
-                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
+                throw new InvalidDataException($"Tokenizer file '{serialized}' cannot be read: {MessageText.Printable(e.Message)}", e);
             }
         }
         string json = Path.Combine(directory, HuggingFaceFileName);
