@@ -36,6 +36,24 @@ public class LayerTests
     }
 
     [Fact]
+    public void ModelingAndRuntimeKnowNothingOfMLNet()
+    {
+        var folderOf = TypeFolders(Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE"));
+        using var assembly = AssemblyDefinition.ReadAssembly(Path.Combine(AppContext.BaseDirectory, "MLNet.MoE.dll"));
+        var uses = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var type in assembly.MainModule.GetTypes())
+        {
+            if (!folderOf.TryGetValue(Outermost(type).Name, out string? folder) || folder is not ("Modeling" or "Runtime")) continue;
+            foreach (var used in UsedTypes(type))
+            {
+                if (used.Scope is AssemblyNameReference { Name: var name } && name.StartsWith("Microsoft.ML", StringComparison.Ordinal))
+                    uses.Add($"{folder}/{Outermost(type).Name} uses {used.FullName}");
+            }
+        }
+        Assert.True(uses.Count == 0, string.Join("\n", uses));
+    }
+
+    [Fact]
     public void TheCoreAssemblyHasNoTorchSharp()
     {
         using var core = AssemblyDefinition.ReadAssembly(typeof(MoeTokenizer).Assembly.Location);
