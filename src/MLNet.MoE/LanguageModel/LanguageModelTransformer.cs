@@ -45,9 +45,6 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
     /// <summary>The model's architecture (Hugging Face DeepseekV3Config fields).</summary>
     public MoeModelConfig Config => Model.Config;
 
-    /// <summary>The device the model runs on.</summary>
-    internal Device Device => Model.Device;
-
     /// <summary>What training measured (null for a loaded or imported model).</summary>
     public LanguageModelTrainingSummary? TrainingSummary { get; }
 
@@ -92,21 +89,25 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
         var layout = HuggingFaceCheckpoint.ExpectedTensors(config);
         if (!ZipEntryIntegrity.VerifyEntry(ctx, WeightsStream, r => ModelWeightsFormat.CheckLayout(r, layout, WeightsStream)))
             throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
+        // What the transformer's constructor would refuse, refused as the damaged file it is, before the model exists.
+        if (header.ContextLength > config.MaxPositionEmbeddings)
+            throw new InvalidDataException($"The language model's saved context length ({header.ContextLength}) exceeds its config's max_position_embeddings ({config.MaxPositionEmbeddings}): the model file is corrupt.");
+        if (tokenizer.VocabularySize > config.VocabSize)
+            throw new InvalidDataException($"The language model's tokenizer has {tokenizer.VocabularySize} ids, more than its config's vocab_size ({config.VocabSize}): the model file is corrupt.");
         Device device = DeviceSelector.Select(env, ComputeDevice.Auto, null);
         var model = new MoeCausalLM(config);
-        bool loaded = false;
         try
         {
-            loaded = ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.Read(r, model, WeightsStream));
-            if (!loaded) throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
+            if (!ctx.TryLoadBinaryStream(WeightsStream, r => ModelWeightsFormat.Read(r, model, WeightsStream)))
+                throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
+            model.to(device);
+            return new LanguageModelTransformer(model, tokenizer, header.TokenColumnName, header.PromptColumnName, header.ContextLength, header.Generation, null);
         }
         catch
         {
             model.Dispose();
             throw;
         }
-        model.to(device);
-        return new LanguageModelTransformer(model, tokenizer, header.TokenColumnName, header.PromptColumnName, header.ContextLength, header.Generation, null);
     }
 
     /// <summary>The saved model config, refused when it is not the one the model was saved with.</summary>

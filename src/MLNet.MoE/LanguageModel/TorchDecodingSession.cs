@@ -12,23 +12,26 @@ internal sealed class TorchDecodingSession : IDecodingSession
     private readonly MoeCausalLM model;
     private readonly EvaluationMode evaluation;
     private readonly KeyValueCache? cache;
-    private readonly List<int> fed = new();
+
+    // Without a cache, every token fed so far: each step recomputes the whole sequence.
+    private readonly List<int>? fed;
 
     public TorchDecodingSession(MoeCausalLM model, bool useCache)
     {
         this.model = model;
         evaluation = new EvaluationMode(model);
-        cache = useCache ? new KeyValueCache(model.Config.NumHiddenLayers) : null;
+        if (useCache) cache = new KeyValueCache(model.Config.NumHiddenLayers);
+        else fed = new List<int>();
     }
 
     public float[] Feed(IReadOnlyList<int> tokens)
     {
-        fed.AddRange(tokens);
-        // Without a cache every step recomputes the whole sequence.
-        IReadOnlyList<int> input = cache == null ? fed : tokens;
+        fed?.AddRange(tokens);
+        IReadOnlyList<int> input = fed ?? tokens;
         using var scope = torch.NewDisposeScope();
         var ids = torch.tensor(input.Select(t => (long)t).ToArray(), new long[] { 1, input.Count }).to(model.Device);
-        var logits = model.Forward(ids, new ForwardContext { Cache = cache });
+        using var context = new ForwardContext { Cache = cache };
+        var logits = model.Forward(ids, context);
         return logits[0, -1].to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
 

@@ -41,7 +41,8 @@ internal sealed class TorchLanguageModelRunner : ILanguageModelRunner
         var x = torch.tensor(batch.Inputs, new long[] { batch.Rows, batch.Length }).to(device);
         var y = torch.tensor(batch.Targets, new long[] { batch.Rows, batch.Length }).to(device);
         var valid = torch.arange(batch.Length, device: device).unsqueeze(0).lt(torch.tensor(batch.ValidLengths.Select(v => (long)v).ToArray(), device: device).unsqueeze(1));
-        var logits = Model.Forward(x, new ForwardContext());
+        using var context = new ForwardContext();
+        var logits = Model.Forward(x, context);
         var perToken = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), y.reshape(-1), reduction: nn.Reduction.None).view(batch.Rows, batch.Length);
         var sums = perToken.masked_fill(valid.logical_not(), 0).to(ScalarType.Float64).sum(1).cpu().data<double>().ToArray();
         var hits = logits.argmax(-1).eq(y).logical_and(valid).sum(1, type: ScalarType.Int64).cpu().data<long>().ToArray();
@@ -54,7 +55,8 @@ internal sealed class TorchLanguageModelRunner : ILanguageModelRunner
         using var scope = torch.NewDisposeScope();
         using var evaluation = new EvaluationMode(Model);
         var x = torch.tensor(ids, new long[] { rows, length }).to(Model.Device);
-        return Model.Forward(x, new ForwardContext()).to(ScalarType.Float32).cpu().data<float>().ToArray();
+        using var context = new ForwardContext();
+        return Model.Forward(x, context).to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
 
     /// <inheritdoc />
