@@ -37,8 +37,8 @@ switch (args[0])
         return 0;
     case "parity":
         // Default: the Hugging Face fixture shipped in the repository (data/deepseek-v3-tiny-a, copied beside the program).
-        Emit(Parity(positional.Count > 0 ? positional[0] : Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a")));
-        return 0;
+        // A check: exits 1 when the logits or the greedy continuations differ from the reference's.
+        return EmitCheck(Parity(positional.Count > 0 ? positional[0] : Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a")));
     case "profile":
         Emit(Profile(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture),
             Option("--batch", "") is { Length: > 0 } profileBatch ? int.Parse(profileBatch, CultureInfo.InvariantCulture) : null));
@@ -63,8 +63,9 @@ switch (args[0])
         Emit(ZipLoadBenchmark.Run(positional[0], configs, int.Parse(Option("--repeats", "3"), CultureInfo.InvariantCulture)));
         return 0;
     case "compare-cpu":
-        Emit(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture)));
-        return 0;
+        // A check: exits 1 when a loss differs from the CPU's by more than --tolerance.
+        return EmitCheck(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture),
+            double.Parse(Option("--tolerance", "0.02"), CultureInfo.InvariantCulture)));
     default:
         Console.Error.WriteLine($"unknown command '{args[0]}'");
         return 2;
@@ -78,6 +79,15 @@ Device CudaDevice()
 }
 
 void Emit(object value) => Console.WriteLine(JsonSerializer.Serialize(value));
+
+// Prints a check's JSON and turns its verdict into the exit code: 0 passed, 1 failed (with a line on standard error).
+int EmitCheck(CheckResult result)
+{
+    Emit(result.Figures);
+    if (result.Passed) return 0;
+    Console.Error.WriteLine($"check failed: {result.Failure}");
+    return 1;
+}
 
 (MoeModelConfig Config, int Batch, int Sequence) Load(string name)
 {
@@ -148,7 +158,7 @@ object TrainBenchmark(string name, int steps, int warmup, ScalarType computeType
     };
 }
 
-object Parity(string fixture)
+CheckResult Parity(string fixture)
 {
     using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixture, "expected.json")));
     var root = expected.RootElement;
@@ -169,15 +179,21 @@ object Parity(string fixture)
     }
     int[] cached = TokenGenerator.Generate(model, prompt, continuation.Length, new TokenSampler(0, 0, 1, 1), useCache: true);
     int[] uncached = TokenGenerator.Generate(model, prompt, continuation.Length, new TokenSampler(0, 0, 1, 1), useCache: false);
-    return new
+    bool within = maxDifference < 1e-4, cachedMatches = cached.SequenceEqual(continuation), uncachedMatches = uncached.SequenceEqual(continuation);
+    var failures = new List<string>();
+    if (!within) failures.Add($"max |logit difference| {maxDifference:G3} is not below 1e-4");
+    if (!cachedMatches) failures.Add("the greedy continuation with the KV cache differs from the reference's");
+    if (!uncachedMatches) failures.Add("the greedy continuation without a cache differs from the reference's");
+    return new CheckResult(new
     {
         check = "hf-parity-float32",
         device = device.ToString(),
         max_abs_logit_difference = maxDifference,
-        within_1e4 = maxDifference < 1e-4,
-        greedy_cached_matches = cached.SequenceEqual(continuation),
-        greedy_uncached_matches = uncached.SequenceEqual(continuation),
-    };
+        within_1e4 = within,
+        greedy_cached_matches = cachedMatches,
+        greedy_uncached_matches = uncachedMatches,
+        passed = failures.Count == 0,
+    }, failures.Count == 0, string.Join("; ", failures));
 }
 
 object Profile(string name, int steps, int? batchOverride)
@@ -290,7 +306,7 @@ object PrecisionCurves(string name, string textFile, int steps)
     };
 }
 
-object CompareWithCpu(string name, int steps)
+CheckResult CompareWithCpu(string name, int steps, double tolerance)
 {
     var (config, _, _) = Load(name);
     double[] Run(Device target)
@@ -313,14 +329,20 @@ object CompareWithCpu(string name, int steps)
     }
     var gpu = Run(device);
     var cpu = Run(torch.CPU);
-    return new
+    double difference = gpu.Zip(cpu, (a, b) => Math.Abs(a - b)).DefaultIfEmpty(double.NaN).Max();
+    // NaN (no steps, or a non-finite loss) fails too.
+    bool passed = difference <= tolerance;
+    return new CheckResult(new
     {
         check = "bf16-steps-cuda-vs-cpu",
         config = name,
+        device = device.ToString(),
         cuda_losses = gpu,
         cpu_losses = cpu,
-        max_abs_difference = gpu.Zip(cpu, (a, b) => Math.Abs(a - b)).Max(),
-    };
+        max_abs_difference = difference,
+        tolerance,
+        passed,
+    }, passed, $"max loss difference {difference:G3} between {device} and the CPU is above {tolerance:G3}");
 }
 
 /// <summary>Polls nvidia-smi for this process's GPU memory (TorchSharp exposes no CUDA memory statistics).</summary>

@@ -1,19 +1,22 @@
 // MLNet.MoE sample: import a Hugging Face DeepseekV3 checkpoint folder (config.json + *.safetensors) into an ML.NET
 // pipeline, score text with it, generate, save it as model.zip, reload the zip and check it generates the same text.
 //
-//   dotnet run --project samples/HuggingFaceImport -c Release [-- --checkpoint DIR --tokenizer tokenizer.json --out DIR]
+//   dotnet run --project samples/HuggingFaceImport -c Release [-- --checkpoint DIR --tokenizer tokenizer.json --reference expected.json --out DIR]
 //   Default checkpoint: the repository's data/deepseek-v3-tiny-a, a tiny random model written by Hugging Face transformers
 //   whose 128-token vocabulary no MoeTokenizer fits: the sample then shows the text pipeline on a same-shaped checkpoint
-//   with room for the byte-level tokenizer, made here by one training step and exported with SaveHuggingFace. (The
-//   tests check this checkpoint's logits and greedy output against the ones transformers recorded.)
-//   --quick (or MLNET_MOE_SAMPLE_QUICK=1) generates fewer tokens.
+//   with room for the byte-level tokenizer, made here by one training step and exported with SaveHuggingFace, and checks
+//   the imported model's logits against the exporting model's. (The tests and `Benchmarks parity` check tiny-a's logits
+//   and greedy output against the ones transformers recorded.)
+//   --reference: logits another implementation computed for the checkpoint (JSON: "input_ids" [rows][tokens] and
+//   "logits" flattened row-major, as transformers' model(input_ids).logits), compared within 1e-4.
+//   The sample exits 1 when a comparison fails. --quick (or MLNET_MOE_SAMPLE_QUICK=1) generates fewer tokens.
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.MoE;
 
 string checkpoint = Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a");   // data/deepseek-v3-tiny-a, copied beside the program
-string? tokenizerPath = null;
+string? tokenizerPath = null, referencePath = null;
 string output = "artifacts/hf-import";
 bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 for (int i = 0; i < args.Length; i++)
@@ -23,10 +26,11 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--checkpoint": checkpoint = Next(); break;
         case "--tokenizer": tokenizerPath = Next(); break;
+        case "--reference": referencePath = Next(); break;
         case "--out": output = Next(); break;
         case "--quick": break;
         default:
-            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Options: --checkpoint DIR, --tokenizer tokenizer.json, --out DIR, --quick.");
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Options: --checkpoint DIR, --tokenizer tokenizer.json, --reference expected.json, --out DIR, --quick.");
             return 2;
     }
 }
@@ -48,7 +52,16 @@ MoeTokenizer? tokenizer =
     : config.VocabSize >= MoeTokenizer.ByteLevel().VocabularySize ? MoeTokenizer.ByteLevel()
     : null;
 Console.WriteLine($"Checkpoint {checkpoint}: {config.NumHiddenLayers} layers, {config.NRoutedExperts} routed experts, vocab_size {config.VocabSize}, {config.ParameterCount() / 1e6:N2}M parameters.");
-if (tokenizer != null) return ImportScoreGenerateSave(checkpoint, tokenizer, output, quick) ? 0 : 1;
+if (tokenizer != null)
+{
+    return ImportScoreGenerateSave(checkpoint, tokenizer, output, quick,
+        referencePath == null ? null : imported => ReferenceLogits.Compare(imported, referencePath, tolerance: 1e-4)) ? 0 : 1;
+}
+if (referencePath != null)
+{
+    Console.Error.WriteLine($"--reference needs a tokenizer that fits vocab_size {config.VocabSize} (pass one with --tokenizer).");
+    return 2;
+}
 
 // No tokenizer fits: every tokenizer MoeTokenizer builds has at least 257 ids (all 256 bytes + end-of-text), more
 // than this vocabulary. The text pipeline is shown on a checkpoint of the same architecture with room for the byte-level
@@ -69,19 +82,25 @@ var oneStep = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", byteLevel)
         Device = ComputeDevice.Cpu,
     }))
     .Fit(verses);
-ml.MoE().SaveHuggingFace(oneStep.LastTransformer, widened);
-oneStep.LastTransformer.Dispose();
+var exporting = oneStep.LastTransformer;
+ml.MoE().SaveHuggingFace(exporting, widened);
 Console.WriteLine($"Wrote {widened}: the same architecture with vocab_size {byteLevel.VocabularySize}, to show the text pipeline.");
-return ImportScoreGenerateSave(widened, byteLevel, output, quick) ? 0 : 1;
+// The reference here is the model that wrote the checkpoint: the import must reproduce its logits (float32 both ways).
+bool passed = ImportScoreGenerateSave(widened, byteLevel, output, quick,
+    imported => ReferenceLogits.Compare(imported, exporting, SampleTexts.Select(byteLevel.Encode), tolerance: 1e-5));
+exporting.Dispose();
+return passed ? 0 : 1;
 
-// Imports the checkpoint into an ML.NET pipeline, scores a few texts, generates, saves model.zip, reloads it and
-// checks the reloaded model generates the same text.
-static bool ImportScoreGenerateSave(string checkpoint, MoeTokenizer tokenizer, string output, bool quick)
+// Imports the checkpoint into an ML.NET pipeline, compares its logits with a reference (when given), scores a few
+// texts, generates, saves model.zip, reloads it and checks the reloaded model generates the same text. False when a
+// check failed.
+static bool ImportScoreGenerateSave(string checkpoint, MoeTokenizer tokenizer, string output, bool quick, Func<LanguageModelTransformer, bool>? compare)
 {
     Console.WriteLine($"Importing {checkpoint} with tokenizer {tokenizer}.");
     var ml = new MLContext(seed: 1);
     var imported = ml.MoE().LoadHuggingFace(checkpoint, tokenizer, promptColumnName: "Text",
         generation: new GenerationOptions { MaxNewTokens = quick ? 8 : 24 });
+    bool matchesReference = compare?.Invoke(imported) ?? true;
 
     // Score: tokenize, then the imported model, as one ML.NET pipeline.
     IDataView data = ml.Data.LoadFromEnumerable(SampleTexts.Select(t => new TextRow { Text = t }).ToList());
@@ -104,7 +123,8 @@ static bool ImportScoreGenerateSave(string checkpoint, MoeTokenizer tokenizer, s
     var fresh = new MLContext(seed: 1);
     string again = fresh.Model.CreatePredictionEngine<TextRow, Completion>(fresh.Model.Load(zip, out _)).Predict(new TextRow { Text = prompt }).GeneratedText;
     Console.WriteLine($"Saved {zip} ({new FileInfo(zip).Length / 1024.0:N0} KiB); the reloaded model generates the same text: {again == generated}");
-    return again == generated;
+    if (again != generated) Console.Error.WriteLine("check failed: the reloaded model.zip generates other text than the model that was saved.");
+    return matchesReference && again == generated;
 }
 
 // A random model generates arbitrary bytes: show control characters as escapes.

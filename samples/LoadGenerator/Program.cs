@@ -39,6 +39,7 @@ else
 }
 
 var results = new List<object>();
+int answeredRequests = 0, failedRequests = 0, unansweredScenarios = 0;
 foreach (var scenario in scenarios)
 {
     results.Add(arguments.Url != null ? await RunRemoteAsync(scenario, arguments.Url) : await RunInProcessAsync(scenario));
@@ -59,6 +60,17 @@ var report = new
 string json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
 Console.WriteLine(json);
 if (arguments.OutputPath != null) File.WriteAllText(arguments.OutputPath, json);
+// A load test whose requests failed is a failed run: exit 1 when more than --max-failure-rate of them failed (none by
+// default) or when a scenario was answered not once.
+int sentRequests = answeredRequests + failedRequests;
+double failureRate = sentRequests == 0 ? 1 : (double)failedRequests / sentRequests;
+if (failureRate > arguments.MaxFailureRate || unansweredScenarios > 0)
+{
+    Console.Error.WriteLine($"load test failed: {failedRequests} of {sentRequests} requests failed (allowed: {arguments.MaxFailureRate:P1}), " +
+        $"{unansweredScenarios} scenario(s) answered no request; see each scenario's failures above.");
+    return 1;
+}
+return 0;
 
 async Task<object> RunInProcessAsync(Scenario scenario)
 {
@@ -156,6 +168,9 @@ async Task<object> DriveAsync(HttpClient client, Scenario scenario, List<string>
     }
     await Task.WhenAll(Enumerable.Range(0, scenario.Clients).Select(_ => Task.Run(Client)));
     double seconds = clock.Elapsed.TotalSeconds;
+    answeredRequests += latencies.Count;
+    failedRequests += failures.Values.Sum();
+    if (latencies.Count == 0) unansweredScenarios++;
     var after = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
 
     latencies.Sort();
@@ -221,17 +236,17 @@ internal sealed record Scenario(string Name, int Clients, int BatchSize, double?
 
 /// <summary>Command-line options.</summary>
 internal sealed record LoadArguments(string? ModelPath, Uri? Url, string? ApiKey, double HitRate, int MaxCharacters, int Requests, double Seconds, int MaxBatchSize,
-    double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath, bool Onnx, double ArrivalGapMilliseconds)
+    double MaxBatchWaitMilliseconds, int[] Clients, string? OutputPath, bool Onnx, double ArrivalGapMilliseconds, double MaxFailureRate)
 {
     private const string Usage = "Use --model PATH (in-process service) or --url BASE (a running service) [--api-key KEY] [--hit-rate 0..1] [--max-chars N], " +
-        "--requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE, --onnx, --arrival-gap-ms MS.";
+        "--requests N, --seconds S, --max-batch N, --max-wait-ms MS, --clients 1,8,64, --out FILE, --onnx, --arrival-gap-ms MS, --max-failure-rate 0..1 (default 0).";
 
     public static LoadArguments Parse(string[] args)
     {
         string? model = null, output = null, apiKey = null;
         Uri? url = null;
         int requests = 600, maxBatch = 64, maxChars = 40;
-        double seconds = 20, wait = 2, gap = 0, hitRate = 0;
+        double seconds = 20, wait = 2, gap = 0, hitRate = 0, maxFailureRate = 0;
         int[] clients = { 1, 8, 64 };
         bool onnx = false;
         for (int i = 0; i < args.Length; i++)
@@ -256,6 +271,7 @@ internal sealed record LoadArguments(string? ModelPath, Uri? Url, string? ApiKey
                 case "--out": output = Next(); break;
                 case "--onnx": onnx = true; break;
                 case "--arrival-gap-ms": gap = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--max-failure-rate": maxFailureRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"Unknown argument '{args[i]}'. {Usage}");
             }
         }
@@ -265,7 +281,8 @@ internal sealed record LoadArguments(string? ModelPath, Uri? Url, string? ApiKey
         if (seconds <= 0 || seconds > 3600) throw new ArgumentOutOfRangeException(nameof(args), seconds, "--seconds must be in (0, 3600].");
         if (clients.Any(c => c < 1 || c > 1024)) throw new ArgumentOutOfRangeException(nameof(args), "--clients must be between 1 and 1024 each.");
         if (!(hitRate >= 0 && hitRate <= 1)) throw new ArgumentOutOfRangeException(nameof(args), hitRate, "--hit-rate must be between 0 and 1.");
+        if (!(maxFailureRate >= 0 && maxFailureRate <= 1)) throw new ArgumentOutOfRangeException(nameof(args), maxFailureRate, "--max-failure-rate must be between 0 and 1.");
         if (maxChars < 1) throw new ArgumentOutOfRangeException(nameof(args), maxChars, "--max-chars must be at least 1.");
-        return new LoadArguments(model, url, apiKey, hitRate, maxChars, requests, seconds, maxBatch, wait, clients, output, onnx, gap);
+        return new LoadArguments(model, url, apiKey, hitRate, maxChars, requests, seconds, maxBatch, wait, clients, output, onnx, gap, maxFailureRate);
     }
 }
