@@ -64,15 +64,23 @@ internal sealed class ExpertRouter : nn.Module
         // float32 inputs (CPU, inference) route in float32 as Hugging Face does; bfloat16 training computes the router
         // product in bfloat16, as DeepSeek's own code does, and scores in float32.
         var logits = nn.functional.linear(x, Weight.to(x.dtype)).to(ScalarType.Float32);
-        var scores = modes.Scoring == RouterScoring.Sigmoid ? logits.sigmoid() : logits.softmax(-1);
+        var scores = modes.Scoring switch
+        {
+            RouterScoring.Sigmoid => logits.sigmoid(),
+            RouterScoring.Softmax => logits.softmax(-1),
+            var other => throw RoutingModes.Unsupported(other),
+        };
         var choice = modes.UsesSelectionBias ? scores + CorrectionBias : scores;
         bool grouped = modes.IsGroupLimited && groups > 1;
         if (grouped)
         {
             var byGroup = choice.view(-1, groups, experts / groups);
-            var groupScores = modes.Selection == ExpertSelection.NoAuxTopK
-                ? byGroup.topk(2, dim: -1).values.sum(-1)
-                : byGroup.max(-1).values;
+            var groupScores = modes.Selection switch
+            {
+                ExpertSelection.NoAuxTopK => byGroup.topk(2, dim: -1).values.sum(-1),
+                ExpertSelection.GroupLimitedGreedy => byGroup.max(-1).values,
+                var other => throw RoutingModes.Unsupported(other),
+            };
             var groupIndex = groupScores.topk(config.TopkGroup, dim: -1, largest: true, sorted: false).indexes;
             var groupMask = torch.zeros_like(groupScores).scatter_(1, groupIndex, torch.ones_like(groupIndex, dtype: groupScores.dtype));
             var scoreMask = groupMask.unsqueeze(-1).expand(-1, groups, experts / groups).reshape(-1, experts);

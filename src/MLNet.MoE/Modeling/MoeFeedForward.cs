@@ -86,7 +86,12 @@ internal sealed class MoeFeedForward : nn.Module
     {
         int experts = config.NRoutedExperts;
         int k = config.NumExpertsPerTok;
-        bool perSequence = scoring == RouterScoring.Sigmoid;
+        bool perSequence = scoring switch
+        {
+            RouterScoring.Sigmoid => true,
+            RouterScoring.Softmax => false,
+            var other => throw RoutingModes.Unsupported(other),
+        };
         long groups = perSequence ? batch : 1;
         var normalised = perSequence ? scores / (scores.sum(-1, keepdim: true) + 1e-20) : scores;
         var byGroup = normalised.view(groups, -1, experts);

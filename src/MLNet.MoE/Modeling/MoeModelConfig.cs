@@ -228,7 +228,7 @@ public sealed record MoeModelConfig
         if (NumExpertsPerTok > NRoutedExperts)
             throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds 'n_routed_experts' ({NRoutedExperts}).", "num_experts_per_tok");
         // 'greedy' ignores the groups, so only the group-limited methods are bound by the kept groups' experts.
-        if (RoutingModes.TryParseSelection(TopkMethod) != ExpertSelection.Greedy && NumExpertsPerTok > TopkGroup * perGroup)
+        if (RoutingModes.TryParseSelection(TopkMethod) is ExpertSelection.NoAuxTopK or ExpertSelection.GroupLimitedGreedy && NumExpertsPerTok > TopkGroup * perGroup)
             throw new ArgumentException($"Model config field 'num_experts_per_tok' ({NumExpertsPerTok}) exceeds the experts in the kept groups ({TopkGroup} × {perGroup}).", "num_experts_per_tok");
         if (RoutingModes.TryParseScoring(ScoringFunc) == null)
             throw new ArgumentException($"Model config field 'scoring_func' must be 'sigmoid' or 'softmax', got '{ScoringFunc}'.", "scoring_func");

@@ -10,10 +10,28 @@ internal readonly record struct RoutingModes(RouterScoring Scoring, ExpertSelect
     public static RoutingModes Of(MoeModelConfig config) => new(ParseScoring(config.ScoringFunc), ParseSelection(config.TopkMethod));
 
     /// <summary>Whether the selection bias takes part in the choice (and is moved by balancing).</summary>
-    public bool UsesSelectionBias => Selection == ExpertSelection.NoAuxTopK;
+    public bool UsesSelectionBias => Selection switch
+    {
+        ExpertSelection.NoAuxTopK => true,
+        ExpertSelection.Greedy or ExpertSelection.GroupLimitedGreedy => false,
+        var other => throw Unsupported(other),
+    };
 
     /// <summary>Whether the choice is limited to groups of experts (when the config has more than one group).</summary>
-    public bool IsGroupLimited => Selection != ExpertSelection.Greedy;
+    public bool IsGroupLimited => Selection switch
+    {
+        ExpertSelection.NoAuxTopK or ExpertSelection.GroupLimitedGreedy => true,
+        ExpertSelection.Greedy => false,
+        var other => throw Unsupported(other),
+    };
+
+    /// <summary>
+    /// The error for a routing mode a code path does not handle: every switch over <see cref="RouterScoring"/> or
+    /// <see cref="ExpertSelection"/> lists each value and ends here, so a value added later fails loudly, naming
+    /// itself, instead of taking another value's branch.
+    /// </summary>
+    public static NotSupportedException Unsupported<TMode>(TMode mode) where TMode : struct, Enum =>
+        new($"The routing mode {typeof(TMode).Name}.{mode} is not handled here.");
 
     /// <summary>Parses <c>scoring_func</c>; null for an unknown value.</summary>
     public static RouterScoring? TryParseScoring(string value) => value switch

@@ -282,14 +282,22 @@ internal sealed class OnnxDecoderGraph
         string flat = g.Node("Reshape", new[] { x, g.Int64s(-1, config.HiddenSize) });
         string logits = g.Node("MatMul", new[] { flat, TransposedFloatWeight(prefix + "gate.weight") });
         var modes = RoutingModes.Of(config);
-        string scores = modes.Scoring == RouterScoring.Sigmoid ? g.Node("Sigmoid", new[] { logits }) : g.Node("Softmax", new[] { logits }, ("axis", -1L));
+        string scores = modes.Scoring switch
+        {
+            RouterScoring.Sigmoid => g.Node("Sigmoid", new[] { logits }),
+            RouterScoring.Softmax => g.Node("Softmax", new[] { logits }, ("axis", -1L)),
+            var other => throw RoutingModes.Unsupported(other),
+        };
         string choice = modes.UsesSelectionBias ? g.Node("Add", new[] { scores, FloatWeight(prefix + "gate.e_score_correction_bias") }) : scores;
         if (modes.IsGroupLimited && groups > 1)
         {
             string byGroup = g.Node("Reshape", new[] { choice, g.Int64s(-1, groups, experts / groups) });
-            string groupScores = modes.Selection == ExpertSelection.NoAuxTopK
-                ? g.Node("ReduceSum", new[] { TopK(byGroup, 2)[0], g.Int64s(-1) }, ("keepdims", 0L))
-                : g.Node("ReduceMax", new[] { byGroup, g.Int64s(-1) }, ("keepdims", 0L));
+            string groupScores = modes.Selection switch
+            {
+                ExpertSelection.NoAuxTopK => g.Node("ReduceSum", new[] { TopK(byGroup, 2)[0], g.Int64s(-1) }, ("keepdims", 0L)),
+                ExpertSelection.GroupLimitedGreedy => g.Node("ReduceMax", new[] { byGroup, g.Int64s(-1) }, ("keepdims", 0L)),
+                var other => throw RoutingModes.Unsupported(other),
+            };
             string groupIndex = TopK(groupScores, config.TopkGroup)[1];
             string groupMask = g.Node("ScatterElements", new[] { Filled(groupScores, 0f), groupIndex, Filled(groupIndex, 1f) }, ("axis", 1L));
             string keep = g.Node("Cast", new[] { g.Node("Unsqueeze", new[] { groupMask, g.Int64s(-1) }) }, ("to", (long)DataType.Bool));
