@@ -49,4 +49,15 @@ public sealed class MoeOnnxCatalog
             throw;
         }
     }
+
+    /// <summary>
+    /// Aggregates the columns a language model adds (Score, TokenCount, TokenAccuracy) over all rows, weighting each row
+    /// by its tokens. With <paramref name="textColumnName"/>, also bits per UTF-8 byte of that text. The same metrics as
+    /// <c>mlContext.MoE().Evaluate</c>, without TorchSharp.
+    /// </summary>
+    public LanguageModelMetrics Evaluate(IDataView scoredData, string? textColumnName = null,
+        string scoreColumnName = LanguageModelTransformerBase.ScoreColumnName,
+        string tokenCountColumnName = LanguageModelTransformerBase.TokenCountColumnName,
+        string tokenAccuracyColumnName = LanguageModelTransformerBase.TokenAccuracyColumnName) =>
+        LanguageModelEvaluation.Evaluate(scoredData, textColumnName, scoreColumnName, tokenCountColumnName, tokenAccuracyColumnName);
 }

@@ -29,58 +29,8 @@ public sealed class MoeCatalog
     public LanguageModelMetrics Evaluate(IDataView scoredData, string? textColumnName = null,
         string scoreColumnName = LanguageModelTransformer.ScoreColumnName,
         string tokenCountColumnName = LanguageModelTransformer.TokenCountColumnName,
-        string tokenAccuracyColumnName = LanguageModelTransformer.TokenAccuracyColumnName)
-    {
-        ArgumentNullException.ThrowIfNull(scoredData);
-        var schema = scoredData.Schema;
-        DataViewSchema.Column RequireSingle(string name)
-        {
-            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(scoredData), $"Score column '{name}' was not found: score the data with the language model first.");
-            if (column.Type != NumberDataViewType.Single) throw new ArgumentOutOfRangeException(nameof(scoredData), $"Column '{name}' must be Single, but is {column.Type}.");
-            return column;
-        }
-        var score = RequireSingle(scoreColumnName);
-        var count = RequireSingle(tokenCountColumnName);
-        var accuracy = RequireSingle(tokenAccuracyColumnName);
-        DataViewSchema.Column? text = textColumnName == null ? null : SchemaChecks.RequireText(schema, textColumnName, "Text");
-        var needed = new List<DataViewSchema.Column> { score, count, accuracy };
-        if (text is { } t) needed.Add(t);
-        using var cursor = scoredData.GetRowCursor(needed);
-        var scoreGetter = cursor.GetGetter<float>(score);
-        var countGetter = cursor.GetGetter<float>(count);
-        var accuracyGetter = cursor.GetGetter<float>(accuracy);
-        var textGetter = text is { } tc ? cursor.GetGetter<ReadOnlyMemory<char>>(tc) : null;
-        double nats = 0, correct = 0;
-        long tokens = 0, rows = 0, bytes = 0;
-        float s = 0, n = 0, a = 0;
-        ReadOnlyMemory<char> value = default;
-        while (cursor.MoveNext())
-        {
-            countGetter(ref n);
-            if (n <= 0) continue;
-            scoreGetter(ref s);
-            accuracyGetter(ref a);
-            nats += (double)s * n;
-            correct += (double)a * n;
-            tokens += (long)n;
-            rows++;
-            if (textGetter != null)
-            {
-                textGetter(ref value);
-                bytes += System.Text.Encoding.UTF8.GetByteCount(value.Span);
-            }
-        }
-        double crossEntropy = tokens > 0 ? nats / tokens : double.NaN;
-        return new LanguageModelMetrics
-        {
-            CrossEntropy = crossEntropy,
-            Perplexity = Math.Exp(crossEntropy),
-            BitsPerByte = textGetter != null && bytes > 0 ? nats / Math.Log(2) / bytes : double.NaN,
-            NextTokenAccuracy = tokens > 0 ? correct / tokens : double.NaN,
-            TokenCount = tokens,
-            RowCount = rows,
-        };
-    }
+        string tokenAccuracyColumnName = LanguageModelTransformer.TokenAccuracyColumnName) =>
+        LanguageModelEvaluation.Evaluate(scoredData, textColumnName, scoreColumnName, tokenCountColumnName, tokenAccuracyColumnName);
 
     /// <summary>
     /// A language-model transformer from a Hugging Face DeepseekV3 checkpoint folder (config.json + safetensors) and a

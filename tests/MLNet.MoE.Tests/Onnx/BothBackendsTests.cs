@@ -105,6 +105,27 @@ public class BothBackendsTests
         Assert.Contains("outside the model's vocabulary", Assert.Throws<ArgumentOutOfRangeException>(() => model.GenerateTokens(outside)).Message);
     }
 
+    [Fact]
+    public void BothCatalogsEvaluateTheSameMetricsFromTheirOwnPackages()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(PipelineTestData.Verses(40).Skip(20).Take(12).Select(v => new Row { Text = v.Text }).ToList());
+        using var torch = Backend("torchsharp");
+        using var onnx = Backend("onnx");
+        // Both score a text column; TorchSharp's metrics through mlContext.MoE(), ONNX Runtime's through mlContext.MoeOnnx().
+        var tokenize = (LanguageModelTransformerBase model) => ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", model.Tokenizer).Fit(data).Transform(data);
+        LanguageModelMetrics a = ml.MoE().Evaluate(torch.Transform(tokenize(torch)), textColumnName: "Text");
+        LanguageModelMetrics b = ml.MoeOnnx().Evaluate(onnx.Transform(tokenize(onnx)), textColumnName: "Text");
+        Assert.True(a.TokenCount > 0);
+        Assert.Equal(a.TokenCount, b.TokenCount);
+        Assert.Equal(a.RowCount, b.RowCount);
+        Assert.True(Math.Abs(a.CrossEntropy - b.CrossEntropy) < 1e-4, $"{a.CrossEntropy} vs {b.CrossEntropy}");
+        Assert.True(Math.Abs(a.BitsPerByte - b.BitsPerByte) < 1e-4, $"{a.BitsPerByte} vs {b.BitsPerByte}");
+        Assert.Equal(a.NextTokenAccuracy, b.NextTokenAccuracy, 4);
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MoeOnnx().Evaluate(data));
+        Assert.Contains("'TokenAccuracy'", missing.Message, StringComparison.Ordinal);
+    }
+
     private sealed class Row
     {
         public string Text { get; set; } = "";
