@@ -1,5 +1,5 @@
-// Trains one small MoE language model with MLNet.MoE's trainer on KJV verses, exports it to ONNX in float32, int8 and
-// int4, and measures on the same held-out verses and prompts, on CPU:
+// Trains one small MoE language model with MLNet.MoE's trainer on KJV verses, exports it to ONNX in float32, float16,
+// int8 and int4, and measures on the same held-out verses and prompts, on CPU:
 //   - scoring throughput (tokens/s through each transformer's Score column) and validation perplexity,
 //   - greedy generation throughput (new tokens/s, KV cache on both sides).
 // Prints one JSON object.
@@ -7,13 +7,14 @@
 //       [--size tiny|medium] [--only float32,int4,...]
 //   --size medium: a 55M-parameter model (hidden 512, 8 blocks, 16 routed experts top-2) whose weights do not fit in
 //   the CPU caches, where quantized weights can pay off; 100 validation verses.
+//   --quick (or MLNET_MOE_SAMPLE_QUICK=1): fewer steps, verses and a shorter context, for CI.
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.MoE;
 
-bool quick = args.Contains("--quick");
+bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 int steps = ArgValue("--steps") is { } s ? int.Parse(s) : (quick ? 10 : 60);
 string corpus = ArgValue("--corpus") ?? Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");   // data/kjv-pentateuch.txt, copied beside the program
 int contextLength = quick ? 64 : 128;

@@ -2,7 +2,8 @@
 // TorchSharp. Usage:
 //   dotnet run --project samples/OnnxScoring -- --model <export folder> [--quick] [--prompt "text"] [--out <folder>]
 // The export folder is what mlContext.MoE().ExportOnnx wrote (model.onnx, genai_config.json, mlnet_moe_tokenizer.bin).
-// --quick scores three short texts and generates 8 tokens; the default scores ten and generates 32.
+// --quick (or MLNET_MOE_SAMPLE_QUICK=1) scores three short texts and generates 8 tokens; the default scores ten and
+// generates 32.
 // Prints one JSON object: per-row Score/Perplexity/TokenCount/TokenAccuracy, the generated text, and the same after a
 // save to model.zip and a reload (the ONNX bytes travel inside the zip).
 using System.Text.Json;
@@ -12,7 +13,7 @@ using MLNet.MoE;
 string? modelPath = null;
 string? outDirectory = null;
 string prompt = "And God said";
-bool quick = false;
+bool quick = Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])

@@ -17,8 +17,8 @@ public static class ScoringBackendLoader
     {
         string modelId = Fingerprint(modelPath);
         var ml = new MLContext(seed: 1);
-        // ONNX-backed models load through MLNet.MoE.Onnx's loader, which ML.NET finds once its assembly is registered.
-        ml.ComponentCatalog.RegisterAssembly(typeof(OnnxLanguageModelTransformer).Assembly);
+        // Every transformer's entry in the zip names the assembly of its loader (MLNet.MoE, MLNet.MoE.Onnx), which ML.NET
+        // loads and registers itself: ONNX-backed zips load without a ComponentCatalog registration.
         ITransformer loaded = ml.Model.Load(modelPath, out _);
         var all = Flatten(loaded).ToList();
         var languageModel = all.OfType<LanguageModelTransformerBase>().LastOrDefault();

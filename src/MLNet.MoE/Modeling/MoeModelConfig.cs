@@ -148,10 +148,13 @@ public sealed record MoeModelConfig
         }
     }
 
-    /// <summary>A model of about 3M parameters that trains in minutes on two CPU cores (byte-level vocabulary).</summary>
+    /// <summary>
+    /// The defaults: a model of 1.09M parameters (0.64M active per token) that trains in minutes on two CPU cores
+    /// (byte-level vocabulary). Not the benchmark config named <c>tiny</c>, which is <see cref="Small"/>.
+    /// </summary>
     public static MoeModelConfig Tiny => new();
 
-    /// <summary>A model of about 30M parameters: bench config <c>tiny</c> (GPU).</summary>
+    /// <summary>A model of 29.5M parameters (27.7M active per token), for a GPU: the benchmark config named <c>tiny</c>.</summary>
     public static MoeModelConfig Small => new()
     {
         VocabSize = 50304, HiddenSize = 256, IntermediateSize = 768, MoeIntermediateSize = 128, NumHiddenLayers = 4,

@@ -2,7 +2,7 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// Options of the Mixture-of-Experts text-classification trainer. The backbone comes from at most one of
-/// <see cref="LanguageModelPath"/>, <see cref="CheckpointDirectory"/> and <see cref="InitialModel"/>; with none of them
+/// <see cref="LanguageModelPath"/>, <see cref="HuggingFaceCheckpointDirectory"/> and <see cref="InitialModel"/>; with none of them
 /// it is a new model with random weights (<see cref="MoeTrainerOptions.Model"/>, default <see cref="DefaultModel"/>). The
 /// options both trainers take are declared on <see cref="MoeTrainerOptions"/>.
 /// </summary>
@@ -33,8 +33,13 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     /// <summary>A language-model <c>.zip</c> saved by this package (<c>mlContext.Model.Save</c> of a pipeline ending in a <c>LanguageModelTransformer</c>): its weights and tokenizer become the backbone's. Default null.</summary>
     public string? LanguageModelPath { get; set; }
 
-    /// <summary>A Hugging Face DeepseekV3 checkpoint directory (config.json + safetensors); the tokenizer is <see cref="MoeTrainerOptions.Tokenizer"/>, else the directory's tokenizer.json. Default null.</summary>
-    public string? CheckpointDirectory { get; set; }
+    /// <summary>
+    /// A Hugging Face DeepseekV3 checkpoint folder (config.json + safetensors) whose weights start the backbone; the
+    /// tokenizer is <see cref="MoeTrainerOptions.Tokenizer"/>, else the folder's (mlnet_moe_tokenizer.bin, else
+    /// tokenizer.json). Not to be confused with <see cref="TrainingCheckpointDirectory"/>, where training writes its own
+    /// checkpoints. Default null.
+    /// </summary>
+    public string? HuggingFaceCheckpointDirectory { get; set; }
 
     /// <summary>A language model in memory whose weights start the backbone (copied: the given model is not changed) and whose tokenizer is the default. Default null.</summary>
     public LanguageModelTransformer? InitialModel { get; set; }
@@ -92,8 +97,8 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
 
     /// <summary>
     /// Folder for training checkpoints of the classifier (weights, best weights so far, optimizer state, position in the
-    /// batch order, dropout generator); null for none. Not to be confused with <see cref="CheckpointDirectory"/>, a
-    /// Hugging Face checkpoint the backbone starts from. Default null.
+    /// batch order, dropout generator); null for none. Not to be confused with <see cref="HuggingFaceCheckpointDirectory"/>,
+    /// a Hugging Face checkpoint the backbone starts from. Default null.
     /// </summary>
     public string? TrainingCheckpointDirectory { get; set; }
 
@@ -116,8 +121,8 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
         Check(SecondTextColumnName == null || !string.IsNullOrWhiteSpace(SecondTextColumnName), nameof(SecondTextColumnName), SecondTextColumnName ?? "null", "must be null or name a column");
         Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), PredictedLabelColumnName ?? "null", "must name a column");
         Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && ScoreColumnName != PredictedLabelColumnName, nameof(ScoreColumnName), ScoreColumnName ?? "null", "must name a column other than PredictedLabelColumnName");
-        int sources = (LanguageModelPath != null ? 1 : 0) + (CheckpointDirectory != null ? 1 : 0) + (InitialModel != null ? 1 : 0);
-        Check(sources <= 1, nameof(LanguageModelPath), sources, "LanguageModelPath, CheckpointDirectory and InitialModel exclude each other: set at most one");
+        int sources = (LanguageModelPath != null ? 1 : 0) + (HuggingFaceCheckpointDirectory != null ? 1 : 0) + (InitialModel != null ? 1 : 0);
+        Check(sources <= 1, nameof(LanguageModelPath), sources, "LanguageModelPath, HuggingFaceCheckpointDirectory and InitialModel exclude each other: set at most one");
         Check(MaxLength >= 4, nameof(MaxLength), MaxLength, "must be at least 4");
         Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");

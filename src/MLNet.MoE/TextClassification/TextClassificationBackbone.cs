@@ -20,11 +20,11 @@ internal static class TextClassificationBackbone
             model = language.Model;
             tokenizer = options.Tokenizer ?? language.Tokenizer;
         }
-        else if (options.CheckpointDirectory is { } directory)
+        else if (options.HuggingFaceCheckpointDirectory is { } directory)
         {
             tokenizer = options.Tokenizer
                 ?? TokenizerFiles.TryLoad(directory)
-                ?? throw new FileNotFoundException($"MoeTextClassificationOptions.CheckpointDirectory: '{directory}' has no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}); set MoeTextClassificationOptions.Tokenizer.",
+                ?? throw new FileNotFoundException($"MoeTextClassificationOptions.HuggingFaceCheckpointDirectory: '{directory}' has no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}); set MoeTextClassificationOptions.Tokenizer.",
                     Path.Combine(directory, TokenizerFiles.FileName));
             model = HuggingFaceCheckpoint.Load(directory);
         }

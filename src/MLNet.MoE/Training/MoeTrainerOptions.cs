@@ -37,7 +37,7 @@ public abstract class MoeTrainerOptions
     /// The tokenizer. Null takes, for <see cref="LanguageModelOptions"/>, the one attached to the token column by
     /// <c>TokenizeForMoe</c>; for <see cref="MoeTextClassificationOptions"/>, the language model's (with
     /// <see cref="MoeTextClassificationOptions.LanguageModelPath"/> or <see cref="MoeTextClassificationOptions.InitialModel"/>),
-    /// the checkpoint's tokenizer.json (with <see cref="MoeTextClassificationOptions.CheckpointDirectory"/>), else the
+    /// the checkpoint folder's (with <see cref="MoeTextClassificationOptions.HuggingFaceCheckpointDirectory"/>), else the
     /// byte-level tokenizer.
     /// </summary>
     public MoeTokenizer? Tokenizer { get; set; }

@@ -157,7 +157,7 @@ public class ClassificationBadInputTests
             case nameof(MoeTextClassificationOptions.ValidationFraction): options.ValidationFraction = 0.9; break;
             case nameof(MoeTextClassificationOptions.BackboneLearningRateScale): options.BackboneLearningRateScale = 1.5; break;
             case nameof(MoeTextClassificationOptions.LanguageModelSteps): options.LanguageModelSteps = -1; break;
-            default: options.LanguageModelPath = "lm.zip"; options.CheckpointDirectory = "checkpoint"; break;
+            default: options.LanguageModelPath = "lm.zip"; options.HuggingFaceCheckpointDirectory = "checkpoint"; break;
         }
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierPipeline(ml, options).Fit(Labelled(ml, "a", "b")));
         Assert.Equal(option, error.ParamName);

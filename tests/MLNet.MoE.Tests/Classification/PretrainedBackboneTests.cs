@@ -70,7 +70,7 @@ public class PretrainedBackboneTests
     {
         var ml = new MLContext(seed: 1);
         var options = Options(epochs: 1);
-        options.CheckpointDirectory = TestPaths.HuggingFaceFixture;
+        options.HuggingFaceCheckpointDirectory = TestPaths.HuggingFaceFixture;
         var data = ml.Data.LoadFromEnumerable(Reviews(16));
         var noTokenizer = Assert.Throws<FileNotFoundException>(() => ClassifierPipeline(ml, options).Fit(data));
         Assert.Contains("tokenizer.json", noTokenizer.Message);

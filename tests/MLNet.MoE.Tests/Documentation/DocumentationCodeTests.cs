@@ -7,23 +7,12 @@ using Xunit.Abstractions;
 namespace MLNet.MoE.Tests.Documentation;
 
 /// <summary>
-/// Every C# block of the README, the docs, the package READMEs and the samples' READMEs compiles against the libraries
+/// Every C# block of the documentation pages (<see cref="DocumentationPages"/>) compiles against the libraries
 /// as built, as a reader would paste it into a console app (implicit usings, nothing else declared): the documentation
 /// cannot drift from the API, and no block uses a variable or namespace it does not introduce.
 /// </summary>
 public class DocumentationCodeTests(ITestOutputHelper output)
 {
-    /// <summary>The Markdown files a user reads, relative to the repository root.</summary>
-    private static IEnumerable<string> DocumentationFiles()
-    {
-        string root = TestPaths.RepositoryRoot;
-        yield return Path.Combine(root, "README.md");
-        foreach (string file in Directory.GetFiles(Path.Combine(root, "docs"), "*.md")) yield return file;
-        foreach (string file in Directory.GetFiles(Path.Combine(root, "src"), "README.md", SearchOption.AllDirectories)) yield return file;
-        foreach (string file in Directory.GetFiles(Path.Combine(root, "samples"), "README.md", SearchOption.AllDirectories)) yield return file;
-        yield return Path.Combine(root, "nuget", "README.md");
-    }
-
     /// <summary>
     /// A page carrying this comment is a walkthrough: its blocks, pasted one after another, form one program (as a reader
     /// following it would paste them), so they compile together. Other pages' blocks compile one by one.
@@ -33,9 +22,9 @@ public class DocumentationCodeTests(ITestOutputHelper output)
     private static List<MarkdownCodeBlock> Blocks()
     {
         var blocks = new List<MarkdownCodeBlock>();
-        foreach (string file in DocumentationFiles().Where(File.Exists).OrderBy(f => f, StringComparer.Ordinal))
+        foreach (string file in DocumentationPages.Files)
         {
-            var read = MarkdownCodeBlock.Read(file, Path.GetRelativePath(TestPaths.RepositoryRoot, file)).ToList();
+            var read = MarkdownCodeBlock.Read(file, DocumentationPages.RelativeName(file)).ToList();
             if (read.Count > 0 && File.ReadAllText(file).Contains(OneProgramMarker, StringComparison.Ordinal))
                 blocks.Add(read[0] with { Code = string.Join('\n', read.Select(b => b.Code)) });
             else
