@@ -14,8 +14,7 @@ internal static class PartByPartForward
 {
     /// <summary>
     /// The total training loss of ids [B, T] against next-token targets [B, T], as <c>model.Loss(ids, targets, context, 0).Total</c>
-    /// computes it: mean cross-entropy plus the balance losses the MoE layers add to <paramref name="context"/>, which also
-    /// receives their load and dropped assignments.
+    /// computes it: mean cross-entropy plus the balance losses of the MoE layers' routing.
     /// </summary>
     public static Tensor Loss(MoeCausalLM model, Tensor ids, Tensor targets, ForwardContext context, Action<string> lap)
     {
@@ -25,6 +24,7 @@ internal static class PartByPartForward
         var positions = torch.arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
         var (cos, sin) = model.Rope.CosSin(positions);
         var h = model.Embed(ids, context.ComputeType);
+        var routing = RoutingStatistics.None;
         lap("embedding");
         foreach (var layer in model.Layers)
         {
@@ -42,7 +42,7 @@ internal static class PartByPartForward
                 lap("moe.experts");
                 var feedForward = moe.AddSharedExperts(routed, normed, context);
                 lap("moe.shared");
-                moe.RecordRouting(scores, indices, load, dropped, normed.shape[0], context);
+                routing = routing.With(moe.Routing(scores, indices, load, dropped, normed.shape[0], context)?.MoveToOuterDisposeScope());
                 output = attended + feedForward;
                 lap("moe.residual");
             }
@@ -54,7 +54,7 @@ internal static class PartByPartForward
             h = output.MoveToOuterDisposeScope();
         }
         var total = model.HeadCrossEntropy(model.FinalNorm(h, context), targets, context);
-        foreach (var balance in context.BalanceLosses) total = total + balance;
+        if (routing.BalanceLoss() is { } balance) total = total + balance;
         lap("head+loss");
         return total.MoveToOuterDisposeScope();
     }

@@ -220,7 +220,7 @@ object Profile(string name, int steps, int? batchOverride)
         var ids = Batch();
         using var whole = NewContext();
         using var parts = NewContext();
-        var (expected, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), whole, 0);
+        var (expected, _, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), whole, 0);
         var actual = PartByPartForward.Loss(model, ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), parts, _ => { });
         partByPartDifference = Math.Abs(actual.ToDouble() - expected.ToDouble());
     }
@@ -252,7 +252,7 @@ object Profile(string name, int steps, int? batchOverride)
         timer.Synchronise();
         var clock = Stopwatch.StartNew();
         using var context = NewContext();
-        var (total, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), context, 0);
+        var (total, _, _) = model.Loss(ids.narrow(1, 0, sequence), ids.narrow(1, 1, sequence), context, 0);
         double forward = clock.Elapsed.TotalMilliseconds;
         total.backward();
         double backward = clock.Elapsed.TotalMilliseconds - forward;

@@ -86,8 +86,8 @@ internal sealed class LanguageModelTrainingLoop
                 var outcome = engine.Step(step, accumulation, (_, context) =>
                 {
                     var (inputs, targets) = sampler.Next(microBatch, device);
-                    var (total, crossEntropy) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
-                    return new MicroBatchLoss(total, crossEntropy, accumulation);
+                    var (total, crossEntropy, routing) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
+                    return new MicroBatchLoss(total, crossEntropy, accumulation, routing);
                 });
                 bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
                 skippedSteps = engine.CheckSkippedSteps(step, reportNow, lastCheckpoint, "CheckpointDirectory") ?? skippedSteps;

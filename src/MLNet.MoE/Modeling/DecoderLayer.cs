@@ -43,14 +43,14 @@ internal sealed class DecoderLayer : nn.Module
     /// <summary>The dense SwiGLU feed-forward, or null in an MoE block.</summary>
     public SwiGluMlp? DenseMlp => denseMlp;
 
-    /// <summary>x [B, T, H] → [B, T, H].</summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
+    /// <summary>x [B, T, H] → [B, T, H], and the MoE layer's routing in training (null in a dense block or at inference).</summary>
+    public (Tensor Hidden, LayerRouting? Routing) Forward(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
         var h = AttentionWithResidual(x, cos, sin, rope, context);
         var normed = NormBeforeFeedForward(h, context);
-        var mlpOut = moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.Forward(normed, context.Kernels);
-        return (h + mlpOut).MoveToOuterDisposeScope();
+        var (mlpOut, routing) = moeMlp != null ? moeMlp.Forward(normed, context) : (denseMlp!.Forward(normed, context.Kernels), null);
+        return ((h + mlpOut).MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
     }
 
     /// <summary>The block's first half, <c>x + self_attn(input_layernorm(x))</c>: [B, T, H] → [B, T, H].</summary>

@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>
-/// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset),
-/// and what the MoE layers report back during training (balance losses, per-expert load, dropped tokens).
+/// What one forward pass needs besides the token ids (training or inference, the KV cache and position offset). What a
+/// pass produces (its output and, in training, the MoE layers' <see cref="RoutingStatistics"/>) is returned by it; the
+/// context only keeps alive, until it is disposed, the tensors that activation recomputation needs in the backward pass.
 /// </summary>
 internal sealed class ForwardContext : IDisposable
 {
@@ -36,19 +37,7 @@ internal sealed class ForwardContext : IDisposable
     /// </summary>
     public bool RecomputeActivations { get; init; }
 
-    /// <summary>Balance-loss terms added by the MoE layers (training only).</summary>
-    public List<Tensor> BalanceLosses { get; } = new();
-
     private readonly List<Tensor> retained = new();
-
-    /// <summary>Per MoE layer (by block index): tokens routed to each expert in this pass, [E] int64 (training only).</summary>
-    public Dictionary<int, Tensor> ExpertLoad { get; } = new();
-
-    /// <summary>Per MoE layer: token-expert assignments dropped for capacity in this pass, a scalar int64 (training only).</summary>
-    public Dictionary<int, Tensor> DroppedAssignments { get; } = new();
-
-    /// <summary>Token-expert assignments made per MoE layer in this pass (tokens × experts per token).</summary>
-    public long AssignmentsPerLayer { get; internal set; }
 
     /// <summary>Keeps <paramref name="tensor"/> alive, outside any dispose scope, until this context is disposed.</summary>
     internal Tensor Retain(Tensor tensor)
@@ -57,16 +46,10 @@ internal sealed class ForwardContext : IDisposable
         return tensor;
     }
 
-    /// <summary>Frees the statistics tensors the MoE layers recorded and the tensors kept for recomputation (they live outside any dispose scope).</summary>
+    /// <summary>Frees the tensors kept for recomputation (they live outside any dispose scope).</summary>
     public void Dispose()
     {
         foreach (var tensor in retained) tensor.Dispose();
         retained.Clear();
-        foreach (var tensor in BalanceLosses) tensor.Dispose();
-        foreach (var tensor in ExpertLoad.Values) tensor.Dispose();
-        foreach (var tensor in DroppedAssignments.Values) tensor.Dispose();
-        BalanceLosses.Clear();
-        ExpertLoad.Clear();
-        DroppedAssignments.Clear();
     }
 }

@@ -73,28 +73,33 @@ internal sealed class MoeCausalLM : nn.Module
     public Tensor Forward(Tensor ids, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        return lmHead.Project(HiddenStates(ids, context)).to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return lmHead.Project(HiddenStates(ids, context).Hidden).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The final-normed hidden states [B, T, H] for ids [B, T] (what the output head reads): the backbone's features for other heads, such as a classifier.</summary>
-    public Tensor HiddenStates(Tensor ids, ForwardContext context)
+    /// <summary>
+    /// The final-normed hidden states [B, T, H] for ids [B, T] (what the output head reads): the backbone's features for
+    /// other heads, such as a classifier; with the MoE layers' routing in training.
+    /// </summary>
+    public (Tensor Hidden, RoutingStatistics Routing) HiddenStates(Tensor ids, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
         long past = context.Cache?.Length ?? 0;
         var positions = torch.arange(past, past + ids.shape[1], dtype: ScalarType.Int64, device: ids.device);
-        return backbone.Forward(ids, positions, context).MoveToOuterDisposeScope();
+        var (hidden, routing) = backbone.Forward(ids, positions, context);
+        return (hidden.MoveToOuterDisposeScope(), routing.MoveToOuterDisposeScope());
     }
 
     /// <summary>
     /// The training loss for ids [B, T] and next-token targets [B, T]: mean cross-entropy, plus
     /// <paramref name="mtpWeight"/>/D · Σ_k (cross-entropy of MTP depth k), plus the balance losses the MoE layers add.
-    /// Returns the total and the main cross-entropy (both scalars). With the fused linear + cross-entropy kernel in
-    /// <paramref name="context"/>, the head's logits are computed in row chunks inside the loss and never held whole.
+    /// Returns the total and the main cross-entropy (both scalars) and, in training, the routing of every MoE layer that
+    /// ran (the MTP depths' too). With the fused linear + cross-entropy kernel in <paramref name="context"/>, the head's
+    /// logits are computed in row chunks inside the loss and never held whole.
     /// </summary>
-    public (Tensor Total, Tensor CrossEntropy) Loss(Tensor ids, Tensor targets, ForwardContext context, double mtpWeight)
+    public (Tensor Total, Tensor CrossEntropy, RoutingStatistics Routing) Loss(Tensor ids, Tensor targets, ForwardContext context, double mtpWeight)
     {
         using var scope = torch.NewDisposeScope();
-        var hidden = HiddenStates(ids, context);
+        var (hidden, routing) = HiddenStates(ids, context);
         long t = ids.shape[1];
         var fusedHead = context.Kernels.Fused(KernelOp.LinearCrossEntropy);
         var crossEntropy = HeadCrossEntropy(hidden, targets, context);
@@ -115,22 +120,24 @@ internal sealed class MoeCausalLM : nn.Module
                 Tensor ce;
                 if (fusedHead != null)
                 {
-                    var (h, headInput) = mtp.ForwardToHead(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, context);
+                    var (h, headInput, mtpRouting) = mtp.ForwardToHead(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, context);
                     ce = LinearCrossEntropy.Mean(headInput.reshape(-1, Config.HiddenSize), lmHead.weight!, mtpTargets, fusedHead, context);
                     previous = h;
+                    routing = routing.With(mtpRouting);
                 }
                 else
                 {
-                    var (h, mtpLogits) = mtp.Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
+                    var (h, mtpLogits, mtpRouting) = mtp.Forward(previous.narrow(1, 0, length), nextEmbeddings, cos, sin, backbone.Rope, lmHead, context);
                     ce = nn.functional.cross_entropy(mtpLogits.reshape(-1, Config.VocabSize), mtpTargets);
                     previous = h;
+                    routing = routing.With(mtpRouting);
                 }
                 mtpSum = mtpSum is null ? ce : mtpSum + ce;
             }
             total = total + mtpSum! * (mtpWeight / depth);
         }
-        foreach (var balance in context.BalanceLosses) total = total + balance;
-        return (total.MoveToOuterDisposeScope(), crossEntropy.MoveToOuterDisposeScope());
+        if (routing.BalanceLoss() is { } balance) total = total + balance;
+        return (total.MoveToOuterDisposeScope(), crossEntropy.MoveToOuterDisposeScope(), routing.MoveToOuterDisposeScope());
     }
 
     /// <summary>
@@ -268,15 +275,20 @@ internal sealed class MoeCausalLM : nn.Module
 
         public Tensor Embed(Tensor ids, ScalarType computeType) => embedTokens.forward(ids).to(computeType);
 
-        /// <summary>ids [B, T] → final-normed hidden states [B, T, H].</summary>
-        public Tensor Forward(Tensor ids, Tensor positions, ForwardContext context)
+        /// <summary>ids [B, T] → final-normed hidden states [B, T, H], and the MoE blocks' routing in training.</summary>
+        public (Tensor Hidden, RoutingStatistics Routing) Forward(Tensor ids, Tensor positions, ForwardContext context)
         {
             using var scope = torch.NewDisposeScope();
             var (cos, sin) = Rope.CosSin(positions);
             var h = Embed(ids, context.ComputeType);
+            var routing = RoutingStatistics.None;
             bool recompute = context.RecomputeActivations && context.Training && torch.is_grad_enabled();
-            foreach (var block in Blocks) h = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
-            return FinalNorm(h, context).MoveToOuterDisposeScope();
+            foreach (var block in Blocks)
+            {
+                (h, var layer) = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
+                routing = routing.With(layer);
+            }
+            return (FinalNorm(h, context).MoveToOuterDisposeScope(), routing.MoveToOuterDisposeScope());
         }
 
         /// <summary>The final RMSNorm of the last block's output.</summary>

@@ -40,16 +40,19 @@ internal sealed class MoeFeedForward : nn.Module
     /// <summary>The routed experts.</summary>
     public RoutedExperts Experts => routedExperts;
 
-    /// <summary>x [B, T, H] → [B, T, H]; in training records load, dropped assignments and the balance loss in <paramref name="context"/>.</summary>
-    public Tensor Forward(Tensor x, ForwardContext context)
+    /// <summary>
+    /// x [B, T, H] → [B, T, H], and in training the layer's routing (load, dropped assignments, balance loss); null
+    /// outside training.
+    /// </summary>
+    public (Tensor Output, LayerRouting? Routing) Forward(Tensor x, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);
         var (indices, weights, scores) = gate.Route(flat);
         var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels);
         var output = AddSharedExperts(routed, x, context);
-        RecordRouting(scores, indices, load, dropped, x.shape[0], context);
-        return output.MoveToOuterDisposeScope();
+        var routing = Routing(scores, indices, load, dropped, x.shape[0], context);
+        return (output.MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
     }
 
     /// <summary>The routed experts' output [B·T, H] in the shape of <paramref name="x"/> [B, T, H], plus the shared experts' output for <paramref name="x"/>.</summary>
@@ -60,21 +63,15 @@ internal sealed class MoeFeedForward : nn.Module
     }
 
     /// <summary>
-    /// In training, records this layer's routing in <paramref name="context"/>: per-expert <paramref name="load"/>, the
-    /// <paramref name="dropped"/> assignments and, with a balance-loss weight, the balance loss of <paramref name="scores"/>
-    /// and <paramref name="indices"/> over <paramref name="batch"/> sequences. Does nothing outside training.
+    /// In training, this layer's routing: per-expert <paramref name="load"/>, the <paramref name="dropped"/> assignments
+    /// and, with a balance-loss weight, the balance loss of <paramref name="scores"/> and <paramref name="indices"/> over
+    /// <paramref name="batch"/> sequences. Null outside training.
     /// </summary>
-    public void RecordRouting(Tensor scores, Tensor indices, Tensor load, Tensor dropped, long batch, ForwardContext context)
+    public LayerRouting? Routing(Tensor scores, Tensor indices, Tensor load, Tensor dropped, long batch, ForwardContext context)
     {
-        if (!context.Training) return;
-        // The context owns these until it is disposed (they outlive the scopes of the enclosing blocks).
-        context.ExpertLoad[layerIndex] = load.DetachFromDisposeScope();
-        context.DroppedAssignments[layerIndex] = dropped.DetachFromDisposeScope();
-        context.AssignmentsPerLayer = indices.numel();
-        if (context.BalanceLossWeight > 0)
-        {
-            context.BalanceLosses.Add(BalanceLoss(scores, indices, batch, context.BalanceLossWeight).DetachFromDisposeScope());
-        }
+        if (!context.Training) return null;
+        var balanceLoss = context.BalanceLossWeight > 0 ? BalanceLoss(scores, indices, batch, context.BalanceLossWeight) : null;
+        return new LayerRouting(layerIndex, load, dropped, indices.numel(), balanceLoss);
     }
 
     /// <summary>

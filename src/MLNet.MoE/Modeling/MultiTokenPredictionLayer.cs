@@ -57,30 +57,31 @@ internal sealed class MultiTokenPredictionLayer : nn.Module
 
     /// <summary>
     /// hidden [B, T, H] (previous depth) and the embeddings [B, T, H] of the tokens k ahead → the new hidden state
-    /// [B, T, H] and, through <paramref name="head"/>, its logits.
+    /// [B, T, H] and, through <paramref name="head"/>, its logits; with the MoE layer's routing in training.
     /// </summary>
-    public (Tensor Hidden, Tensor Logits) Forward(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, Linear head, ForwardContext context)
+    public (Tensor Hidden, Tensor Logits, LayerRouting? Routing) Forward(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, Linear head, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var (h, headInput) = ForwardToHead(hidden, nextEmbeddings, cos, sin, rope, context);
+        var (h, headInput, routing) = ForwardToHead(hidden, nextEmbeddings, cos, sin, rope, context);
         var logits = head.Project(headInput);
-        return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+        return (h.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
     }
 
     /// <summary>
     /// As <see cref="Forward"/>, but stops before the output head: the new hidden state [B, T, H] and what the head
     /// reads, <c>shared_head.norm</c> of it [B, T, H] (for a loss that computes the head itself, in chunks).
     /// </summary>
-    internal (Tensor Hidden, Tensor HeadInput) ForwardToHead(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
+    internal (Tensor Hidden, Tensor HeadInput, LayerRouting? Routing) ForwardToHead(Tensor hidden, Tensor nextEmbeddings, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
         var kernels = context.Kernels;
         var x = ehProj.Project(torch.cat(new[] { enorm.Forward(nextEmbeddings, kernels), hnorm.Forward(hidden, kernels) }, dim: -1));
         var h = x + selfAttention.Forward(inputLayerNorm.Forward(x, kernels), cos, sin, rope, context);
         var normed = postAttentionLayerNorm.Forward(h, kernels);
-        h = h + (moeMlp != null ? moeMlp.Forward(normed, context) : denseMlp!.Forward(normed, kernels));
+        var (mlpOut, routing) = moeMlp != null ? moeMlp.Forward(normed, context) : (denseMlp!.Forward(normed, kernels), null);
+        h = h + mlpOut;
         var headInput = sharedHead.Norm.Forward(h, kernels);
-        return (h.MoveToOuterDisposeScope(), headInput.MoveToOuterDisposeScope());
+        return (h.MoveToOuterDisposeScope(), headInput.MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
     }
 
     /// <summary>The <c>shared_head</c> of an MTP module: its own norm; the head matrix is the model's <c>lm_head</c>.</summary>

@@ -9,23 +9,27 @@ namespace MLNet.MoE;
 /// from every intermediate of every block to one hidden state per block, for about one extra forward pass of compute.
 /// TorchSharp has custom autograd functions but no <c>torch.utils.checkpoint</c>, so this is that reentrant checkpoint
 /// written on <see cref="torch.autograd.MultiTensorFunction{T}"/>.
-/// <para>The block's outputs are its hidden state and, for an MoE block with a balance loss, the sum of the balance
-/// losses it adds, so that loss keeps its gradient. Expert-load statistics come from the first run only. The recomputation is exact: routing,
-/// capacity dropping and the kernels see the same inputs again.</para>
+/// <para>The block's outputs are its hidden state and, for an MoE block with a balance loss, that loss, so it keeps its
+/// gradient. The routing statistics come from the first run only and are returned beside the hidden state. The
+/// recomputation is exact: routing, capacity dropping and the kernels see the same inputs again.</para>
 /// </summary>
 internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<RecomputedBlock>
 {
     /// <inheritdoc />
     public override string Name => nameof(RecomputedBlock);
 
-    /// <summary>Runs <paramref name="block"/> on <paramref name="x"/> with recomputation in the backward pass.</summary>
-    public static Tensor Run(DecoderLayer block, Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
+    /// <summary>
+    /// Runs <paramref name="block"/> on <paramref name="x"/> with recomputation in the backward pass: its hidden state and,
+    /// for an MoE block, the routing of the first run (its balance loss the function's second output).
+    /// </summary>
+    public static (Tensor Hidden, LayerRouting? Routing) Run(DecoderLayer block, Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context)
     {
         // The rotary tables outlive this forward pass (the backward pass needs them): aliases owned by the context.
         var call = new BlockCall(block, context.Retain(cos.alias()), context.Retain(sin.alias()), rope, context);
+        // apply runs forward() in the caller's dispose scope, so the first run's statistics live there like the outputs.
         var outputs = apply(x, call);
-        if (outputs.Count > 1) context.BalanceLosses.Add(outputs[1].DetachFromDisposeScope());
-        return outputs[0];
+        var routing = call.FirstRunRouting is { } first ? first with { BalanceLoss = outputs.Count > 1 ? outputs[1] : null } : null;
+        return (outputs[0], routing);
     }
 
     /// <inheritdoc />
@@ -39,14 +43,10 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         // which is gone by the backward pass; undefined gradients are replaced by zeros below instead.
         ctx.set_materialize_grads(false);
         using var local = call.NewContext();
-        var hidden = call.Block.Forward(x, call.Cos, call.Sin, call.Rope, local);
-        foreach (var (layer, load) in local.ExpertLoad) call.Context.ExpertLoad[layer] = load;
-        foreach (var (layer, dropped) in local.DroppedAssignments) call.Context.DroppedAssignments[layer] = dropped;
-        if (local.ExpertLoad.Count > 0) call.Context.AssignmentsPerLayer = local.AssignmentsPerLayer;
-        local.ExpertLoad.Clear();
-        local.DroppedAssignments.Clear();
+        var (hidden, routing) = call.Block.Forward(x, call.Cos, call.Sin, call.Rope, local);
+        call.FirstRunRouting = routing;
         // A block with a balance loss returns it as a second output, so its gradient reaches the router.
-        return local.BalanceLosses.Count > 0 ? new List<Tensor> { hidden, torch.stack(local.BalanceLosses).sum() } : new List<Tensor> { hidden };
+        return routing?.BalanceLoss is { } balanceLoss ? new List<Tensor> { hidden, balanceLoss } : new List<Tensor> { hidden };
     }
 
     /// <inheritdoc />
@@ -63,8 +63,9 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         var outputs = new List<Tensor>();
         using (torch.enable_grad())
         {
-            outputs.Add(call.Block.Forward(input, call.Cos, call.Sin, call.Rope, local));
-            if (hasBalanceLoss) outputs.Add(torch.stack(local.BalanceLosses).sum());
+            var (hidden, routing) = call.Block.Forward(input, call.Cos, call.Sin, call.Rope, local);
+            outputs.Add(hidden);
+            if (hasBalanceLoss) outputs.Add(routing?.BalanceLoss ?? throw new InvalidOperationException("The recomputed block returned no balance loss."));
         }
         // Parameter gradients accumulate into their .grad here; the input's gradient goes back to the outer graph.
         var gradients = outputs.Select((output, i) => grad_outputs[i] is { IsInvalid: false } g ? g : torch.zeros_like(output)).ToList();
@@ -86,6 +87,9 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
         public RotaryEmbedding Rope { get; } = rope;
 
         public ForwardContext Context { get; } = context;
+
+        /// <summary>The routing of the first (forward) run, set by <see cref="forward"/>; the backward run's is not used.</summary>
+        public LayerRouting? FirstRunRouting { get; set; }
 
         public ForwardContext NewContext() => new()
         {

@@ -96,15 +96,15 @@ internal sealed class MoeTextClassifier : nn.Module
 
     /// <summary>
     /// Logits [B, C] for right-padded ids [B, T] whose real lengths are <paramref name="lengths"/> [B] (int64, each 1..T).
-    /// Positions at or after a row's length are ignored.
+    /// Positions at or after a row's length are ignored. In training, also the backbone's routing.
     /// </summary>
-    public Tensor Forward(Tensor ids, Tensor lengths, ForwardContext context)
+    public (Tensor Logits, RoutingStatistics Routing) Forward(Tensor ids, Tensor lengths, ForwardContext context)
     {
         using var scope = torch.NewDisposeScope();
-        var hidden = backbone.HiddenStates(ids, context);
+        var (hidden, routing) = backbone.HiddenStates(ids, context);
         var features = Pool(hidden, lengths);
         if (headHidden != null) features = headHidden.forward(features).tanh();
-        return head.forward(Dropout(features)).MoveToOuterDisposeScope();
+        return (head.forward(Dropout(features)).MoveToOuterDisposeScope(), routing.MoveToOuterDisposeScope());
     }
 
     /// <summary>The state of the dropout generator (a CPU byte tensor), for training checkpoints.</summary>

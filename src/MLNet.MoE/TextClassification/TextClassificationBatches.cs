@@ -38,7 +38,7 @@ internal static class TextClassificationBatches
             var chunk = order.Skip(start).Take(batchSize).ToArray();
             var (ids, lengths) = Pad(chunk.Select(i => sequences[i]).ToList(), padId, model.Device);
             using var context = new ForwardContext();
-            var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context), 1).cpu();
+            var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context).Logits, 1).cpu();
             var values = probabilities.data<float>().ToArray();
             int c = model.ClassCount;
             for (int b = 0; b < chunk.Length; b++) result[chunk[b]] = values.AsSpan(b * c, c).ToArray();

@@ -118,11 +118,11 @@ internal sealed class TextClassificationTrainingLoop
                         var part = rows[from..to];
                         var (ids, lengths) = TextClassificationBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, device);
                         var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: device);
-                        var crossEntropy = nn.functional.cross_entropy(model.Forward(ids, lengths, context), labels);
-                        var total = crossEntropy;
-                        foreach (var balance in context.BalanceLosses) total = total + balance;
+                        var (logits, routing) = model.Forward(ids, lengths, context);
+                        var crossEntropy = nn.functional.cross_entropy(logits, labels);
+                        var total = routing.BalanceLoss() is { } balance ? crossEntropy + balance : crossEntropy;
                         double divisor = (double)rows.Length / part.Length;
-                        return new MicroBatchLoss(total, crossEntropy / divisor, divisor);
+                        return new MicroBatchLoss(total, crossEntropy / divisor, divisor, routing);
                     });
                     lr = outcome.LearningRate;
                     loss = outcome.ReportedLoss.item<double>();

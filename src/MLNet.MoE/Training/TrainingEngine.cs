@@ -6,8 +6,8 @@ namespace MLNet.MoE;
 /// <summary>
 /// The training engine under both trainers. It owns the optimizer (<see cref="FlatAdamW"/>, fused or managed), the
 /// learning-rate schedule and the device meters, and takes one optimizer step at a time: the caller's micro-batches run
-/// their forward passes in <see cref="ForwardContext"/>s of the run's precision, recomputation, routing and kernels; their
-/// gradients accumulate; then, without a host synchronisation, the global gradient norm is taken, a step whose loss or
+/// their forward passes in <see cref="ForwardContext"/>s of the run's precision, recomputation, routing and kernels and
+/// return their losses with the routing statistics of the pass; their gradients accumulate; then, without a host synchronisation, the global gradient norm is taken, a step whose loss or
 /// norm is not finite is masked out (no update of weights, moments, routing biases or sums) and counted, the gradient is
 /// clipped, AdamW updates the weights and DeepSeek-V3's routing-bias update moves every MoE layer's biases by the step's
 /// expert loads. The caller opens a TorchSharp dispose scope around each <see cref="Step"/>.
@@ -73,12 +73,12 @@ internal sealed class TrainingEngine : IDisposable
             using (torch.no_grad())
             {
                 stepLoss.add_(loss.Reported.detach().to(ScalarType.Float64));
-                foreach (var (layer, load) in context.ExpertLoad)
+                foreach (var routed in loss.Routing.Layers)
                 {
-                    if (stepLoad.TryGetValue(layer, out var sum)) sum.add_(load.to(ScalarType.Float32));
+                    if (stepLoad.TryGetValue(routed.Layer, out var sum)) sum.add_(routed.Load.to(ScalarType.Float32));
+                    stepDropped.add_(routed.Dropped.to(ScalarType.Float64));
+                    stepAssignments += routed.Assignments;
                 }
-                foreach (var dropped in context.DroppedAssignments.Values) stepDropped.add_(dropped.to(ScalarType.Float64));
-                stepAssignments += context.AssignmentsPerLayer * context.DroppedAssignments.Count;
             }
         }
         using (torch.no_grad())

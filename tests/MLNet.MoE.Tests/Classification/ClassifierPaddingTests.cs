@@ -19,17 +19,17 @@ public class ClassifierPaddingTests
         using var noGrad = torch.no_grad();
         using var context = new ForwardContext();
         var (ids, lengths) = TextClassificationBatches.Pad(rows, padId: 7, model.Device);
-        var batch = model.Forward(ids, lengths, context).data<float>().ToArray();
+        var batch = model.Forward(ids, lengths, context).Logits.data<float>().ToArray();
         for (int r = 0; r < rows.Count; r++)
         {
             var (aloneIds, aloneLengths) = TextClassificationBatches.Pad(new[] { rows[r] }, padId: 7, model.Device);
-            var alone = model.Forward(aloneIds, aloneLengths, context).data<float>().ToArray();
+            var alone = model.Forward(aloneIds, aloneLengths, context).Logits.data<float>().ToArray();
             for (int c = 0; c < 3; c++) Assert.Equal(alone[c], batch[r * 3 + c], 4);
         }
 
         // A different padding id gives the same logits too.
         var (otherIds, otherLengths) = TextClassificationBatches.Pad(rows, padId: 200, model.Device);
-        var other = model.Forward(otherIds, otherLengths, context).data<float>().ToArray();
+        var other = model.Forward(otherIds, otherLengths, context).Logits.data<float>().ToArray();
         for (int i = 0; i < batch.Length; i++) Assert.Equal(batch[i], other[i], 5);
     }
 

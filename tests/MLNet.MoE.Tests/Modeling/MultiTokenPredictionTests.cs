@@ -19,12 +19,12 @@ public class MultiTokenPredictionTests
         var enorm = model.named_parameters().Single(p => p.name == $"model.layers.{config.NumHiddenLayers}.enorm.weight").parameter;
 
         model.zero_grad();
-        var (total0, ce0) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0);
+        var (total0, ce0, _) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0);
         total0.backward();
         Assert.True(ehProj.grad is null || ehProj.grad.abs().max().item<float>() == 0, "eh_proj got a gradient from a loss without the MTP term");
 
         model.zero_grad();
-        var (total, ce) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.3);
+        var (total, ce, _) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.3);
         total.backward();
         Assert.Equal(ce0.item<float>(), ce.item<float>());
         Assert.Equal(total0.item<float>(), ce0.item<float>());
@@ -46,8 +46,8 @@ public class MultiTokenPredictionTests
         using var noGrad = torch.no_grad();
         var ids = SmallModels.RandomIds(config, 2, 10, seed: 8);
         var targets = SmallModels.RandomIds(config, 2, 10, seed: 9);
-        var (a, ceA) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.1);
-        var (b, ceB) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.2);
+        var (a, ceA, _) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.1);
+        var (b, ceB, _) = model.Loss(ids, targets, new ForwardContext(), mtpWeight: 0.2);
         double termA = a.item<float>() - ceA.item<float>();
         double termB = b.item<float>() - ceB.item<float>();
         Assert.True(Math.Abs(termB - 2 * termA) < 1e-5, $"{termA} then {termB}");

@@ -89,10 +89,10 @@ public class ActivationRecomputationTests
             BalanceLossWeight = 1.0,
             RecomputeActivations = recompute,
         };
-        var (total, _) = model.Loss(ids, targets, context, mtpWeight: 0.3);
+        var (total, _, routing) = model.Loss(ids, targets, context, mtpWeight: 0.3);
         total.backward();
-        var loads = context.ExpertLoad.ToDictionary(p => p.Key, p => p.Value.to(ScalarType.Int64).data<long>().ToArray());
-        var dropped = context.DroppedAssignments.ToDictionary(p => p.Key, p => p.Value.to(ScalarType.Int64).item<long>());
+        var loads = routing.Layers.ToDictionary(l => l.Layer, l => l.Load.to(ScalarType.Int64).data<long>().ToArray());
+        var dropped = routing.Layers.ToDictionary(l => l.Layer, l => l.Dropped.to(ScalarType.Int64).item<long>());
         var gradients = model.named_parameters()
             .Where(p => p.parameter.grad is not null)
             .ToDictionary(p => p.name, p => p.parameter.grad!.to(ScalarType.Float32).data<float>().ToArray());
