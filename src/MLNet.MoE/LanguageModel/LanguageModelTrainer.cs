@@ -37,9 +37,8 @@ internal sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer
         if (options.PromptColumnName != null) SchemaChecks.RequireText(input.Schema, options.PromptColumnName, "Prompt");
         MoeTokenizer tokenizer = TokenizerAnnotation.Resolve(options.Tokenizer, tokenColumn, "LanguageModelOptions.Tokenizer")
             ?? throw new InvalidOperationException($"Token column '{options.TokenColumnName}' carries no tokenizer: produce it with TokenizeForMoe, or set LanguageModelOptions.Tokenizer.");
-        var host = env.Register(nameof(LanguageModelTrainer));
-        using var channel = host.Start("Training");
-        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
+        using var session = TrainingSession.Start(env, options, nameof(LanguageModelTrainer));
+        var (channel, seed, device) = (session.Channel, session.Seed, session.Device);
         MoeModelConfig config = ResolveConfig(tokenizer);
         var (documents, skipped) = TokenDocumentReader.Read(input, tokenColumn, config.VocabSize);
         if (skipped > 0) channel.Info($"Skipped {skipped} rows with empty or missing text in column '{options.TokenColumnName}'.");
@@ -49,36 +48,13 @@ internal sealed class LanguageModelTrainer : IEstimator<LanguageModelTransformer
         int steps = options.MaxSteps > 0
             ? options.MaxSteps
             : StepsForEpochs(options, corpus.Training.Length);
-        var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
-        var computeType = options.ComputeType(device);
-        var kernels = options.SelectKernels(device, computeType, channel);
-        torch.manual_seed(seed);
         MoeCausalLM model = options.InitialModel?.Model.Copy() ?? new MoeCausalLM(config, seed, options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
             "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",
             config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, corpus.TrainingDocuments,
             corpus.Training.Length, corpus.Validation.Length, steps, options.BatchSize, options.ContextLength, options.ValidationFraction));
-        var settings = new LanguageModelTrainingSettings
-        {
-            ContextLength = options.ContextLength,
-            BatchSize = options.BatchSize,
-            GradientAccumulationSteps = options.GradientAccumulationSteps,
-            Steps = steps,
-            Optimizer = options.ToOptimizerSettings(),
-            Seed = seed,
-            Routing = options.ToRoutingSettings(),
-            RecomputeActivations = options.RecomputeActivations,
-            MultiTokenPredictionWeight = options.MultiTokenPredictionWeight,
-            LogEverySteps = options.LogEverySteps,
-            ComputeType = computeType,
-            Kernels = kernels,
-            CheckpointDirectory = options.CheckpointDirectory,
-            CheckpointEverySteps = options.CheckpointEverySteps,
-            KeepCheckpoints = options.KeepCheckpoints,
-            ResumeFrom = ResolveResume(channel),
-            MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps,
-        };
+        var settings = new LanguageModelTrainingSettings(options, steps, seed, session.ComputeType, session.Kernels, ResolveResume(channel));
         var loop = new LanguageModelTrainingLoop(model, settings, device);
         LanguageModelTrainingSummary summary;
         try

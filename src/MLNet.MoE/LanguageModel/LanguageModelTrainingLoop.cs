@@ -1,5 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.MoE;
@@ -7,6 +7,22 @@ namespace MLNet.MoE;
 /// <summary>Settings of one language-model training run (a plain copy of the trainer options that matter to the loop).</summary>
 internal sealed record LanguageModelTrainingSettings : TrainingEngineSettings
 {
+    /// <summary>Settings given member by member.</summary>
+    public LanguageModelTrainingSettings()
+    {
+    }
+
+    /// <summary>A run of the language-model trainer: the shared options, then its context length, MTP weight and checkpoints.</summary>
+    [SetsRequiredMembers]
+    public LanguageModelTrainingSettings(LanguageModelOptions options, int steps, int seed, ScalarType computeType, KernelSet kernels, string? resumeFrom)
+        : base(options, steps, seed, computeType, kernels)
+    {
+        ContextLength = options.ContextLength;
+        MultiTokenPredictionWeight = options.MultiTokenPredictionWeight;
+        CheckpointDirectory = options.CheckpointDirectory;
+        ResumeFrom = resumeFrom;
+    }
+
     /// <summary>Tokens per window.</summary>
     public required int ContextLength { get; init; }
 
@@ -15,26 +31,35 @@ internal sealed record LanguageModelTrainingSettings : TrainingEngineSettings
 }
 
 /// <summary>
-/// Trains a <see cref="MoeCausalLM"/> on a packed token stream: AdamW with decoupled weight decay (none on norms and
-/// biases), warm-up + cosine decay, gradient accumulation, global-norm clipping computed on the device, DeepSeek-V3's
-/// routing-bias update after every step, optional bfloat16 activations over float32 weights, progress reports,
-/// periodic atomic checkpoints that a later run resumes exactly, and a guard that skips steps whose loss or gradient
-/// is not finite. Every step runs in its own TorchSharp dispose scope, so the number of live tensors stays flat.
+/// Trains a <see cref="MoeCausalLM"/> on a packed token stream: the language-model task of the shared
+/// <see cref="TrainingLoop{TProgress, TSummary}"/> (AdamW with decoupled weight decay, warm-up + cosine decay, gradient
+/// accumulation, global-norm clipping on the device, DeepSeek-V3's routing-bias update after every step, optional
+/// bfloat16 activations over float32 weights, the non-finite-step guard, periodic atomic checkpoints that a later run
+/// resumes exactly). Its part: windows sampled from the stream, the causal-LM loss with multi-token prediction, reports
+/// of loss, throughput and expert load, and the validation stream scored at the end.
 /// </summary>
-internal sealed class LanguageModelTrainingLoop
+internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProgress, LanguageModelTrainingSummary>
 {
     private const string CheckpointPrefix = "checkpoint-step";
 
     private readonly MoeCausalLM model;
     private readonly LanguageModelTrainingSettings settings;
-    private readonly Device device;
+    private int[] trainingStream = [];
+    private int[] validation = [];
+    private WindowSampler? sampler;
+    private int window;
+    private DataFingerprint fingerprint;
+    private long tokensInWindow;
+    private long tokensSeen;
+    private double lastLoss = double.NaN;
+    private ThroughputClock clock = new(TimeSpan.Zero);
 
     /// <summary>Creates the loop for a model already on <paramref name="device"/>.</summary>
     public LanguageModelTrainingLoop(MoeCausalLM model, LanguageModelTrainingSettings settings, Device device)
+        : base(model, settings, device, CheckpointPrefix, "CheckpointDirectory")
     {
         this.model = model;
         this.settings = settings;
-        this.device = device;
     }
 
     /// <summary>The newest checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
@@ -44,108 +69,118 @@ internal sealed class LanguageModelTrainingLoop
     /// <summary>Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated at the end.</summary>
     public LanguageModelTrainingSummary Run(int[] trainingStream, int[] validation, Action<LanguageModelProgress> report, CancellationToken cancellation = default)
     {
-        int window = Math.Min(settings.ContextLength, trainingStream.Length - 1);
+        window = Math.Min(settings.ContextLength, trainingStream.Length - 1);
         if (window < 1) throw new ArgumentException("The training data holds fewer than two tokens.", nameof(trainingStream));
-        var sampler = new WindowSampler(trainingStream, window, settings.Seed);
+        this.trainingStream = trainingStream;
+        this.validation = validation;
+        sampler = new WindowSampler(trainingStream, window, settings.Seed);
+        fingerprint = DataFingerprint.Of(trainingStream);
+        return RunSteps(report, cancellation);
+    }
+
+    private WindowSampler Sampler => sampler ?? throw new InvalidOperationException("The loop has no training stream: call Run.");
+
+    /// <inheritdoc />
+    protected override TrainingEngine CreateEngine()
+    {
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
-        using var engine = new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(decay, noDecay, settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, device);
-        var rotation = new CheckpointRotation(CheckpointPrefix, settings);
+        return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(decay, noDecay, settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device);
+    }
+
+    /// <inheritdoc />
+    protected override int Resume(string path, TrainingEngine engine)
+    {
+        var checkpoint = LanguageModelCheckpoint.Read(path, model, engine.Optimizer);
+        if (checkpoint.Data != fingerprint)
+            throw new InvalidOperationException($"Training checkpoint '{path}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
+        if (checkpoint.Step >= settings.Steps)
+            throw new InvalidOperationException($"Training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps.");
+        Sampler.State = checkpoint.SamplerState;
+        var counters = checkpoint.Counters;
+        History.AddRange(checkpoint.History);
+        engine.Meters.Restore(counters);
+        tokensInWindow = counters.TokensInWindow;
+        tokensSeen = counters.TokensSeen;
+        SkippedSteps = counters.SkippedSteps;
+        return checkpoint.Step;
+    }
+
+    /// <inheritdoc />
+    protected override void Started()
+    {
+        clock = new ThroughputClock(History.Count > 0 ? History[^1].Elapsed : TimeSpan.Zero);
+        lastLoss = History.Count > 0 ? History[^1].Loss : double.NaN;
+    }
+
+    /// <inheritdoc />
+    protected override int BeginStep(int step) => settings.GradientAccumulationSteps;
+
+    /// <inheritdoc />
+    protected override MicroBatchLoss Forward(int microBatch, ForwardContext context)
+    {
         int accumulation = settings.GradientAccumulationSteps;
-        int microBatch = settings.BatchSize / accumulation;
-        var fingerprint = DataFingerprint.Of(trainingStream);
-        var counters = new TrainingCounters();
-        var history = new List<LanguageModelProgress>();
-        int firstStep = 1;
-        string? lastCheckpoint = null;
-        if (settings.ResumeFrom is { } resume)
+        var (inputs, targets) = Sampler.Next(settings.BatchSize / accumulation, Device);
+        var (total, crossEntropy, routing) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
+        return new MicroBatchLoss(total, crossEntropy, accumulation, routing);
+    }
+
+    /// <inheritdoc />
+    protected override void EndStep(StepOutcome outcome)
+    {
+        long tokens = (long)settings.BatchSize * window;
+        tokensInWindow += tokens;
+        tokensSeen += tokens;
+    }
+
+    /// <inheritdoc />
+    protected override LanguageModelProgress Progress(int step, double learningRate, TrainingEngine engine)
+    {
+        var (loss, droppedFraction, loadBalance, loadShares) = engine.Meters.TakeWindow();
+        lastLoss = loss;
+        var progress = new LanguageModelProgress
         {
-            var checkpoint = LanguageModelCheckpoint.Read(resume, model, engine.Optimizer);
-            if (checkpoint.Data != fingerprint)
-                throw new InvalidOperationException($"Training checkpoint '{resume}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
-            if (checkpoint.Step >= settings.Steps)
-                throw new InvalidOperationException($"Training checkpoint '{resume}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps.");
-            sampler.State = checkpoint.SamplerState;
-            counters = checkpoint.Counters;
-            history.AddRange(checkpoint.History);
-            firstStep = checkpoint.Step + 1;
-            lastCheckpoint = resume;
-            engine.Meters.Restore(counters);
-        }
-        long tokensInWindow = counters.TokensInWindow;
-        long tokensSeen = counters.TokensSeen;
-        int skippedSteps = counters.SkippedSteps;
-        var clock = new ThroughputClock(history.Count > 0 ? history[^1].Elapsed : TimeSpan.Zero);
-        double lastLoss = history.Count > 0 ? history[^1].Loss : double.NaN;
-        model.train();
-        try
+            Step = step,
+            TotalSteps = settings.Steps,
+            Loss = loss,
+            LearningRate = learningRate,
+            TokensPerSecond = clock.PerSecond(tokensInWindow),
+            ExpertLoadMaxOverMean = loadBalance,
+            ExpertLoadShares = loadShares,
+            DroppedFraction = droppedFraction,
+            SkippedSteps = SkippedSteps,
+            Elapsed = clock.Elapsed,
+        };
+        tokensInWindow = 0;
+        clock.RestartWindow();
+        return progress;
+    }
+
+    /// <inheritdoc />
+    protected override LanguageModelProgress WithCheckpointPath(LanguageModelProgress progress, string path) => progress with { CheckpointPath = path };
+
+    /// <inheritdoc />
+    protected override void WriteCheckpoint(string path, int step, TrainingEngine engine)
+    {
+        var checkpoint = new LanguageModelCheckpoint
         {
-            for (int step = firstStep; step <= settings.Steps; step++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                using var scope = torch.NewDisposeScope();
-                var outcome = engine.Step(step, accumulation, (_, context) =>
-                {
-                    var (inputs, targets) = sampler.Next(microBatch, device);
-                    var (total, crossEntropy, routing) = model.Loss(inputs, targets, context, settings.MultiTokenPredictionWeight);
-                    return new MicroBatchLoss(total, crossEntropy, accumulation, routing);
-                });
-                bool reportNow = step % settings.LogEverySteps == 0 || step == settings.Steps;
-                skippedSteps = engine.CheckSkippedSteps(step, reportNow, lastCheckpoint, "CheckpointDirectory") ?? skippedSteps;
-                long tokens = (long)settings.BatchSize * window;
-                tokensInWindow += tokens;
-                tokensSeen += tokens;
-                LanguageModelProgress? progress = null;
-                if (reportNow)
-                {
-                    var (loss, droppedFraction, loadBalance, loadShares) = engine.Meters.TakeWindow();
-                    lastLoss = loss;
-                    progress = new LanguageModelProgress
-                    {
-                        Step = step,
-                        TotalSteps = settings.Steps,
-                        Loss = lastLoss,
-                        LearningRate = outcome.LearningRate,
-                        TokensPerSecond = clock.PerSecond(tokensInWindow),
-                        ExpertLoadMaxOverMean = loadBalance,
-                        ExpertLoadShares = loadShares,
-                        DroppedFraction = droppedFraction,
-                        SkippedSteps = skippedSteps,
-                        Elapsed = clock.Elapsed,
-                    };
-                    history.Add(progress);
-                    tokensInWindow = 0;
-                    clock.RestartWindow();
-                }
-                if (rotation.Due(step, final: step == settings.Steps))
-                {
-                    var checkpoint = new LanguageModelCheckpoint
-                    {
-                        ConfigJson = model.Config.ToJson(),
-                        Data = fingerprint,
-                        Step = step,
-                        SamplerState = sampler.State,
-                        Counters = engine.Meters.ToCounters(tokensInWindow, tokensSeen),
-                        History = history.ToList(),
-                    };
-                    lastCheckpoint = rotation.Write(step, path => checkpoint.Write(path, model, engine.Optimizer));
-                    if (progress != null)
-                    {
-                        progress = progress with { CheckpointPath = lastCheckpoint };
-                        history[^1] = progress;
-                    }
-                }
-                if (progress != null) report(progress);
-            }
-        }
-        finally
-        {
-            model.eval();
-        }
+            ConfigJson = model.Config.ToJson(),
+            Data = fingerprint,
+            Step = step,
+            SamplerState = Sampler.State,
+            Counters = engine.Meters.ToCounters(tokensInWindow, tokensSeen),
+            History = History.ToList(),
+        };
+        checkpoint.Write(path, model, engine.Optimizer);
+    }
+
+    /// <inheritdoc />
+    protected override LanguageModelTrainingSummary Finish(int step, bool stoppedEarly, Action<LanguageModelProgress> report)
+    {
         var (validationLoss, _) = StreamEvaluator.Evaluate(model, validation, settings.ContextLength, settings.BatchSize);
-        if (!double.IsNaN(validationLoss) && history.Count > 0)
+        if (!double.IsNaN(validationLoss) && History.Count > 0)
         {
-            var last = history[^1] with { ValidationLoss = validationLoss };
-            history[^1] = last;
+            var last = History[^1] with { ValidationLoss = validationLoss };
+            History[^1] = last;
             report(last);
         }
         return new LanguageModelTrainingSummary
@@ -156,9 +191,9 @@ internal sealed class LanguageModelTrainingLoop
             ValidationStreamTokens = validation.Length,
             FinalTrainingLoss = lastLoss,
             ValidationLoss = validationLoss,
-            SkippedSteps = skippedSteps,
+            SkippedSteps = SkippedSteps,
             Kernels = settings.Kernels.ToString(),
-            History = history,
+            History = History,
         };
     }
 }

@@ -39,14 +39,8 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
         var text = SchemaChecks.RequireText(input.Schema, options.TextColumnName, "Text");
         var second = options.SecondTextColumnName is { } s ? SchemaChecks.RequireText(input.Schema, s, "SecondText") : (DataViewSchema.Column?)null;
         var keyValues = LabelKeyValues.From(label);
-        var host = env.Register(nameof(MoeTextClassificationTrainer));
-        using var channel = host.Start("Training");
-        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
-
-        var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
-        var computeType = options.ComputeType(device);
-        var kernels = options.SelectKernels(device, computeType, channel);
-        torch.manual_seed(seed);
+        using var session = TrainingSession.Start(env, options, nameof(MoeTextClassificationTrainer));
+        var (channel, seed, device, kernels) = (session.Channel, session.Seed, session.Device, session.Kernels);
         var (firstBackbone, tokenizer) = TextClassificationBackbone.Create(options, seed);
         MoeCausalLM? backbone = firstBackbone;
         var members = new List<MoeTextClassifier>();
@@ -90,29 +84,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                     size > 1 ? $"member {member} of {size}, seed {memberSeed}: " : "", classCount, model.Backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps,
                     options.BatchSize, options.MaxLength, rows.Average(r => r.Ids.Length)));
                 string? checkpoints = options.TrainingCheckpointDirectory is { } directory && size > 1 ? MemberDirectory(directory, member) : options.TrainingCheckpointDirectory;
-                var settings = new TextClassificationTrainingSettings
-                {
-                    BatchSize = options.BatchSize,
-                    GradientAccumulationSteps = options.GradientAccumulationSteps,
-                    Steps = steps,
-                    Optimizer = options.ToOptimizerSettings(),
-                    RecomputeActivations = options.RecomputeActivations,
-                    ComputeType = computeType,
-                    MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps,
-                    BackboneLearningRateScale = options.BackboneLearningRateScale,
-                    Seed = memberSeed,
-                    Routing = options.ToRoutingSettings(),
-                    EvaluateEverySteps = options.EvaluateEverySteps,
-                    EarlyStoppingPatience = options.EarlyStoppingPatience,
-                    LogEverySteps = options.LogEverySteps,
-                    PadId = tokenizer.EndOfTextId,
-                    CheckpointDirectory = checkpoints,
-                    CheckpointEverySteps = options.CheckpointEverySteps,
-                    KeepCheckpoints = options.KeepCheckpoints,
-                    ResumeFrom = resume,
-                    Member = member,
-                    Kernels = kernels,
-                };
+                var settings = new TextClassificationTrainingSettings(options, steps, memberSeed, session.ComputeType, kernels, member, tokenizer.EndOfTextId, checkpoints, resume);
                 void Report(TextClassificationProgress progress)
                 {
                     channel.Info((size > 1 ? $"member {progress.Member}/{size}: " : "") + Format(progress));

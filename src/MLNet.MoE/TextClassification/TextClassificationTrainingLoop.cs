@@ -1,5 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNet.MoE;
@@ -7,6 +7,29 @@ namespace MLNet.MoE;
 /// <summary>Settings of one classifier training run (a plain copy of the trainer options that matter to the loop).</summary>
 internal sealed record TextClassificationTrainingSettings : TrainingEngineSettings
 {
+    /// <summary>Settings given member by member.</summary>
+    public TextClassificationTrainingSettings()
+    {
+    }
+
+    /// <summary>
+    /// A run of ensemble member <paramref name="member"/> of the classifier trainer: the shared options, then the
+    /// backbone's learning-rate scale, the evaluation cadence and patience, the padding id and the member's checkpoints.
+    /// </summary>
+    [SetsRequiredMembers]
+    public TextClassificationTrainingSettings(MoeTextClassificationOptions options, int steps, int seed, ScalarType computeType, KernelSet kernels,
+        int member, int padId, string? checkpointDirectory, string? resumeFrom)
+        : base(options, steps, seed, computeType, kernels)
+    {
+        BackboneLearningRateScale = options.BackboneLearningRateScale;
+        EvaluateEverySteps = options.EvaluateEverySteps;
+        EarlyStoppingPatience = options.EarlyStoppingPatience;
+        PadId = padId;
+        Member = member;
+        CheckpointDirectory = checkpointDirectory;
+        ResumeFrom = resumeFrom;
+    }
+
     /// <summary>Learning-rate multiplier of the backbone (the head keeps 1).</summary>
     public double BackboneLearningRateScale { get; init; } = 1.0;
 
@@ -24,29 +47,40 @@ internal sealed record TextClassificationTrainingSettings : TrainingEngineSettin
 }
 
 /// <summary>
-/// Trains a <see cref="MoeTextClassifier"/> on token-id sequences with class labels, with the language-model trainer's
-/// pieces: AdamW with decoupled weight decay (none on norms and biases), warm-up + cosine decay, global-norm clipping,
-/// MoE training with capacity and DeepSeek-V3's routing-bias update after every step. Batches are drawn from a
-/// shuffled order and grouped by length (less padding); the validation rows are evaluated every epoch (or every
-/// <see cref="TextClassificationTrainingSettings.EvaluateEverySteps"/>), the weights with the best validation loss are kept,
-/// and training stops when the loss has not improved for <see cref="TextClassificationTrainingSettings.EarlyStoppingPatience"/> evaluations.
-/// Periodic atomic checkpoints (<see cref="TextClassificationCheckpoint"/>) let a later run continue exactly where one stopped.
-/// Every step runs in its own TorchSharp dispose scope.
+/// Trains a <see cref="MoeTextClassifier"/> on token-id sequences with class labels: the classifier task of the shared
+/// <see cref="TrainingLoop{TProgress, TSummary}"/> (the language model's optimizer, schedule, clipping, MoE routing and
+/// routing-bias update, checkpoints and resume). Its part: batches drawn from a shuffled order and grouped by length
+/// (less padding), cross-entropy plus the balance loss, the validation rows evaluated every epoch (or every
+/// <see cref="TextClassificationTrainingSettings.EvaluateEverySteps"/>) with the weights of the best validation loss kept,
+/// and early stopping when the loss has not improved for <see cref="TextClassificationTrainingSettings.EarlyStoppingPatience"/>
+/// evaluations. Its checkpoints (<see cref="TextClassificationCheckpoint"/>) let a later run continue exactly where one stopped.
 /// </summary>
-internal sealed class TextClassificationTrainingLoop
+internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassificationProgress, TextClassificationTrainingSummary>
 {
     private const string CheckpointPrefix = "classifier-step";
 
     private readonly MoeTextClassifier model;
     private readonly TextClassificationTrainingSettings settings;
-    private readonly Device device;
+    private readonly Dictionary<string, Tensor> best = new();
+    private IReadOnlyList<(int[] Ids, int Label)> training = [];
+    private IReadOnlyList<(int[] Ids, int Label)> validation = [];
+    private DataFingerprint fingerprint;
+    private TextClassificationTrainingState state = new();
+    private int epoch;
+    private int batchesDone;
+    private List<int[]> epochBatches = new();
+    private int[] rows = [];
+    private int microBatches;
+    private double? validationLoss;
+    private double? validationAccuracy;
+    private ThroughputClock clock = new(TimeSpan.Zero);
 
     /// <summary>Creates the loop for a model already on <paramref name="device"/>.</summary>
     public TextClassificationTrainingLoop(MoeTextClassifier model, TextClassificationTrainingSettings settings, Device device)
+        : base(model, settings, device, CheckpointPrefix, "TrainingCheckpointDirectory")
     {
         this.model = model;
         this.settings = settings;
-        this.device = device;
     }
 
     /// <summary>The newest classifier checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
@@ -62,148 +96,161 @@ internal sealed class TextClassificationTrainingLoop
         Action<TextClassificationProgress> report, CancellationToken cancellation = default)
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
-        // The language model's engine: flat-buffer AdamW, clipping and the non-finite guard on the device, accumulation, precision, recomputation.
-        using var engine = new TrainingEngine(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale),
-            model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, device);
-        var optimizer = engine.Optimizer;
-        var rotation = new CheckpointRotation(CheckpointPrefix, settings);
-        var fingerprint = Fingerprint(training, validation);
-        var history = new List<TextClassificationProgress>();
-        var state = new TextClassificationTrainingState();
-        var best = new Dictionary<string, Tensor>();
-        int step = 0;
-        int epoch = 0;
-        int batchesDone = 0;
-        List<int[]> epochBatches = new();
-        bool stoppedEarly = false;
-        string? lastCheckpoint = null;
-        try
-        {
-            if (settings.ResumeFrom is { } resume)
-            {
-                var header = TextClassificationCheckpoint.ReadHeader(resume);
-                CheckResumable(header, resume, fingerprint);
-                TextClassificationCheckpoint.Read(resume, model, best, optimizer);
-                state = header.State;
-                history.AddRange(header.History.Select(p => p with { Member = settings.Member }));
-                step = header.Step;
-                epoch = header.Epoch;
-                batchesDone = header.BatchesDoneInEpoch;
-                lastCheckpoint = resume;
-                if (epoch > 0) epochBatches = EpochBatches(training, epoch);
-            }
-            var clock = new ThroughputClock(state.Elapsed);
-            while (step < settings.Steps)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                if (batchesDone == epochBatches.Count)
-                {
-                    epoch++;
-                    epochBatches = EpochBatches(training, epoch);
-                    batchesDone = 0;
-                }
-                var rows = epochBatches[batchesDone++];
-                step++;
-                model.train();
-                double lr;
-                double loss;
-                using (var scope = torch.NewDisposeScope())
-                {
-                    // The batch's rows in up to GradientAccumulationSteps consecutive micro-batches; each one's loss is weighted
-                    // by its share of the rows, so the summed gradient is that of the whole batch's mean loss.
-                    int microBatches = Math.Min(settings.GradientAccumulationSteps, rows.Length);
-                    var outcome = engine.Step(step, microBatches, (micro, context) =>
-                    {
-                        int from = rows.Length * micro / microBatches, to = rows.Length * (micro + 1) / microBatches;
-                        var part = rows[from..to];
-                        var (ids, lengths) = TextClassificationBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, device);
-                        var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: device);
-                        var (logits, routing) = model.Forward(ids, lengths, context);
-                        var crossEntropy = nn.functional.cross_entropy(logits, labels);
-                        var total = routing.BalanceLoss() is { } balance ? crossEntropy + balance : crossEntropy;
-                        double divisor = (double)rows.Length / part.Length;
-                        return new MicroBatchLoss(total, crossEntropy / divisor, divisor, routing);
-                    });
-                    lr = outcome.LearningRate;
-                    loss = outcome.ReportedLoss.item<double>();
-                }
-                engine.CheckSkippedSteps(step, reportNow: true, lastCheckpoint, "TrainingCheckpointDirectory");
-                state.LossSum += loss;
-                state.LossTerms++;
-                state.RowsInWindow += rows.Length;
-
-                bool endOfEpoch = batchesDone == epochBatches.Count;
-                bool evaluate = validation.Count > 0 && (settings.EvaluateEverySteps > 0 ? step % settings.EvaluateEverySteps == 0 : endOfEpoch);
-                if (validation.Count > 0 && step == settings.Steps) evaluate = true;
-                double? validationLoss = null;
-                double? validationAccuracy = null;
-                if (evaluate)
-                {
-                    var (vLoss, vAccuracy) = Evaluate(validation);
-                    validationLoss = vLoss;
-                    validationAccuracy = vAccuracy;
-                    if (vLoss < state.BestLoss)
-                    {
-                        state.BestLoss = vLoss;
-                        state.BestAccuracy = vAccuracy;
-                        state.BestStep = step;
-                        state.EvaluationsWithoutImprovement = 0;
-                        DisposeAll(best);
-                        Snapshot(best);
-                    }
-                    else
-                    {
-                        state.EvaluationsWithoutImprovement++;
-                    }
-                }
-                bool stop = PatienceRunOut(state);
-                TextClassificationProgress? progress = null;
-                if (step % settings.LogEverySteps == 0 || step == settings.Steps || evaluate || stop)
-                {
-                    progress = new TextClassificationProgress
-                    {
-                        Member = settings.Member,
-                        Step = step,
-                        TotalSteps = settings.Steps,
-                        Epoch = epoch,
-                        Loss = state.LossSum / Math.Max(1, state.LossTerms),
-                        LearningRate = lr,
-                        RowsPerSecond = clock.PerSecond(state.RowsInWindow),
-                        ValidationLoss = validationLoss,
-                        ValidationAccuracy = validationAccuracy,
-                        Elapsed = clock.Elapsed,
-                    };
-                    history.Add(progress);
-                    state.LossSum = 0;
-                    state.LossTerms = 0;
-                    state.RowsInWindow = 0;
-                    clock.RestartWindow();
-                }
-                if (rotation.Due(step, final: step == settings.Steps || stop))
-                {
-                    string path = lastCheckpoint = WriteCheckpoint(rotation, step, epoch, batchesDone, state with { Elapsed = clock.Elapsed }, history, best, optimizer, fingerprint);
-                    if (progress != null)
-                    {
-                        progress = progress with { CheckpointPath = path };
-                        history[^1] = progress;
-                    }
-                }
-                if (progress != null) report(progress);
-                if (stop)
-                {
-                    stoppedEarly = step < settings.Steps;
-                    break;
-                }
-            }
-            if (best.Count > 0) Restore(best);
-        }
-        finally
-        {
-            DisposeAll(best);
-            model.eval();
-        }
-        return Summary(step, state, stoppedEarly, history, training, validation);
+        this.training = training;
+        this.validation = validation;
+        fingerprint = Fingerprint(training, validation);
+        return RunSteps(report, cancellation);
     }
+
+    /// <inheritdoc />
+    protected override TrainingEngine CreateEngine() =>
+        new(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale),
+            model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, Device);
+
+    /// <inheritdoc />
+    protected override int Resume(string path, TrainingEngine engine)
+    {
+        var header = TextClassificationCheckpoint.ReadHeader(path);
+        CheckResumable(header, path, fingerprint);
+        TextClassificationCheckpoint.Read(path, model, best, engine.Optimizer);
+        state = header.State;
+        History.AddRange(header.History.Select(p => p with { Member = settings.Member }));
+        epoch = header.Epoch;
+        batchesDone = header.BatchesDoneInEpoch;
+        if (epoch > 0) epochBatches = EpochBatches(training, epoch);
+        return header.Step;
+    }
+
+    /// <inheritdoc />
+    protected override void Started() => clock = new ThroughputClock(state.Elapsed);
+
+    /// <inheritdoc />
+    protected override int BeginStep(int step)
+    {
+        if (batchesDone == epochBatches.Count)
+        {
+            epoch++;
+            epochBatches = EpochBatches(training, epoch);
+            batchesDone = 0;
+        }
+        rows = epochBatches[batchesDone++];
+        // The batch's rows in up to GradientAccumulationSteps consecutive micro-batches; each one's loss is weighted by its
+        // share of the rows, so the summed gradient is that of the whole batch's mean loss.
+        microBatches = Math.Min(settings.GradientAccumulationSteps, rows.Length);
+        return microBatches;
+    }
+
+    /// <inheritdoc />
+    protected override MicroBatchLoss Forward(int microBatch, ForwardContext context)
+    {
+        int from = rows.Length * microBatch / microBatches, to = rows.Length * (microBatch + 1) / microBatches;
+        var part = rows[from..to];
+        var (ids, lengths) = TextClassificationBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, Device);
+        var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: Device);
+        var (logits, routing) = model.Forward(ids, lengths, context);
+        var crossEntropy = nn.functional.cross_entropy(logits, labels);
+        var total = routing.BalanceLoss() is { } balance ? crossEntropy + balance : crossEntropy;
+        double divisor = (double)rows.Length / part.Length;
+        return new MicroBatchLoss(total, crossEntropy / divisor, divisor, routing);
+    }
+
+    /// <inheritdoc />
+    protected override void EndStep(StepOutcome outcome)
+    {
+        state.LossSum += outcome.ReportedLoss.item<double>();
+        state.LossTerms++;
+        state.RowsInWindow += rows.Length;
+    }
+
+    /// <inheritdoc />
+    protected override bool ChecksSkippedStepsEveryStep => true;
+
+    /// <inheritdoc />
+    protected override (bool Validated, bool Stop) Validate(int step)
+    {
+        bool endOfEpoch = batchesDone == epochBatches.Count;
+        bool evaluate = validation.Count > 0 && (step == settings.Steps || (settings.EvaluateEverySteps > 0 ? step % settings.EvaluateEverySteps == 0 : endOfEpoch));
+        validationLoss = null;
+        validationAccuracy = null;
+        if (evaluate)
+        {
+            var (loss, accuracy) = Evaluate(validation);
+            validationLoss = loss;
+            validationAccuracy = accuracy;
+            if (loss < state.BestLoss)
+            {
+                state.BestLoss = loss;
+                state.BestAccuracy = accuracy;
+                state.BestStep = step;
+                state.EvaluationsWithoutImprovement = 0;
+                DisposeAll(best);
+                Snapshot(best);
+            }
+            else
+            {
+                state.EvaluationsWithoutImprovement++;
+            }
+        }
+        return (evaluate, PatienceRunOut(state));
+    }
+
+    /// <inheritdoc />
+    protected override TextClassificationProgress Progress(int step, double learningRate, TrainingEngine engine)
+    {
+        var progress = new TextClassificationProgress
+        {
+            Member = settings.Member,
+            Step = step,
+            TotalSteps = settings.Steps,
+            Epoch = epoch,
+            Loss = state.LossSum / Math.Max(1, state.LossTerms),
+            LearningRate = learningRate,
+            RowsPerSecond = clock.PerSecond(state.RowsInWindow),
+            ValidationLoss = validationLoss,
+            ValidationAccuracy = validationAccuracy,
+            Elapsed = clock.Elapsed,
+        };
+        state.LossSum = 0;
+        state.LossTerms = 0;
+        state.RowsInWindow = 0;
+        clock.RestartWindow();
+        return progress;
+    }
+
+    /// <inheritdoc />
+    protected override TextClassificationProgress WithCheckpointPath(TextClassificationProgress progress, string path) => progress with { CheckpointPath = path };
+
+    /// <inheritdoc />
+    protected override void WriteCheckpoint(string path, int step, TrainingEngine engine)
+    {
+        var checkpoint = new TextClassificationCheckpoint
+        {
+            ConfigJson = model.Backbone.Config.ToJson(),
+            ClassCount = model.ClassCount,
+            Pooling = model.Pooling,
+            HeadHiddenSize = model.HeadHiddenSize,
+            Data = fingerprint,
+            Step = step,
+            Epoch = epoch,
+            BatchesDoneInEpoch = batchesDone,
+            State = state with { Elapsed = clock.Elapsed },
+            History = History.ToList(),
+        };
+        checkpoint.Write(path, model, best.Count > 0 ? best : null, engine.Optimizer);
+    }
+
+    /// <inheritdoc />
+    protected override void Completed()
+    {
+        if (best.Count > 0) Restore(best);
+    }
+
+    /// <inheritdoc />
+    protected override void Release() => DisposeAll(best);
+
+    /// <inheritdoc />
+    protected override TextClassificationTrainingSummary Finish(int step, bool stoppedEarly, Action<TextClassificationProgress> report) =>
+        Summary(step, state, stoppedEarly, History, training, validation);
 
     /// <summary>The summary of a run that ended at <paramref name="step"/>: the best weights' figures when it validated, else the last step's.</summary>
     private TextClassificationTrainingSummary Summary(int step, TextClassificationTrainingState state, bool stoppedEarly, IReadOnlyList<TextClassificationProgress> history,
@@ -262,15 +309,15 @@ internal sealed class TextClassificationTrainingLoop
         if (header.Step > settings.Steps)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {header.Step}; this run has only {settings.Steps} steps. Resume with the same epochs and batch size.");
         if (!Finished(header)) return null;
-        var best = new Dictionary<string, Tensor>();
+        var kept = new Dictionary<string, Tensor>();
         try
         {
-            TextClassificationCheckpoint.Read(path, model, best, optimizer: null);
-            if (best.Count > 0) Restore(best);
+            TextClassificationCheckpoint.Read(path, model, kept, optimizer: null);
+            if (kept.Count > 0) Restore(kept);
         }
         finally
         {
-            DisposeAll(best);
+            DisposeAll(kept);
             model.eval();
         }
         var history = header.History.Select(p => p with { Member = settings.Member }).ToList();
@@ -292,25 +339,6 @@ internal sealed class TextClassificationTrainingLoop
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps: nothing is left to train.");
         if (PatienceRunOut(checkpoint.State))
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' ends a run that stopped early at step {checkpoint.Step}: nothing is left to train.");
-    }
-
-    private string WriteCheckpoint(CheckpointRotation rotation, int step, int epoch, int batchesDone, TextClassificationTrainingState state, List<TextClassificationProgress> history,
-        Dictionary<string, Tensor> best, FlatAdamW optimizer, DataFingerprint fingerprint)
-    {
-        var checkpoint = new TextClassificationCheckpoint
-        {
-            ConfigJson = model.Backbone.Config.ToJson(),
-            ClassCount = model.ClassCount,
-            Pooling = model.Pooling,
-            HeadHiddenSize = model.HeadHiddenSize,
-            Data = fingerprint,
-            Step = step,
-            Epoch = epoch,
-            BatchesDoneInEpoch = batchesDone,
-            State = state,
-            History = history.ToList(),
-        };
-        return rotation.Write(step, path => checkpoint.Write(path, model, best.Count > 0 ? best : null, optimizer));
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="rows"/> in eval mode.</summary>

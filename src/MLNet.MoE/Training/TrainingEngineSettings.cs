@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using static TorchSharp.torch;
 
 namespace MLNet.MoE;
@@ -9,6 +10,36 @@ namespace MLNet.MoE;
 /// </summary>
 internal abstract record TrainingEngineSettings
 {
+    /// <summary>Settings given member by member (tests, benchmarks, the classifier's language-model adaptation).</summary>
+    protected TrainingEngineSettings()
+    {
+    }
+
+    /// <summary>
+    /// The one mapping of the options every trainer shares (<see cref="MoeTrainerOptions"/>) to a run's settings: batch and
+    /// accumulation, optimizer, routing, recomputation, report cadence, checkpoint cadence and retention, the non-finite
+    /// guard; with the run's <paramref name="steps"/>, <paramref name="seed"/>, <paramref name="computeType"/> and
+    /// <paramref name="kernels"/>. The task's own settings (checkpoint folder, resume file, its options) are set by the
+    /// derived record.
+    /// </summary>
+    [SetsRequiredMembers]
+    protected TrainingEngineSettings(MoeTrainerOptions options, int steps, int seed, ScalarType computeType, KernelSet kernels)
+    {
+        BatchSize = options.BatchSize;
+        GradientAccumulationSteps = options.GradientAccumulationSteps;
+        Steps = steps;
+        Optimizer = options.ToOptimizerSettings();
+        Seed = seed;
+        Routing = options.ToRoutingSettings();
+        RecomputeActivations = options.RecomputeActivations;
+        LogEverySteps = options.LogEverySteps;
+        ComputeType = computeType;
+        Kernels = kernels;
+        CheckpointEverySteps = options.CheckpointEverySteps;
+        KeepCheckpoints = options.KeepCheckpoints;
+        MaxConsecutiveSkippedSteps = options.MaxConsecutiveSkippedSteps;
+    }
+
     /// <summary>Examples per optimizer step (windows for the language model, rows for the classifier), over all micro-batches.</summary>
     public required int BatchSize { get; init; }
 
