@@ -86,7 +86,7 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
         // The weights' CRC-32, names and shapes are checked against the config, in one pass, before the model (and its
         // memory) exists.
-        var layout = HuggingFaceCheckpoint.ExpectedTensors(config);
+        var layout = ModelTensorLayout.Of(config);
         if (!ZipEntryIntegrity.VerifyEntry(ctx, WeightsStream, r => ModelWeightsFormat.CheckLayout(r, layout, WeightsStream)))
             throw new InvalidDataException($"The language model has no '{WeightsStream}' entry: the model file is incomplete.");
         // What the transformer's constructor would refuse, refused as the damaged file it is, before the model exists.

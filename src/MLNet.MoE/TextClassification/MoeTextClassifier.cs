@@ -28,7 +28,7 @@ internal sealed class MoeTextClassifier : nn.Module
     /// </summary>
     internal static List<(string Name, long[] Shape)> TensorLayout(MoeModelConfig config, int classCount, int headHiddenSize)
     {
-        var layout = HuggingFaceCheckpoint.ExpectedTensors(config).Select(t => ("backbone." + t.Name, t.Shape)).ToList();
+        var layout = ModelTensorLayout.Of(config).Select(t => ("backbone." + t.Name, t.Shape)).ToList();
         long h = config.HiddenSize;
         if (headHiddenSize > 0)
         {

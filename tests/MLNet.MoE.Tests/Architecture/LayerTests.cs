@@ -14,11 +14,11 @@ public class LayerTests
 {
     /// <summary>The layers of MLNet.MoE, top first.</summary>
     public static readonly string[] LibraryLayers =
-        { "Catalog", "Onnx", "TextClassification", "LanguageModel", "Pipeline", "Checkpoints", "Training", "Modeling", "Runtime" };
+        { "Catalog", "Onnx", "TextClassification", "LanguageModel", "Pipeline", "HuggingFace", "Training", "Modeling", "Runtime" };
 
     /// <summary>The layers of MLNet.MoE.Core, top first.</summary>
     public static readonly string[] CoreLayers =
-        { "LanguageModel", "Generation", "DataView", "ModelFiles", "Onnx", "Tokenization", "Runtime" };
+        { "LanguageModel", "DataView", "ModelFiles", "Onnx", "Tokenization", "MachineLearningAccess" };
 
     [Fact]
     public void LibraryLayersPointOneWayOnly() => AssertOneWay("MLNet.MoE", LibraryLayers);
@@ -32,7 +32,7 @@ public class LayerTests
         var uses = Uses("MLNet.MoE", TypeFolders(Path.Combine(TestPaths.RepositoryRoot, "src", "MLNet.MoE")));
         Assert.Contains("LanguageModel/LanguageModelTransformer uses Modeling/MoeCausalLM", uses);
         Assert.Contains("LanguageModel/LanguageModelTrainingLoop uses Training/TrainingEngine", uses);
-        Assert.Contains("Catalog/MoeCatalog uses Checkpoints/HuggingFaceCheckpoint", uses);
+        Assert.Contains("Catalog/MoeCatalog uses HuggingFace/HuggingFaceCheckpoint", uses);
     }
 
     [Fact]

@@ -23,7 +23,7 @@ public class ModelTensorLayoutTests
         var config = Config(name);
         using var model = new MoeCausalLM(config);
         var actual = model.state_dict().Select(kv => (kv.Key, string.Join(",", kv.Value.shape))).OrderBy(t => t.Key, StringComparer.Ordinal).ToList();
-        var computed = HuggingFaceCheckpoint.ExpectedTensors(config).Select(t => (t.Name, string.Join(",", t.Shape))).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        var computed = ModelTensorLayout.Of(config).Select(t => (t.Name, string.Join(",", t.Shape))).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         Assert.Equal(actual, computed);
     }
 }
