@@ -39,28 +39,8 @@ public sealed class MoeCatalog
     /// </summary>
     /// <exception cref="FileNotFoundException">No tokenizer was given and the folder holds none.</exception>
     public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
-        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
-        tokenizer ??= TokenizerFiles.TryLoad(checkpointDirectory)
-            ?? throw new FileNotFoundException($"Checkpoint folder '{checkpointDirectory}' holds no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}): pass the tokenizer to LoadHuggingFace.",
-                Path.Combine(checkpointDirectory, TokenizerFiles.FileName));
-        var model = HuggingFaceCheckpoint.Load(checkpointDirectory);
-        if (model.Config.VocabSize < tokenizer.VocabularySize)
-        {
-            model.Dispose();
-            throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the checkpoint's vocab_size ({model.Config.VocabSize}).");
-        }
-        int context = contextLength ?? model.Config.MaxPositionEmbeddings;
-        if (context < 2 || context > model.Config.MaxPositionEmbeddings)
-        {
-            model.Dispose();
-            throw new ArgumentOutOfRangeException(nameof(contextLength), context, $"contextLength must be between 2 and the checkpoint's max_position_embeddings ({model.Config.MaxPositionEmbeddings}).");
-        }
-        var target = DeviceSelector.Select(env, device, null);
-        model.to(target);
-        return new LanguageModelTransformer(model, tokenizer, tokenColumnName, promptColumnName, context, generation ?? new GenerationOptions(), null);
-    }
+        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto) =>
+        HuggingFaceImport.Load(env, checkpointDirectory, tokenizer, tokenColumnName, promptColumnName, contextLength, generation, device);
 
     /// <summary>
     /// Saves a model (any ML.NET transformer, MLNet.MoE's included) to a <c>.zip</c> like <c>mlContext.Model.Save</c>, but
@@ -81,27 +61,8 @@ public sealed class MoeCatalog
     /// a damaged one (a zip entry whose CRC-32 fails, weights or a tokenizer whose SHA-256 differs from the one recorded
     /// at save, a config out of range).
     /// </summary>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"The model file '{path}' does not exist.", path);
-        try
-        {
-            return mlContext.Model.Load(path, out inputSchema);
-        }
-        catch (System.Reflection.TargetInvocationException wrapped) when (wrapped.InnerException != null)
-        {
-            Exception inner = wrapped.InnerException;
-            while (inner is System.Reflection.TargetInvocationException { InnerException: { } deeper }) inner = deeper;
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
-            throw;
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException && !e.Message.Contains(path, StringComparison.Ordinal))
-        {
-            // ML.NET answers a file that is not a zip with FormatException("Failed to open a zip archive").
-            throw new InvalidDataException($"'{path}' is not a readable model zip: {e.Message}", e);
-        }
-    }
+    public ITransformer LoadModel(string path, out DataViewSchema inputSchema) =>
+        ModelZipLoader.Load(mlContext, path, out inputSchema);
 
     /// <summary>
     /// Exports a language model to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (opset 23 + com.microsoft, ONNX
@@ -126,9 +87,7 @@ public sealed class MoeCatalog
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (model.Members.Count > 1)
-            throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
-        OnnxExporter.ExportClassifier(model.Model, model.Tokenizer, model.MaxLength, model.ClassNames, directory, options);
+        OnnxExporter.ExportClassifierTransformer(model, directory, options);
     }
 
     /// <summary>
@@ -151,24 +110,8 @@ public sealed class MoeCatalog
     /// and fraction), <c>tokens.json</c> describes them, and the tokenizer is written beside them.
     /// </summary>
     /// <returns>The header that was written.</returns>
-    public TokenFileInfo ExportTokens(IDataView data, string directory, TokenExportOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        ArgumentException.ThrowIfNullOrEmpty(directory);
-        options ??= new TokenExportOptions();
-        if (!(options.ValidationFraction >= 0 && options.ValidationFraction <= 0.5))
-            throw new ArgumentOutOfRangeException(nameof(options), options.ValidationFraction, "TokenExportOptions.ValidationFraction must be between 0 and 0.5.");
-        var column = SchemaChecks.RequireTokenIds(data.Schema, options.TokenColumnName, "Token");
-        MoeTokenizer tokenizer = options.Tokenizer ?? TokenizerAnnotation.TryGet(column)
-            ?? throw new InvalidOperationException($"Token column '{options.TokenColumnName}' carries no tokenizer: produce it with TokenizeForMoe, or set TokenExportOptions.Tokenizer.");
-        int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
-        var (documents, _) = TokenDocumentReader.Read(data, column, tokenizer.VocabularySize);
-        if (documents.Count == 0) throw new InvalidOperationException($"Column '{options.TokenColumnName}' holds no tokens: every row is empty.");
-        var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, options.ValidationFraction, seed);
-        var info = TokenFile.Write(directory, corpus, tokenizer.VocabularySize, tokenizer.EndOfTextId, tokenizer.Name, options.ValidationFraction, seed, options.TokenColumnName);
-        if (options.IncludeTokenizer) TokenizerFiles.Save(Path.GetFullPath(directory), tokenizer, int.MaxValue);
-        return info;
-    }
+    public TokenFileInfo ExportTokens(IDataView data, string directory, TokenExportOptions? options = null) =>
+        TokenExport.Export(env, data, directory, options ?? new TokenExportOptions());
 
     /// <summary>
     /// Reads back a token file folder written by <see cref="ExportTokens"/> (its header checked): the training stream, or

@@ -268,4 +268,15 @@ internal static class OnnxExporter
     }
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Exports a trained classifier transformer (its classifier, tokenizer, maximum length and class names). An ensemble
+    /// is refused: the graph holds one classifier.
+    /// </summary>
+    public static void ExportClassifierTransformer(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options)
+    {
+        if (model.Members.Count > 1)
+            throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
+        ExportClassifier(model.Model, model.Tokenizer, model.MaxLength, model.ClassNames, directory, options);
+    }
 }
