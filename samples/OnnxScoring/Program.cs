@@ -5,7 +5,8 @@
 // --quick (or MLNET_MOE_SAMPLE_QUICK=1) scores three short texts and generates 8 tokens; the default scores ten and
 // generates 32.
 // Prints one JSON object: per-row Score/Perplexity/TokenCount/TokenAccuracy, the generated text, and the same after a
-// save to model.zip and a reload (the ONNX bytes travel inside the zip).
+// save to model.zip and a reload (the ONNX bytes travel inside the zip); then the metrics of the texts tokenized by
+// TokenizeForMoe in a pipeline before the model, as mlContext.MoeOnnx().Evaluate aggregates them.
 using System.Text.Json;
 using Microsoft.ML;
 using MLNet.MoE;
@@ -62,6 +63,12 @@ var reloaded = ml.Model.Load(zip, out _);
 var rescored = ml.Data.CreateEnumerable<ScoredRow>(reloaded.Transform(data), reuseRowObject: false).ToList();
 (reloaded as IDisposable)?.Dispose();
 
+// The pipeline shape of training, without TorchSharp: TokenizeForMoe (MLNet.MoE.Core) makes the token-id column the
+// model scores, and MoeOnnx().Evaluate aggregates the scores.
+var tokenized = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", model.Tokenizer).Fit(data).Transform(data);
+using var tokenModel = ml.MoeOnnx().LoadLanguageModel(modelPath, tokenColumnName: "Tokens");
+LanguageModelMetrics metrics = ml.MoeOnnx().Evaluate(tokenModel.Transform(tokenized), textColumnName: "Text");
+
 var result = new
 {
     weights = model.WeightType,
@@ -70,6 +77,7 @@ var result = new
     generated = scored[0].GeneratedText,
     reloadedRows = rescored.Select(r => new { r.Score, r.Perplexity, r.TokenCount, r.TokenAccuracy }),
     reloadedGenerated = rescored[0].GeneratedText,
+    pipelineMetrics = new { metrics.CrossEntropy, metrics.Perplexity, metrics.BitsPerByte, metrics.NextTokenAccuracy, metrics.TokenCount, metrics.RowCount },
     zip,
 };
 Console.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));

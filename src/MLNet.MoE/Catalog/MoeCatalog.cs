@@ -40,7 +40,7 @@ public sealed class MoeCatalog
     /// <exception cref="FileNotFoundException">No tokenizer was given and the folder holds none.</exception>
     public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
         string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto) =>
-        HuggingFaceImport.Load(env, checkpointDirectory, tokenizer, tokenColumnName, promptColumnName, contextLength, generation, device);
+        HuggingFaceTransformerLoader.Load(env, checkpointDirectory, tokenizer, tokenColumnName, promptColumnName, contextLength, generation, device);
 
     /// <summary>
     /// Saves a model (any ML.NET transformer, MLNet.MoE's included) to a <c>.zip</c> like <c>mlContext.Model.Save</c>, but

@@ -52,6 +52,13 @@ public class OnnxScoringSampleTests
             Assert.Equal(rows[i].GetProperty("Score").GetSingle(), reloaded[i].GetProperty("Score").GetSingle());
         }
         Assert.Equal(root.GetProperty("generated").GetString(), root.GetProperty("reloadedGenerated").GetString());
+        // TokenizeForMoe and MoeOnnx().Evaluate ran without TorchSharp: their metrics are the token-weighted mean of the rows' scores.
+        var metrics = root.GetProperty("pipelineMetrics");
+        double tokenTotal = rows.Sum(r => r.GetProperty("TokenCount").GetDouble());
+        double weighted = rows.Sum(r => r.GetProperty("Score").GetDouble() * r.GetProperty("TokenCount").GetDouble()) / tokenTotal;
+        Assert.Equal(tokenTotal, metrics.GetProperty("TokenCount").GetDouble());
+        Assert.Equal(3, metrics.GetProperty("RowCount").GetInt32());
+        Assert.Equal(weighted, metrics.GetProperty("CrossEntropy").GetDouble(), 4);
         Assert.Equal(model.Generate("And God said", new MLNet.MoE.GenerationOptions { MaxNewTokens = 8 }), root.GetProperty("generated").GetString());
     }
 }

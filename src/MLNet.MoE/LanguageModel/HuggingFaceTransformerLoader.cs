@@ -8,7 +8,7 @@ namespace MLNet.MoE;
 /// the model read by <see cref="HuggingFaceCheckpoint"/>, the checks that the two and the context length fit, and the
 /// device from the MLContext's settings. What <c>mlContext.MoE().LoadHuggingFace</c> does.
 /// </summary>
-internal static class HuggingFaceImport
+internal static class HuggingFaceTransformerLoader
 {
     /// <summary>Loads the checkpoint in <paramref name="checkpointDirectory"/>; see <c>MoeCatalog.LoadHuggingFace</c>.</summary>
     public static LanguageModelTransformer Load(IHostEnvironment env, string checkpointDirectory, MoeTokenizer? tokenizer, string tokenColumnName,
