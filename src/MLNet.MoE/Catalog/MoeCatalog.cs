@@ -81,7 +81,7 @@ public sealed class MoeCatalog
     /// Exports a text classifier to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (inputs <c>input_ids</c> and
     /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
     /// with the class names, pooling and maximum length in its metadata, and the tokenizer. Rows are encoded as
-    /// <see cref="MoeTextClassificationTransformer.Encode(string, string?)"/> does. Files are written atomically. An
+    /// <see cref="TextClassificationTransformerBase.Encode(string, string?)"/> does. Files are written atomically. An
     /// ensemble (<c>EnsembleSize</c> above 1) is refused with <see cref="NotSupportedException"/>: the graph holds one classifier.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)

@@ -101,8 +101,9 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                         size > 1 ? $"Member {member}: " : "", summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
             }
             var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, Math.Max(options.BatchSize, 32), channel);
-            return new MoeTextClassificationTransformer(env, members, tokenizer, options.TextColumnName, options.SecondTextColumnName,
-                options.PredictedLabelColumnName, options.ScoreColumnName, options.MaxLength, keyValues, device, result);
+            var columns = new TextClassificationSettings(options.TextColumnName, options.SecondTextColumnName, options.PredictedLabelColumnName,
+                options.ScoreColumnName, options.MaxLength, members[0].ClassCount);
+            return new MoeTextClassificationTransformer(members, tokenizer, columns, keyValues, result);
         }
         catch
         {

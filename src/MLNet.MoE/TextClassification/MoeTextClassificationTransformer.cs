@@ -11,14 +11,13 @@ using static TorchSharp.torch;
 namespace MLNet.MoE;
 
 /// <summary>
-/// A trained Mixture-of-Experts text classifier in an ML.NET pipeline. For each row it adds <c>PredictedLabel</c>
-/// (a key of the label's key type, carrying the label's key values) and <c>Score</c> (the class probabilities, a
-/// vector of Single with one slot per class, named after the key values). The label column is not read, so the
-/// transformer scores unlabelled rows and works in a <c>PredictionEngine</c>. Saved in the model zip with its config,
-/// weights, tokenizer and label key values. An ensemble (<c>EnsembleSize</c> above 1) holds several classifiers of one
-/// architecture and scores the mean of their probabilities.
+/// A trained Mixture-of-Experts text classifier in an ML.NET pipeline, run by TorchSharp. Its columns and encoding are
+/// those of <see cref="TextClassificationTransformerBase"/>: <c>PredictedLabel</c> (a key of the label's key type,
+/// carrying the label's key values) and <c>Score</c> (the class probabilities, one slot per class, named after the key
+/// values). Saved in the model zip with its config, weights, tokenizer and label key values. An ensemble
+/// (<c>EnsembleSize</c> above 1) holds several classifiers of one architecture and scores the mean of their probabilities.
 /// </summary>
-public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveModel, IDisposable
+public sealed class MoeTextClassificationTransformer : TextClassificationTransformerBase
 {
     internal const string LoaderSignature = "MLNetMoETextClassifier";
     private const string ModelSignature = "MOETXTCL";
@@ -32,25 +31,11 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
 
-    private readonly IHostEnvironment env;
-    private readonly Device device;
-    private readonly LabelKeyValues? keyValues;
-
-    internal MoeTextClassificationTransformer(IHostEnvironment env, IReadOnlyList<MoeTextClassifier> members, MoeTokenizer tokenizer, string textColumnName,
-        string? secondTextColumnName, string predictedLabelColumnName, string scoreColumnName, int maxLength, LabelKeyValues? keyValues,
-        Device device, TextClassificationTrainingSummary? summary)
+    internal MoeTextClassificationTransformer(IReadOnlyList<MoeTextClassifier> members, MoeTokenizer tokenizer, TextClassificationSettings settings,
+        LabelKeyValues? keyValues, TextClassificationTrainingSummary? summary)
+        : base(tokenizer, settings, keyValues, FirstMember(members, settings).Backbone.Config.VocabSize)
     {
-        this.env = env;
-        this.device = device;
-        this.keyValues = keyValues;
-        if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
         Members = members.ToList();
-        Tokenizer = tokenizer;
-        TextColumnName = textColumnName;
-        SecondTextColumnName = secondTextColumnName;
-        PredictedLabelColumnName = predictedLabelColumnName;
-        ScoreColumnName = scoreColumnName;
-        MaxLength = maxLength;
         TrainingSummary = summary;
         foreach (var member in Members) member.eval();
     }
@@ -64,99 +49,38 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
     /// <summary>Classifiers whose probabilities are averaged: 1, or the ensemble's size.</summary>
     public int EnsembleSize => Members.Count;
 
-    /// <summary>The tokenizer of the backbone.</summary>
-    public MoeTokenizer Tokenizer { get; }
-
-    /// <summary>The text column read.</summary>
-    public string TextColumnName { get; }
-
-    /// <summary>The second text column read, or null.</summary>
-    public string? SecondTextColumnName { get; }
-
-    /// <summary>The predicted-label column added.</summary>
-    public string PredictedLabelColumnName { get; }
-
-    /// <summary>The class-probability column added.</summary>
-    public string ScoreColumnName { get; }
-
-    /// <summary>Tokens per row at most.</summary>
-    public int MaxLength { get; }
-
-    /// <summary>The label's key values as text, in score order, or null when the label had none.</summary>
-    public IReadOnlyList<string>? ClassNames => keyValues?.AsText();
-
-    /// <summary>Number of classes.</summary>
-    public int ClassCount => Model.ClassCount;
-
     /// <summary>What training measured (null for a loaded model).</summary>
     public TextClassificationTrainingSummary? TrainingSummary { get; }
 
-    /// <summary>Always true: each row is mapped on its own.</summary>
-    public bool IsRowToRowMapper => true;
-
-    /// <summary>The input schema plus PredictedLabel and Score.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new Mapper(this, inputSchema).OutputSchema;
-
-    /// <summary>A row-to-row mapper (used by PredictionEngine).</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MappedRowToRowMapper(new Mapper(this, inputSchema));
-
-    /// <summary>Adds the output columns, computed lazily row by row.</summary>
-    public IDataView Transform(IDataView input) => new MappedDataView(input, new Mapper(this, input.Schema));
-
-    /// <summary>The token ids the classifier reads for a row (end-of-text tokens included, truncated to <see cref="MaxLength"/>).</summary>
-    public int[] Encode(string text, string? secondText = null) => Encode(text, secondText, out _);
-
-    /// <summary>The token ids the classifier reads for a row, and whether the row was longer than <see cref="MaxLength"/> and cut.</summary>
-    public int[] Encode(string text, string? secondText, out bool truncated)
+    private static MoeTextClassifier FirstMember(IReadOnlyList<MoeTextClassifier> members, TextClassificationSettings settings)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        if (SecondTextColumnName != null && secondText == null) throw new ArgumentNullException(nameof(secondText), $"The classifier reads two texts (columns '{TextColumnName}' and '{SecondTextColumnName}').");
-        return TextClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
+        if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
+        if (members.Any(m => m.ClassCount != settings.ClassCount))
+            throw new ArgumentException($"Every classifier of the transformer must have {settings.ClassCount} classes.", nameof(members));
+        return members[0];
     }
 
-    /// <summary>Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
-    public float[][] PredictProbabilities(IReadOnlyList<int[]> sequences, int batchSize = 32)
+    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize)
     {
-        ArgumentNullException.ThrowIfNull(sequences);
-        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
-        if (sequences.Count == 0) return Array.Empty<float[]>();
-        foreach (var s in sequences)
-        {
-            if (s == null || s.Length == 0) throw new ArgumentException("Every sequence needs at least one token (use Encode).", nameof(sequences));
-            foreach (int id in s)
-            {
-                if ((uint)id >= (uint)Model.Backbone.Config.VocabSize)
-                    throw new ArgumentOutOfRangeException(nameof(sequences), $"Token id {id} is outside the model's vocabulary (0..{Model.Backbone.Config.VocabSize - 1}).");
-            }
-        }
         using var scope = torch.NewDisposeScope();
         return TextClassificationBatches.EnsembleProbabilities(Members, sequences, batchSize, Tokenizer.EndOfTextId);
     }
 
-    /// <summary>Class probabilities of one row's text(s).</summary>
-    public float[] PredictProbabilities(string text, string? secondText = null) => PredictProbabilities(new[] { Encode(text, secondText) })[0];
-
-    /// <summary>Frees the models' native memory.</summary>
-    public void Dispose()
+    private protected override void DisposeModel()
     {
         foreach (var member in Members) member.Dispose();
     }
 
-    void ICanSaveModel.Save(ModelSaveContext ctx)
+    private protected override void Save(ModelSaveContext ctx)
     {
         ctx.CheckAtModel();
         ctx.SetVersionInfo(ModelVersions.Create(typeof(MoeTextClassificationTransformer), ModelSignature, Version, LoaderSignature));
-        ctx.SaveNonEmptyString(TextColumnName);
-        ctx.SaveStringOrNull(SecondTextColumnName);
-        ctx.SaveNonEmptyString(PredictedLabelColumnName);
-        ctx.SaveNonEmptyString(ScoreColumnName);
-        ctx.Writer.Write(MaxLength);
-        ctx.Writer.Write(ClassCount);
+        Settings.Write(ctx);
         ctx.Writer.Write((int)Model.Pooling);
         ctx.Writer.Write(Model.DropoutRate);
         ctx.Writer.Write(Model.HeadHiddenSize);
         ctx.Writer.Write(Members.Count);
-        LabelKeyValues.Write(ctx.Writer, keyValues);
+        LabelKeyValues.Write(ctx.Writer, KeyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
         ctx.SaveBinaryStream(ConfigStream, w =>
         {
@@ -184,17 +108,13 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         ctx.CheckAtModel(ModelVersions.Create(typeof(MoeTextClassificationTransformer), ModelSignature, Version, LoaderSignature, FirstVersion));
         // The weights entries are checked with their layout below, one pass each.
         ZipEntryIntegrity.Verify(ctx, Enumerable.Range(0, MaxMembers).Select(WeightsEntry).ToArray());
-        string textColumn = ctx.LoadNonEmptyString();
-        string? secondColumn = ctx.LoadStringOrNull();
-        string predictedColumn = ctx.LoadNonEmptyString();
-        string scoreColumn = ctx.LoadNonEmptyString();
-        int maxLength = ctx.Reader.ReadInt32();
-        int classCount = ctx.Reader.ReadInt32();
+        var settings = TextClassificationSettings.Read(ctx);
+        int classCount = settings.ClassCount;
         var pooling = (TextPooling)ctx.Reader.ReadInt32();
         double dropout = ctx.Reader.ReadDouble();
         int headHiddenSize = ctx.Header.ModelVerWritten >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
         int memberCount = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 1;
-        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0 || memberCount < 1 || memberCount > MaxMembers)
+        if (!Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0 || memberCount < 1 || memberCount > MaxMembers)
             throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
         var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
         MoeModelConfig? config = null;
@@ -230,84 +150,6 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             foreach (var model in members) model.Dispose();
             throw;
         }
-        return new MoeTextClassificationTransformer(env, members, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, maxLength, keyValues, device, null);
-    }
-
-    private sealed class Mapper : ColumnMapper
-    {
-        private readonly MoeTextClassificationTransformer parent;
-        private readonly int textIndex;
-        private readonly int secondIndex = -1;
-
-        public Mapper(MoeTextClassificationTransformer parent, DataViewSchema inputSchema) : base(inputSchema)
-        {
-            this.parent = parent;
-            textIndex = SchemaChecks.RequireText(inputSchema, parent.TextColumnName, "Text").Index;
-            if (parent.SecondTextColumnName != null) secondIndex = SchemaChecks.RequireText(inputSchema, parent.SecondTextColumnName, "SecondText").Index;
-            var predicted = new DataViewSchema.Annotations.Builder();
-            var score = new DataViewSchema.Annotations.Builder();
-            if (parent.keyValues != null)
-            {
-                parent.keyValues.AddKeyValues(predicted);
-                string[] names = parent.keyValues.AsText();
-                score.Add(AnnotationUtils.Kinds.SlotNames, new VectorDataViewType(TextDataViewType.Instance, names.Length),
-                    (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> v) => new VBuffer<ReadOnlyMemory<char>>(names.Length, names.Select(n => n.AsMemory()).ToArray()).CopyTo(ref v)));
-            }
-            score.Add(AnnotationUtils.Kinds.ScoreColumnKind, TextDataViewType.Instance, (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> v) => v = AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification.AsMemory()));
-            score.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance, (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> v) => v = AnnotationUtils.Const.ScoreValueKind.Score.AsMemory()));
-            AddedColumns = new List<DataViewSchema.DetachedColumn>
-            {
-                new(parent.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), parent.ClassCount), predicted.ToAnnotations()),
-                new(parent.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, parent.ClassCount), score.ToAnnotations()),
-            };
-        }
-
-        public override IReadOnlyList<DataViewSchema.DetachedColumn> AddedColumns { get; }
-
-        public override IEnumerable<int> GetInputDependencies(Func<int, bool> isAddedColumnActive)
-        {
-            if (!isAddedColumnActive(0) && !isAddedColumnActive(1)) yield break;
-            yield return textIndex;
-            if (secondIndex >= 0) yield return secondIndex;
-        }
-
-        public override Delegate?[] CreateGetters(DataViewRow input, Func<int, bool> isAddedColumnActive)
-        {
-            var getters = new Delegate?[2];
-            if (!isAddedColumnActive(0) && !isAddedColumnActive(1)) return getters;
-            var textGetter = input.GetGetter<ReadOnlyMemory<char>>(input.Schema[textIndex]);
-            var secondGetter = secondIndex >= 0 ? input.GetGetter<ReadOnlyMemory<char>>(input.Schema[secondIndex]) : null;
-            ReadOnlyMemory<char> text = default, second = default;
-            string? cachedText = null, cachedSecond = null;
-            float[] cached = Array.Empty<float>();
-            float[] Current()
-            {
-                // Cached by content, not row position: a PredictionEngine reuses one row object for every prediction.
-                textGetter(ref text);
-                secondGetter?.Invoke(ref second);
-                string first = text.ToString();
-                string? other = secondGetter != null ? second.ToString() : null;
-                if (cachedText == null || first != cachedText || other != cachedSecond)
-                {
-                    cached = parent.PredictProbabilities(first, other);
-                    cachedText = first;
-                    cachedSecond = other;
-                }
-                return cached;
-            }
-            getters[0] = (ValueGetter<uint>)((ref uint v) =>
-            {
-                var p = Current();
-                int best = 0;
-                for (int c = 1; c < p.Length; c++) if (p[c] > p[best]) best = c;
-                v = (uint)best + 1;
-            });
-            getters[1] = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
-            {
-                var p = Current();
-                new VBuffer<float>(p.Length, p).CopyTo(ref v);
-            });
-            return getters;
-        }
+        return new MoeTextClassificationTransformer(members, tokenizer, settings, keyValues, null);
     }
 }

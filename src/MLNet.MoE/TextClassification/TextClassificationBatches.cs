@@ -3,24 +3,14 @@ using static TorchSharp.torch;
 
 namespace MLNet.MoE;
 
-/// <summary>Builds right-padded id batches with their lengths, and scores sequences in batches.</summary>
+/// <summary>Right-padded id batches as tensors (<see cref="TextClassificationPadding"/>), and sequences scored in batches.</summary>
 internal static class TextClassificationBatches
 {
     /// <summary>Ids [B, T] right-padded with <paramref name="padId"/> to the longest sequence, and lengths [B] (int64), on <paramref name="device"/>.</summary>
     public static (Tensor Ids, Tensor Lengths) Pad(IReadOnlyList<int[]> sequences, int padId, Device device)
     {
-        if (sequences.Count == 0) throw new ArgumentException("A batch needs at least one sequence.", nameof(sequences));
-        int longest = sequences.Max(s => s.Length);
-        if (sequences.Any(s => s.Length == 0)) throw new ArgumentException("Every sequence needs at least one token.", nameof(sequences));
-        var ids = new long[sequences.Count * longest];
-        var lengths = new long[sequences.Count];
-        for (int b = 0; b < sequences.Count; b++)
-        {
-            var s = sequences[b];
-            lengths[b] = s.Length;
-            for (int t = 0; t < longest; t++) ids[b * longest + t] = t < s.Length ? s[t] : padId;
-        }
-        return (torch.tensor(ids, new long[] { sequences.Count, longest }, device: device), torch.tensor(lengths, device: device));
+        var (ids, lengths, width) = TextClassificationPadding.Pad(sequences, padId);
+        return (torch.tensor(ids, new long[] { sequences.Count, width }, device: device), torch.tensor(lengths, device: device));
     }
 
     /// <summary>
@@ -30,12 +20,10 @@ internal static class TextClassificationBatches
     public static float[][] Probabilities(MoeTextClassifier model, IReadOnlyList<int[]> sequences, int batchSize, int padId)
     {
         var result = new float[sequences.Count][];
-        var order = Enumerable.Range(0, sequences.Count).OrderBy(i => sequences[i].Length).ToArray();
         using var noGrad = torch.no_grad();
-        for (int start = 0; start < order.Length; start += batchSize)
+        foreach (var chunk in TextClassificationPadding.Batches(sequences, batchSize))
         {
             using var scope = torch.NewDisposeScope();
-            var chunk = order.Skip(start).Take(batchSize).ToArray();
             var (ids, lengths) = Pad(chunk.Select(i => sequences[i]).ToList(), padId, model.Device);
             using var context = new ForwardContext();
             var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context).Logits, 1).cpu();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -7,24 +8,25 @@ namespace MLNet.MoE;
 /// <summary>
 /// The values behind a key-typed label (its <c>KeyValues</c> annotation), kept by the text classifier so that its
 /// <c>PredictedLabel</c> column carries the same annotation (and <c>MapKeyToValue</c> works) without the label column,
-/// and saved in the model zip. Item types: Text, Boolean and the numeric types ML.NET loads.
+/// and saved in the model zip. Item types: Text, Boolean and the numeric types ML.NET loads. An ONNX export records them
+/// as text with their type's name (<see cref="TypeName"/>), and <see cref="Parse"/> reads them back.
 /// </summary>
 internal sealed class LabelKeyValues
 {
-    private static readonly Dictionary<Type, (byte Code, DataViewType Type)> Supported = new()
+    private static readonly Dictionary<Type, (byte Code, DataViewType Type, string Name)> Supported = new()
     {
-        [typeof(ReadOnlyMemory<char>)] = (1, TextDataViewType.Instance),
-        [typeof(bool)] = (2, BooleanDataViewType.Instance),
-        [typeof(float)] = (3, NumberDataViewType.Single),
-        [typeof(double)] = (4, NumberDataViewType.Double),
-        [typeof(int)] = (5, NumberDataViewType.Int32),
-        [typeof(long)] = (6, NumberDataViewType.Int64),
-        [typeof(uint)] = (7, NumberDataViewType.UInt32),
-        [typeof(ulong)] = (8, NumberDataViewType.UInt64),
-        [typeof(short)] = (9, NumberDataViewType.Int16),
-        [typeof(ushort)] = (10, NumberDataViewType.UInt16),
-        [typeof(byte)] = (11, NumberDataViewType.Byte),
-        [typeof(sbyte)] = (12, NumberDataViewType.SByte),
+        [typeof(ReadOnlyMemory<char>)] = (1, TextDataViewType.Instance, "Text"),
+        [typeof(bool)] = (2, BooleanDataViewType.Instance, "Boolean"),
+        [typeof(float)] = (3, NumberDataViewType.Single, "Single"),
+        [typeof(double)] = (4, NumberDataViewType.Double, "Double"),
+        [typeof(int)] = (5, NumberDataViewType.Int32, "Int32"),
+        [typeof(long)] = (6, NumberDataViewType.Int64, "Int64"),
+        [typeof(uint)] = (7, NumberDataViewType.UInt32, "UInt32"),
+        [typeof(ulong)] = (8, NumberDataViewType.UInt64, "UInt64"),
+        [typeof(short)] = (9, NumberDataViewType.Int16, "Int16"),
+        [typeof(ushort)] = (10, NumberDataViewType.UInt16, "UInt16"),
+        [typeof(byte)] = (11, NumberDataViewType.Byte, "Byte"),
+        [typeof(sbyte)] = (12, NumberDataViewType.SByte, "SByte"),
     };
 
     private LabelKeyValues(DataViewType itemType, Array values)
@@ -58,8 +60,57 @@ internal sealed class LabelKeyValues
         builder.Add(AnnotationUtils.Kinds.KeyValues, new VectorDataViewType((PrimitiveDataViewType)ItemType, Values.Length), (Delegate)getter.Invoke(null, new object[] { Values })!);
     }
 
-    /// <summary>The values as text (for slot names).</summary>
-    public string[] AsText() => Values.Cast<object>().Select(v => v is ReadOnlyMemory<char> m ? m.ToString() : Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? "").ToArray();
+    /// <summary>The values as text (for slot names): invariant culture, and numbers in their shortest round-trip form, so <see cref="Parse"/> gives them back.</summary>
+    public string[] AsText() => Values.Cast<object>().Select(v => v is ReadOnlyMemory<char> m ? m.ToString() : Convert.ToString(v, CultureInfo.InvariantCulture) ?? "").ToArray();
+
+    /// <summary>The name of the item type (<c>Text</c>, <c>Boolean</c>, <c>Single</c>, <c>Int32</c>, ...), read back by <see cref="Parse"/>.</summary>
+    public string TypeName => Supported[ItemType.RawType].Name;
+
+    /// <summary>
+    /// Key values of type <paramref name="typeName"/> (a <see cref="TypeName"/>) from their text (<see cref="AsText"/>);
+    /// throws <see cref="FormatException"/> for an unknown type name or a value that does not parse as the type.
+    /// </summary>
+    public static LabelKeyValues Parse(string typeName, IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var entry = Supported.FirstOrDefault(kv => kv.Value.Name == typeName);
+        if (entry.Key == null) throw new FormatException($"'{typeName}' is not a key value type (expected one of {string.Join(", ", Supported.Values.Select(v => v.Name))}).");
+        var values = Array.CreateInstance(entry.Key, texts.Count);
+        for (int i = 0; i < texts.Count; i++)
+        {
+            string text = texts[i] ?? throw new FormatException($"Key value {i} is null.");
+            values.SetValue(ParseValue(entry.Value.Code, text), i);
+        }
+        return new LabelKeyValues(entry.Value.Type, values);
+    }
+
+    private static object ParseValue(byte code, string text)
+    {
+        const NumberStyles Integer = NumberStyles.AllowLeadingSign;
+        var culture = CultureInfo.InvariantCulture;
+        try
+        {
+            return code switch
+            {
+                1 => text.AsMemory(),
+                2 => bool.Parse(text),
+                3 => float.Parse(text, NumberStyles.Float, culture),
+                4 => double.Parse(text, NumberStyles.Float, culture),
+                5 => int.Parse(text, Integer, culture),
+                6 => long.Parse(text, Integer, culture),
+                7 => uint.Parse(text, Integer, culture),
+                8 => ulong.Parse(text, Integer, culture),
+                9 => short.Parse(text, Integer, culture),
+                10 => ushort.Parse(text, Integer, culture),
+                11 => byte.Parse(text, Integer, culture),
+                _ => sbyte.Parse(text, Integer, culture),
+            };
+        }
+        catch (OverflowException e)
+        {
+            throw new FormatException($"Key value '{text}' is out of range: {e.Message}", e);
+        }
+    }
 
     public static void Write(BinaryWriter writer, LabelKeyValues? values)
     {

@@ -1,0 +1,124 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNet.MoE;
+
+/// <summary>
+/// A text classifier in an ML.NET pipeline, whatever runs it: <c>MoeTextClassificationTransformer</c> (TorchSharp,
+/// package MLNet.MoE) or <c>OnnxTextClassificationTransformer</c> (ONNX Runtime, package MLNet.MoE.Onnx). For each row it
+/// adds <c>PredictedLabel</c> (a key of the label's key type, carrying the label's key values) and <c>Score</c> (the class
+/// probabilities, a vector of Single with one slot per class, named after the key values). The label column is not read,
+/// so the transformer scores unlabelled rows and works in a <c>PredictionEngine</c>. Both backends encode rows with the
+/// same code (<see cref="Encode(string, string?)"/>) and build the same columns, so
+/// <c>mlContext.MulticlassClassification.Evaluate</c> gives the same metrics up to float rounding.
+/// </summary>
+public abstract class TextClassificationTransformerBase : ITransformer, ICanSaveModel, IDisposable
+{
+    private readonly int vocabularySize;
+
+    private protected TextClassificationTransformerBase(MoeTokenizer tokenizer, TextClassificationSettings settings, LabelKeyValues? keyValues, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentException.ThrowIfNullOrEmpty(settings.TextColumnName);
+        ArgumentException.ThrowIfNullOrEmpty(settings.PredictedLabelColumnName);
+        ArgumentException.ThrowIfNullOrEmpty(settings.ScoreColumnName);
+        if (settings.MaxLength < 4) throw new ArgumentOutOfRangeException(nameof(settings), settings.MaxLength, "The maximum length must be at least 4 tokens.");
+        if (settings.ClassCount < 2) throw new ArgumentOutOfRangeException(nameof(settings), settings.ClassCount, "A classifier needs at least two classes.");
+        if (keyValues != null && keyValues.Values.Length != settings.ClassCount)
+            throw new ArgumentException($"{keyValues.Values.Length} label key values were given for {settings.ClassCount} classes.", nameof(keyValues));
+        if (tokenizer.VocabularySize > vocabularySize)
+            throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocabulary ({vocabularySize}).");
+        Tokenizer = tokenizer;
+        Settings = settings;
+        KeyValues = keyValues;
+        this.vocabularySize = vocabularySize;
+    }
+
+    /// <summary>The column names, maximum length and class count (saved in the model zip and recorded by the ONNX export).</summary>
+    internal TextClassificationSettings Settings { get; }
+
+    /// <summary>The label's key values, or null when the label had none.</summary>
+    internal LabelKeyValues? KeyValues { get; }
+
+    /// <summary>The tokenizer of the backbone.</summary>
+    public MoeTokenizer Tokenizer { get; }
+
+    /// <summary>The text column read.</summary>
+    public string TextColumnName => Settings.TextColumnName;
+
+    /// <summary>The second text column read, or null.</summary>
+    public string? SecondTextColumnName => Settings.SecondTextColumnName;
+
+    /// <summary>The predicted-label column added.</summary>
+    public string PredictedLabelColumnName => Settings.PredictedLabelColumnName;
+
+    /// <summary>The class-probability column added.</summary>
+    public string ScoreColumnName => Settings.ScoreColumnName;
+
+    /// <summary>Tokens per row at most.</summary>
+    public int MaxLength => Settings.MaxLength;
+
+    /// <summary>The label's key values as text, in score order, or null when the label had none.</summary>
+    public IReadOnlyList<string>? ClassNames => KeyValues?.AsText();
+
+    /// <summary>Number of classes.</summary>
+    public int ClassCount => Settings.ClassCount;
+
+    /// <summary>Always true: each row is mapped on its own.</summary>
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>The input schema plus PredictedLabel and Score.</summary>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new TextClassificationColumns(this, KeyValues, inputSchema).OutputSchema;
+
+    /// <summary>A row-to-row mapper (used by PredictionEngine).</summary>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MappedRowToRowMapper(new TextClassificationColumns(this, KeyValues, inputSchema));
+
+    /// <summary>Adds the output columns, computed lazily row by row.</summary>
+    public IDataView Transform(IDataView input) => new MappedDataView(input, new TextClassificationColumns(this, KeyValues, input.Schema));
+
+    /// <summary>The token ids the classifier reads for a row (end-of-text tokens included, truncated to <see cref="MaxLength"/>).</summary>
+    public int[] Encode(string text, string? secondText = null) => Encode(text, secondText, out _);
+
+    /// <summary>The token ids the classifier reads for a row, and whether the row was longer than <see cref="MaxLength"/> and cut.</summary>
+    public int[] Encode(string text, string? secondText, out bool truncated)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (SecondTextColumnName != null && secondText == null) throw new ArgumentNullException(nameof(secondText), $"The classifier reads two texts (columns '{TextColumnName}' and '{SecondTextColumnName}').");
+        return TextClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
+    }
+
+    /// <summary>Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
+    public float[][] PredictProbabilities(IReadOnlyList<int[]> sequences, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+        if (sequences.Count == 0) return Array.Empty<float[]>();
+        foreach (var s in sequences)
+        {
+            if (s == null || s.Length == 0) throw new ArgumentException("Every sequence needs at least one token (use Encode).", nameof(sequences));
+            foreach (int id in s)
+            {
+                if ((uint)id >= (uint)vocabularySize)
+                    throw new ArgumentOutOfRangeException(nameof(sequences), $"Token id {id} is outside the model's vocabulary (0..{vocabularySize - 1}).");
+            }
+        }
+        return Probabilities(sequences, batchSize);
+    }
+
+    /// <summary>Class probabilities of one row's text(s).</summary>
+    public float[] PredictProbabilities(string text, string? secondText = null) => PredictProbabilities(new[] { Encode(text, secondText) })[0];
+
+    /// <summary>Frees the model's native memory.</summary>
+    public void Dispose() => DisposeModel();
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Save(ctx);
+
+    /// <summary>Class probabilities [N][C] of checked, non-empty sequences, in their order.</summary>
+    private protected abstract float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize);
+
+    /// <summary>Frees what the backend holds.</summary>
+    private protected abstract void DisposeModel();
+
+    /// <summary>Writes the transformer into the model zip.</summary>
+    private protected abstract void Save(ModelSaveContext ctx);
+}
