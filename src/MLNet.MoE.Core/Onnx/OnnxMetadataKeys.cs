@@ -27,6 +27,25 @@ internal static class OnnxMetadataKeys
     /// <summary>The class names of an exported classifier (JSON array, in score order), when the label had key values.</summary>
     public const string ClassNames = "mlnet_moe.class_names";
 
+    /// <summary>
+    /// The item type of the class names of an exported classifier (<c>Text</c>, <c>Boolean</c>, <c>Single</c>, <c>Int32</c>,
+    /// ...: the label's key type), so the ONNX transformer's <c>PredictedLabel</c> carries the same key values. Older
+    /// exports lack it; their class names are read as text.
+    /// </summary>
+    public const string ClassNamesType = "mlnet_moe.class_names_type";
+
+    /// <summary>The text column an exported classifier reads (older exports lack it: the loader then needs the name).</summary>
+    public const string TextColumn = "mlnet_moe.text_column";
+
+    /// <summary>The second text column an exported classifier reads; absent when it reads one text.</summary>
+    public const string SecondTextColumn = "mlnet_moe.second_text_column";
+
+    /// <summary>The predicted-label column an exported classifier adds (default <c>PredictedLabel</c>).</summary>
+    public const string PredictedLabelColumn = "mlnet_moe.predicted_label_column";
+
+    /// <summary>The class-probability column an exported classifier adds (default <c>Score</c>).</summary>
+    public const string ScoreColumn = "mlnet_moe.score_column";
+
     /// <summary>Pooling of an exported classifier (<c>Mean</c> or <c>LastToken</c>).</summary>
     public const string Pooling = "mlnet_moe.pooling";
 

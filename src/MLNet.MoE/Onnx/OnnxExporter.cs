@@ -70,24 +70,28 @@ internal static class OnnxExporter
 
     /// <summary>
     /// Exports a text classifier to <paramref name="directory"/>: <c>model.onnx</c> with inputs <c>input_ids</c> and
-    /// <c>attention_mask</c> [B, S] (right-padded rows, encoded as <c>MoeTextClassificationTransformer.Encode</c> does) and outputs
-    /// <c>logits</c> and <c>probabilities</c> [B, C]; the class names, pooling, maximum length and backbone config in its
-    /// metadata; and the tokenizer files. Written atomically like <see cref="Export"/>.
+    /// <c>attention_mask</c> [B, S] (right-padded rows, encoded as <c>TextClassificationTokens</c> does) and outputs
+    /// <c>logits</c> and <c>probabilities</c> [B, C]; in its metadata the class names (with their key type), pooling,
+    /// maximum length, column names, the tokenizer's SHA-256 and the backbone config; and the tokenizer files. Written
+    /// atomically like <see cref="Export"/>.
     /// </summary>
-    public static void ExportClassifier(MoeTextClassifier model, MoeTokenizer? tokenizer, int maxLength, IReadOnlyList<string>? classNames, string directory, OnnxExportOptions? options = null)
+    public static void ExportClassifier(MoeTextClassifier model, MoeTokenizer? tokenizer, TextClassificationSettings settings, LabelKeyValues? keyValues,
+        string directory, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(settings);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new OnnxExportOptions();
         options.Validate();
         CheckWeights(model.Backbone);
         var config = model.Backbone.Config;
+        int maxLength = settings.MaxLength;
         if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
             throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocab_size ({config.VocabSize}).");
-        if (classNames != null && classNames.Count != model.ClassCount)
-            throw new ArgumentOutOfRangeException(nameof(classNames), $"{classNames.Count} class names were given for a classifier of {model.ClassCount} classes.");
+        if (settings.ClassCount != model.ClassCount || (keyValues != null && keyValues.Values.Length != model.ClassCount))
+            throw new ArgumentOutOfRangeException(nameof(keyValues), $"{keyValues?.Values.Length ?? settings.ClassCount} classes were given for a classifier of {model.ClassCount} classes.");
         if (maxLength < 4 || maxLength > config.MaxPositionEmbeddings)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"The maximum length must be between 4 and the backbone's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+            throw new ArgumentOutOfRangeException(nameof(settings), maxLength, $"The maximum length must be between 4 and the backbone's max_position_embeddings ({config.MaxPositionEmbeddings}).");
         var metadata = new Dictionary<string, string>
         {
             [OnnxMetadataKeys.Format] = OnnxMetadataKeys.ClassifierFormatName,
@@ -96,10 +100,19 @@ internal static class OnnxExporter
             [OnnxMetadataKeys.Pooling] = model.Pooling.ToString(),
             [OnnxMetadataKeys.MaxLength] = Invariant(maxLength),
             [OnnxMetadataKeys.VocabSize] = Invariant(config.VocabSize),
+            [OnnxMetadataKeys.TextColumn] = settings.TextColumnName,
+            [OnnxMetadataKeys.PredictedLabelColumn] = settings.PredictedLabelColumnName,
+            [OnnxMetadataKeys.ScoreColumn] = settings.ScoreColumnName,
             [OnnxMetadataKeys.Weights] = options.Weights.ToString().ToLowerInvariant(),
             [OnnxMetadataKeys.Config] = config.ToJson(),
         };
-        if (classNames != null) metadata[OnnxMetadataKeys.ClassNames] = JsonSerializer.Serialize(classNames);
+        if (settings.SecondTextColumnName != null) metadata[OnnxMetadataKeys.SecondTextColumn] = settings.SecondTextColumnName;
+        if (keyValues != null)
+        {
+            metadata[OnnxMetadataKeys.ClassNames] = JsonSerializer.Serialize(keyValues.AsText());
+            metadata[OnnxMetadataKeys.ClassNamesType] = keyValues.TypeName;
+        }
+        if (tokenizer != null) metadata[OnnxMetadataKeys.TokenizerSha256] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(tokenizer.Serialize()));
         ModelProto proto = OnnxDecoderGraph.BuildClassifier(model, options, metadata);
         RecordWeightsDigest(proto);
         var files = ModelFiles(proto, options);
@@ -270,13 +283,13 @@ internal static class OnnxExporter
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Exports a trained classifier transformer (its classifier, tokenizer, maximum length and class names). An ensemble
-    /// is refused: the graph holds one classifier.
+    /// Exports a trained classifier transformer (its classifier, tokenizer, column names, maximum length and label key
+    /// values). An ensemble is refused: the graph holds one classifier.
     /// </summary>
     public static void ExportClassifierTransformer(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options)
     {
         if (model.Members.Count > 1)
             throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
-        ExportClassifier(model.Model, model.Tokenizer, model.MaxLength, model.ClassNames, directory, options);
+        ExportClassifier(model.Model, model.Tokenizer, model.Settings, model.KeyValues, directory, options);
     }
 }
