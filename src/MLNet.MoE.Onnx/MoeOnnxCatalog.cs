@@ -2,9 +2,12 @@ using Microsoft.ML;
 
 namespace MLNet.MoE;
 
-/// <summary>The MLNet.MoE ONNX entry point of an <see cref="MLContext"/>: <c>mlContext.MoeOnnx()</c>.</summary>
+/// <summary>The MLNet.MoE ONNX entry point of an <see cref="MLContext"/>: <c>mlContext.MoeOnnx()</c> (language models and text classifiers exported to ONNX).</summary>
 public sealed class MoeOnnxCatalog
 {
+    private const string DefaultPredictedLabelColumnName = "PredictedLabel";
+    private const string DefaultScoreColumnName = "Score";
+
     internal MoeOnnxCatalog(MLContext mlContext)
     {
         _ = mlContext;
@@ -21,31 +24,59 @@ public sealed class MoeOnnxCatalog
     public OnnxLanguageModelTransformer LoadLanguageModel(string path, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
         string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string modelPath = Directory.Exists(path) ? Path.Combine(path, OnnxMetadataKeys.ModelFileName) : path;
-        string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        string tokenizerPath = Path.Combine(folder, OnnxMetadataKeys.TokenizerFileName);
-        byte[]? tokenizerBytes = null;
-        if (tokenizer == null)
-        {
-            if (!File.Exists(tokenizerPath))
-                throw new FileNotFoundException($"No tokenizer was given and '{tokenizerPath}' does not exist: pass the model's tokenizer.", tokenizerPath);
-            tokenizerBytes = File.ReadAllBytes(tokenizerPath);
-        }
-        var decoder = OnnxDecoder.FromFile(modelPath);
+        var folder = OnnxExportFolder.Open(path, tokenizer);
+        var decoder = OnnxDecoder.FromFile(folder.ModelPath);
         try
         {
-            if (tokenizerBytes != null)
-            {
-                if (decoder.TokenizerSha256 != null && !string.Equals(decoder.TokenizerSha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(tokenizerBytes)), StringComparison.OrdinalIgnoreCase))
-                    throw new InvalidDataException($"'{tokenizerPath}' is not the tokenizer this model was exported with (its SHA-256 differs from '{OnnxMetadataKeys.TokenizerSha256}' in the model's metadata): the file was replaced or damaged.");
-                tokenizer = MoeTokenizer.Deserialize(tokenizerBytes);
-            }
-            return new OnnxLanguageModelTransformer(decoder, tokenizer!, tokenColumnName, promptColumnName, contextLength, generation ?? decoder.Generation ?? new GenerationOptions());
+            return new OnnxLanguageModelTransformer(decoder, folder.Tokenizer(decoder.TokenizerSha256), tokenColumnName, promptColumnName, contextLength, generation ?? decoder.Generation ?? new GenerationOptions());
         }
         catch
         {
             decoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads a text classifier exported by <c>mlContext.MoE().ExportOnnx</c> as a transformer scored by ONNX Runtime, with
+    /// the columns of the TorchSharp <c>MoeTextClassificationTransformer</c> it was exported from: <c>PredictedLabel</c> (a
+    /// key carrying the label's key values) and <c>Score</c> (class probabilities), so
+    /// <c>MulticlassClassification.Evaluate</c> and <c>PredictionEngine</c> work the same. <paramref name="path"/> is the
+    /// export folder or its <c>model.onnx</c>; the tokenizer defaults to the one saved in the folder
+    /// (<c>mlnet_moe_tokenizer.bin</c>, checked against the SHA-256 in the model's metadata). The column names default to
+    /// those the exported transformer used (recorded at export); a classifier of text pairs reads two text columns. Throws
+    /// <see cref="InvalidDataException"/> for a file that is not ONNX, is truncated or altered, was not exported by
+    /// MLNet.MoE, or is a language model.
+    /// </summary>
+    /// <param name="path">The export folder or its <c>model.onnx</c>.</param>
+    /// <param name="tokenizer">The model's tokenizer; default: the folder's <c>mlnet_moe_tokenizer.bin</c>.</param>
+    /// <param name="textColumnName">The text column; default: the one recorded at export (needed for exports that did not record it).</param>
+    /// <param name="secondTextColumnName">The second text column of a classifier of text pairs; default: the one recorded at export.</param>
+    /// <param name="predictedLabelColumnName">The predicted-label column added; default: the one recorded at export, else <c>PredictedLabel</c>.</param>
+    /// <param name="scoreColumnName">The class-probability column added; default: the one recorded at export, else <c>Score</c>.</param>
+    public OnnxTextClassificationTransformer LoadTextClassifier(string path, MoeTokenizer? tokenizer = null, string? textColumnName = null,
+        string? secondTextColumnName = null, string? predictedLabelColumnName = null, string? scoreColumnName = null)
+    {
+        var folder = OnnxExportFolder.Open(path, tokenizer);
+        var classifier = OnnxClassifier.FromFile(folder.ModelPath);
+        try
+        {
+            string text = textColumnName ?? classifier.TextColumnName ?? throw new ArgumentNullException(nameof(textColumnName),
+                $"'{folder.ModelPath}' does not record the text column it reads (it was exported by an earlier version): pass textColumnName, and secondTextColumnName for a classifier of text pairs.");
+            string? second = secondTextColumnName ?? classifier.SecondTextColumnName;
+            if (classifier.TextColumnName != null)
+            {
+                if (second != null && classifier.SecondTextColumnName == null)
+                    throw new ArgumentException($"'{folder.ModelPath}' was trained on one text column ('{classifier.TextColumnName}'), not on text pairs: leave secondTextColumnName null.", nameof(secondTextColumnName));
+            }
+            var settings = new TextClassificationSettings(text, second,
+                predictedLabelColumnName ?? classifier.PredictedLabelColumnName ?? DefaultPredictedLabelColumnName,
+                scoreColumnName ?? classifier.ScoreColumnName ?? DefaultScoreColumnName, classifier.MaxLength, classifier.ClassCount);
+            return new OnnxTextClassificationTransformer(classifier, folder.Tokenizer(classifier.TokenizerSha256), settings, classifier.KeyValues);
+        }
+        catch
+        {
+            classifier.Dispose();
             throw;
         }
     }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
-using Onnx;
 
 namespace MLNet.MoE;
 
@@ -11,87 +10,51 @@ namespace MLNet.MoE;
 /// </summary>
 internal sealed class OnnxDecoder : ILanguageModelRunner
 {
+    private readonly OnnxModelFile file;
     private readonly InferenceSession session;
 
     // One RunOptions for the decoder's lifetime, disposed with the session. A fresh, undisposed RunOptions per call was
     // left to the finalizer, which could free its native handle while ONNX Runtime still used it (heap corruption).
     private readonly RunOptions runOptions = new();
 
-    private OnnxDecoder(InferenceSession session, byte[]? modelBytes, string? modelPath, string source)
+    private OnnxDecoder(OnnxModelFile file)
     {
-        this.session = session;
-        ModelBytes = modelBytes;
-        var map = session.ModelMetadata.CustomMetadataMap;
-        if (!map.TryGetValue(OnnxMetadataKeys.Format, out string? format) || format != OnnxMetadataKeys.FormatName)
+        this.file = file;
+        session = file.Session;
+        try
         {
-            Dispose();
-            throw new InvalidDataException($"{source} is an ONNX model, but not one exported by MLNet.MoE (its metadata has no '{OnnxMetadataKeys.Format}' entry): export it with mlContext.MoE().ExportOnnx.");
-        }
-        if (!map.TryGetValue(OnnxMetadataKeys.FormatVersion, out string? version) || version != OnnxMetadataKeys.CurrentFormatVersion)
-        {
-            Dispose();
-            throw new InvalidDataException($"{source} was exported in MLNet.MoE ONNX format version '{version}'; this library reads version {OnnxMetadataKeys.CurrentFormatVersion}.");
-        }
-        int Read(string key)
-        {
-            if (!map.TryGetValue(key, out string? text) || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value <= 0)
+            VocabSize = file.Positive(OnnxMetadataKeys.VocabSize);
+            Layers = file.Positive(OnnxMetadataKeys.NumHiddenLayers);
+            Heads = file.Positive(OnnxMetadataKeys.NumHeads);
+            CacheHeadSize = file.Positive(OnnxMetadataKeys.CacheHeadSize);
+            MaxPositions = file.Positive(OnnxMetadataKeys.MaxPositions);
+            ContextLength = file.Optional(OnnxMetadataKeys.ContextLength) != null ? file.Positive(OnnxMetadataKeys.ContextLength) : MaxPositions;
+            if (ContextLength > MaxPositions)
+                throw new InvalidDataException($"{file.Source}: metadata entry '{OnnxMetadataKeys.ContextLength}' ({ContextLength}) exceeds '{OnnxMetadataKeys.MaxPositions}' ({MaxPositions}).");
+            TokenizerSha256 = file.Optional(OnnxMetadataKeys.TokenizerSha256);
+            Weights = file.Optional(OnnxMetadataKeys.Weights) ?? "float32";
+            if (file.Optional(OnnxMetadataKeys.Generation) is string generation)
             {
-                Dispose();
-                throw new InvalidDataException($"{source}: metadata entry '{key}' is missing or invalid.");
-            }
-            return value;
-        }
-        VocabSize = Read(OnnxMetadataKeys.VocabSize);
-        Layers = Read(OnnxMetadataKeys.NumHiddenLayers);
-        Heads = Read(OnnxMetadataKeys.NumHeads);
-        CacheHeadSize = Read(OnnxMetadataKeys.CacheHeadSize);
-        MaxPositions = Read(OnnxMetadataKeys.MaxPositions);
-        ContextLength = map.ContainsKey(OnnxMetadataKeys.ContextLength) ? Read(OnnxMetadataKeys.ContextLength) : MaxPositions;
-        if (ContextLength > MaxPositions)
-        {
-            Dispose();
-            throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.ContextLength}' ({ContextLength}) exceeds '{OnnxMetadataKeys.MaxPositions}' ({MaxPositions}).");
-        }
-        if (map.TryGetValue(OnnxMetadataKeys.WeightsSha256, out string? recorded))
-        {
-            try
-            {
-                ModelProto proto;
                 try
                 {
-                    proto = ModelProto.Parser.ParseFrom(modelBytes ?? File.ReadAllBytes(modelPath!));
+                    Generation = JsonSerializer.Deserialize<GenerationOptions>(generation) ?? throw new JsonException("null");
+                    Generation.Validate();
                 }
-                catch (Google.Protobuf.InvalidProtocolBufferException e)
+                catch (Exception e) when (e is JsonException or ArgumentException)
                 {
-                    throw new InvalidDataException($"{source} is damaged: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
+                    throw new InvalidDataException($"{file.Source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
                 }
-                OnnxWeightsDigest.Verify(proto, modelPath == null ? null : Path.GetDirectoryName(Path.GetFullPath(modelPath)), recorded, source);
-            }
-            catch
-            {
-                Dispose();
-                throw;
             }
         }
-        TokenizerSha256 = map.TryGetValue(OnnxMetadataKeys.TokenizerSha256, out string? tokenizerDigest) ? tokenizerDigest : null;
-        Weights = map.TryGetValue(OnnxMetadataKeys.Weights, out string? weights) ? weights : "float32";
-        if (map.TryGetValue(OnnxMetadataKeys.Generation, out string? generation))
+        catch
         {
-            try
-            {
-                Generation = JsonSerializer.Deserialize<GenerationOptions>(generation) ?? throw new JsonException("null");
-                Generation.Validate();
-            }
-            catch (Exception e) when (e is JsonException or ArgumentException)
-            {
-                Dispose();
-                throw new InvalidDataException($"{source}: metadata entry '{OnnxMetadataKeys.Generation}' is not valid generation options: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
-            }
+            Dispose();
+            throw;
         }
     }
 
     /// <summary>The model file's bytes (null when loaded from a path with external data).</summary>
-    public byte[]? ModelBytes { get; }
+    public byte[]? ModelBytes => file.Bytes;
 
     /// <summary>Logits width.</summary>
     public int VocabSize { get; }
@@ -121,34 +84,10 @@ internal sealed class OnnxDecoder : ILanguageModelRunner
     public GenerationOptions? Generation { get; }
 
     /// <summary>Loads a model from its bytes (self-contained, no external data).</summary>
-    public static OnnxDecoder FromBytes(byte[] bytes, string source)
-    {
-        ArgumentNullException.ThrowIfNull(bytes);
-        return new OnnxDecoder(CreateSession(() => new InferenceSession(bytes), source), bytes, null, source);
-    }
+    public static OnnxDecoder FromBytes(byte[] bytes, string source) => new(OnnxModelFile.FromBytes(bytes, source, OnnxMetadataKeys.FormatName));
 
     /// <summary>Loads <c>model.onnx</c> from a path; external data beside it is found by ONNX Runtime.</summary>
-    public static OnnxDecoder FromFile(string path)
-    {
-        string source = $"'{path}'";
-        if (!File.Exists(path)) throw new FileNotFoundException($"The ONNX model {source} does not exist.", path);
-        bool external = File.Exists(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OnnxMetadataKeys.ExternalDataFileName));
-        if (external) return new OnnxDecoder(CreateSession(() => new InferenceSession(path), source), null, path, source);
-        byte[] bytes = File.ReadAllBytes(path);
-        return FromBytes(bytes, source);
-    }
-
-    private static InferenceSession CreateSession(Func<InferenceSession> create, string source)
-    {
-        try
-        {
-            return create();
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"{source} is not a valid ONNX model, or it is truncated: {MLNet.MoE.MessageText.Printable(e.Message)}", e);
-        }
-    }
+    public static OnnxDecoder FromFile(string path) => new(OnnxModelFile.FromFile(path, OnnxMetadataKeys.FormatName));
 
     /// <summary>Logits [batch, sequence, V] (flattened) for ids [batch, sequence] with no cache.</summary>
     public float[] Logits(long[] ids, int batch, int sequence)
@@ -175,7 +114,7 @@ internal sealed class OnnxDecoder : ILanguageModelRunner
     /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose()
     {
-        session.Dispose();
+        file.Dispose();
         runOptions.Dispose();
     }
 

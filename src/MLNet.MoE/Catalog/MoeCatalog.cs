@@ -82,7 +82,8 @@ public sealed class MoeCatalog
     /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
     /// with the class names (and their type), pooling, maximum length, column names and the tokenizer's SHA-256 in its
     /// metadata, and the tokenizer. Rows are encoded as <see cref="TextClassificationTransformerBase.Encode(string, string?)"/>
-    /// does. Files are written atomically. An ensemble (<c>EnsembleSize</c> above 1) is refused with
+    /// does. <c>mlContext.MoeOnnx().LoadTextClassifier</c> (package MLNet.MoE.Onnx) loads it as a transformer with the
+    /// same columns. Files are written atomically. An ensemble (<c>EnsembleSize</c> above 1) is refused with
     /// <see cref="NotSupportedException"/>: the graph holds one classifier.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)

@@ -1,0 +1,89 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.MoE;
+
+[assembly: LoadableClass(typeof(OnnxTextClassificationTransformer), null, typeof(SignatureLoadModel), "MoE ONNX Text Classifier", OnnxTextClassificationTransformer.LoaderSignature)]
+
+namespace MLNet.MoE;
+
+/// <summary>
+/// An MLNet.MoE text classifier exported to ONNX, run by ONNX Runtime in an ML.NET pipeline. Its columns and encoding
+/// are those of <see cref="TextClassificationTransformerBase"/>, the same as the TorchSharp
+/// <c>MoeTextClassificationTransformer</c>'s: <c>PredictedLabel</c> (a key carrying the label's key values) and
+/// <c>Score</c> (class probabilities, slots named after the key values), so <c>MulticlassClassification.Evaluate</c> and
+/// <c>PredictionEngine</c> work as with that transformer. Saved in the model zip with the ONNX bytes and the tokenizer.
+/// </summary>
+public sealed class OnnxTextClassificationTransformer : TextClassificationTransformerBase
+{
+    internal const string LoaderSignature = "MLNetMoEOnnxClassifier";
+    private const string ModelSignature = "MOEONNXC";
+    private const uint Version = 0x00010001;
+    private const string OnnxStream = "Model.onnx";
+    private const string TokenizerStream = "Tokenizer.bin";
+
+    private readonly OnnxClassifier classifier;
+
+    internal OnnxTextClassificationTransformer(OnnxClassifier classifier, MoeTokenizer tokenizer, TextClassificationSettings settings, LabelKeyValues? keyValues)
+        : base(tokenizer, settings, keyValues, classifier.VocabSize)
+    {
+        if (settings.ClassCount != classifier.ClassCount)
+            throw new ArgumentException($"The settings name {settings.ClassCount} classes; the ONNX classifier has {classifier.ClassCount}.", nameof(settings));
+        this.classifier = classifier;
+    }
+
+    /// <summary>How the model's matrices are stored: float32, float16, bfloat16, int8 or int4.</summary>
+    public string WeightType => classifier.Weights;
+
+    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize) =>
+        classifier.Probabilities(sequences, batchSize, Tokenizer.EndOfTextId);
+
+    private protected override void DisposeModel() => classifier.Dispose();
+
+    private protected override void Save(ModelSaveContext ctx)
+    {
+        byte[] onnx = classifier.ModelBytes ?? throw new NotSupportedException(
+            "This ONNX model keeps its weights in an external data file (over 2 GB) and cannot be stored inside a model zip; load it from its folder instead.");
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(ModelVersions.Create(typeof(OnnxTextClassificationTransformer), ModelSignature, Version, LoaderSignature));
+        Settings.Write(ctx);
+        LabelKeyValues.Write(ctx.Writer, KeyValues);
+        byte[] tokenizer = Tokenizer.Serialize();
+        ctx.SaveBinaryStream(TokenizerStream, w =>
+        {
+            w.Write(tokenizer.Length);
+            w.Write(tokenizer);
+        });
+        ctx.SaveBinaryStream(OnnxStream, w =>
+        {
+            w.Write(onnx.Length);
+            w.Write(onnx);
+        });
+    }
+
+    private static OnnxTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ctx.CheckAtModel(ModelVersions.Create(typeof(OnnxTextClassificationTransformer), ModelSignature, Version, LoaderSignature));
+        ZipEntryIntegrity.Verify(ctx);
+        var settings = TextClassificationSettings.Read(ctx);
+        var keyValues = LabelKeyValues.Read(ctx.Reader, settings.ClassCount);
+        MoeTokenizer? tokenizer = null;
+        byte[]? onnx = null;
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
+            throw new InvalidDataException($"The ONNX text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        if (!ctx.TryLoadBinaryStream(OnnxStream, r => onnx = ModelStreams.ReadBlock(r, OnnxStream)) || onnx == null)
+            throw new InvalidDataException($"The ONNX text classifier has no '{OnnxStream}' entry: the model file is incomplete.");
+        var classifier = OnnxClassifier.FromBytes(onnx, $"model zip entry '{OnnxStream}'");
+        try
+        {
+            if (classifier.ClassCount != settings.ClassCount)
+                throw new InvalidDataException($"The ONNX text classifier's settings name {settings.ClassCount} classes, but its model zip entry '{OnnxStream}' has {classifier.ClassCount}: the model file is corrupt.");
+            return new OnnxTextClassificationTransformer(classifier, tokenizer, settings, keyValues);
+        }
+        catch
+        {
+            classifier.Dispose();
+            throw;
+        }
+    }
+}
