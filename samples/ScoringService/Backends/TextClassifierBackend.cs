@@ -3,8 +3,8 @@ namespace MLNet.MoE.Samples.ScoringService.Backends;
 
 /// <summary>
 /// Serves a TorchSharp-backed <see cref="MoeTextClassificationTransformer"/>: each text becomes its label and class
-/// probabilities, a batch in padded forward passes (<see cref="MoeTextClassificationTransformer.PredictProbabilities(IReadOnlyList{int[]}, int)"/>).
-/// A text longer than the classifier's <see cref="MoeTextClassificationTransformer.MaxLength"/> is refused rather than cut,
+/// probabilities, a batch in padded forward passes (<see cref="TextClassificationTransformerBase.PredictProbabilities(IReadOnlyList{int[]}, int)"/>).
+/// A text longer than the classifier's <see cref="TextClassificationTransformerBase.MaxLength"/> is refused rather than cut,
 /// so a client never gets the class of a text it did not send. It does not generate.
 /// </summary>
 public sealed class TextClassifierBackend : IScoringBackend
