@@ -52,7 +52,7 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
     public GenerationOptions Generation { get; set; } = new();
 
     /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
-    public void Validate()
+    public override void Validate()
     {
         Check(!string.IsNullOrWhiteSpace(TokenColumnName), nameof(TokenColumnName), TokenColumnName ?? "null", "must name a column");
         Check(ContextLength >= 2 && ContextLength <= 1 << 20, nameof(ContextLength), ContextLength, "must be between 2 and 1,048,576");

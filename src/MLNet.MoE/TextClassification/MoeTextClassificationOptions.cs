@@ -114,7 +114,7 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     };
 
     /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
-    public void Validate()
+    public override void Validate()
     {
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), LabelColumnName ?? "null", "must name a column");
         Check(!string.IsNullOrWhiteSpace(TextColumnName), nameof(TextColumnName), TextColumnName ?? "null", "must name a column");

@@ -15,53 +15,45 @@ namespace MLNet.MoE;
 /// trained only as a wrong answer (a warning names them). Created by
 /// <c>mlContext.MulticlassClassification.Trainers.MoeTextClassification(...)</c>.
 /// </summary>
-internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassificationTransformer>
+internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClassificationOptions, MoeTextClassificationTransformer>
 {
-    private readonly IHostEnvironment env;
-    private readonly MoeTextClassificationOptions options;
-
     internal MoeTextClassificationTrainer(IHostEnvironment env, MoeTextClassificationOptions options)
+        : base(env, options)
     {
-        this.env = env ?? throw new ArgumentNullException(nameof(env));
-        this.options = options ?? throw new ArgumentNullException(nameof(options));
     }
 
-    /// <summary>The options the trainer was created with.</summary>
-    public MoeTextClassificationOptions Options => options;
 
-    /// <summary>Checks the columns and options, trains, and returns the transformer.</summary>
-    public MoeTextClassificationTransformer Fit(IDataView input)
+    /// <summary>Checks the columns, trains, and returns the transformer.</summary>
+    protected override MoeTextClassificationTransformer Train(IDataView input)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        options.Validate();
-        var label = RequireKeyLabel(input.Schema, options.LabelColumnName);
+        var label = RequireKeyLabel(input.Schema, Options.LabelColumnName);
         int classCount = checked((int)((KeyDataViewType)label.Type).Count);
-        var text = SchemaChecks.RequireText(input.Schema, options.TextColumnName, "Text");
-        var second = options.SecondTextColumnName is { } s ? SchemaChecks.RequireText(input.Schema, s, "SecondText") : (DataViewSchema.Column?)null;
+        var text = SchemaChecks.RequireText(input.Schema, Options.TextColumnName, "Text");
+        var second = Options.SecondTextColumnName is { } s ? SchemaChecks.RequireText(input.Schema, s, "SecondText") : (DataViewSchema.Column?)null;
         var keyValues = LabelKeyValues.From(label);
-        using var session = TrainingSession.Start(env, options, nameof(MoeTextClassificationTrainer));
+        using var session = StartSession();
         var (channel, seed, device, kernels) = (session.Channel, session.Seed, session.Device, session.Kernels);
-        var (firstBackbone, tokenizer) = TextClassificationBackbone.Create(options, seed);
+        var (firstBackbone, tokenizer) = TextClassificationBackbone.Create(Options, seed);
         MoeCausalLM? backbone = firstBackbone;
         var members = new List<MoeTextClassifier>();
         try
         {
             var (rows, skipped) = ReadRows(input, label, text, second, tokenizer);
-            if (skipped > 0) channel.Info($"Skipped {skipped} rows with a missing label in column '{options.LabelColumnName}'.");
-            if (rows.Count == 0) throw new InvalidOperationException($"Label column '{options.LabelColumnName}' holds no labelled rows: nothing to train on.");
+            if (skipped > 0) channel.Info($"Skipped {skipped} rows with a missing label in column '{Options.LabelColumnName}'.");
+            if (rows.Count == 0) throw new InvalidOperationException($"Label column '{Options.LabelColumnName}' holds no labelled rows: nothing to train on.");
             var present = rows.Select(r => r.Label).Distinct().Count();
             if (present < 2)
-                throw new InvalidOperationException($"Label column '{options.LabelColumnName}' holds a single class in the training rows ({rows.Count} rows): a classifier needs rows of at least two classes.");
+                throw new InvalidOperationException($"Label column '{Options.LabelColumnName}' holds a single class in the training rows ({rows.Count} rows): a classifier needs rows of at least two classes.");
             var absent = Enumerable.Range(0, classCount).Except(rows.Select(r => r.Label)).ToList();
             if (absent.Count > 0)
-                channel.Warning($"{absent.Count} of the {classCount} classes of label column '{options.LabelColumnName}' have no training row (keys {string.Join(", ", absent.Take(20).Select(a => a + 1))}): they are learned only as wrong answers and get low probabilities.");
-            var (training, validation) = Split(rows, options.ValidationFraction, seed);
+                channel.Warning($"{absent.Count} of the {classCount} classes of label column '{Options.LabelColumnName}' have no training row (keys {string.Join(", ", absent.Take(20).Select(a => a + 1))}): they are learned only as wrong answers and get low probabilities.");
+            var (training, validation) = Split(rows, Options.ValidationFraction, seed);
             channel.Info(string.Format(CultureInfo.InvariantCulture,
                 "{0} labelled rows: {1} for training and {2} for validation (ValidationFraction {3:0.###} of the rows held out; set it to 0 for a training set split already).",
-                rows.Count, training.Count, validation.Count, options.ValidationFraction));
-            int batchesPerEpoch = (training.Count + options.BatchSize - 1) / options.BatchSize;
-            int steps = options.MaxSteps > 0 ? options.MaxSteps : options.Epochs * batchesPerEpoch;
-            int size = options.EnsembleSize;
+                rows.Count, training.Count, validation.Count, Options.ValidationFraction));
+            int batchesPerEpoch = (training.Count + Options.BatchSize - 1) / Options.BatchSize;
+            int steps = Options.MaxSteps > 0 ? Options.MaxSteps : Options.Epochs * batchesPerEpoch;
+            int size = Options.EnsembleSize;
             var summaries = new List<TextClassificationTrainingSummary>();
             for (int member = 1; member <= size; member++)
             {
@@ -70,25 +62,25 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                 if (backbone == null)
                 {
                     torch.manual_seed(memberSeed);
-                    backbone = TextClassificationBackbone.Create(options, memberSeed).Model;
+                    backbone = TextClassificationBackbone.Create(Options, memberSeed).Model;
                 }
                 string? resume = ResolveResume(channel, member, size);
-                if (options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, kernels, channel);
-                else if (options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
-                var model = new MoeTextClassifier(backbone, classCount, options.Pooling, options.Dropout, memberSeed, options.HeadHiddenSize);
+                if (Options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, kernels, channel);
+                else if (Options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
+                var model = new MoeTextClassifier(backbone, classCount, Options.Pooling, Options.Dropout, memberSeed, Options.HeadHiddenSize);
                 backbone = null;
                 members.Add(model);
                 model.to(device);
                 channel.Info(string.Format(CultureInfo.InvariantCulture,
                     "Training {0}a {1}-class MoE text classifier ({2:N2}M-parameter backbone) on {3}: {4} training and {5} validation rows, up to {6} steps of {7} rows, tokens per row ≤ {8} (mean {9:F1}).",
                     size > 1 ? $"member {member} of {size}, seed {memberSeed}: " : "", classCount, model.Backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps,
-                    options.BatchSize, options.MaxLength, rows.Average(r => r.Ids.Length)));
-                string? checkpoints = options.TrainingCheckpointDirectory is { } directory && size > 1 ? MemberDirectory(directory, member) : options.TrainingCheckpointDirectory;
-                var settings = new TextClassificationTrainingSettings(options, steps, memberSeed, session.ComputeType, kernels, member, tokenizer.EndOfTextId, checkpoints, resume);
+                    Options.BatchSize, Options.MaxLength, rows.Average(r => r.Ids.Length)));
+                string? checkpoints = Options.TrainingCheckpointDirectory is { } directory && size > 1 ? MemberDirectory(directory, member) : Options.TrainingCheckpointDirectory;
+                var settings = new TextClassificationTrainingSettings(Options, steps, memberSeed, session.ComputeType, kernels, member, tokenizer.EndOfTextId, checkpoints, resume);
                 void Report(TextClassificationProgress progress)
                 {
                     channel.Info((size > 1 ? $"member {progress.Member}/{size}: " : "") + Format(progress));
-                    options.Progress?.Report(progress);
+                    Options.Progress?.Report(progress);
                 }
                 var loop = new TextClassificationTrainingLoop(model, settings, device);
                 // A finished member of an interrupted ensemble is reloaded; a single classifier's finished checkpoint is refused by Run.
@@ -100,9 +92,9 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
                     channel.Info(string.Format(CultureInfo.InvariantCulture, "{0}Kept the weights of step {1}: validation loss {2:F4}, accuracy {3:P1}{4}.",
                         size > 1 ? $"Member {member}: " : "", summary.KeptStep, summary.ValidationLoss, summary.ValidationAccuracy, summary.StoppedEarly ? " (stopped early)" : ""));
             }
-            var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, Math.Max(options.BatchSize, 32), channel);
-            var columns = new TextClassificationSettings(options.TextColumnName, options.SecondTextColumnName, options.PredictedLabelColumnName,
-                options.ScoreColumnName, options.MaxLength, members[0].ClassCount);
+            var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, Math.Max(Options.BatchSize, 32), channel);
+            var columns = new TextClassificationSettings(Options.TextColumnName, Options.SecondTextColumnName, Options.PredictedLabelColumnName,
+                Options.ScoreColumnName, Options.MaxLength, members[0].ClassCount);
             return new MoeTextClassificationTransformer(members, tokenizer, columns, keyValues, result);
         }
         catch
@@ -149,7 +141,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
     private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int Label)> training, int endOfText, torch.Device device, int seed, KernelSet kernels, IChannel channel)
     {
         var stream = training.SelectMany(r => r.Ids.Prepend(endOfText)).ToArray();
-        int context = Math.Min(options.MaxLength, backbone.Config.MaxPositionEmbeddings);
+        int context = Math.Min(Options.MaxLength, backbone.Config.MaxPositionEmbeddings);
         if (stream.Length < context + 2) context = Math.Max(1, stream.Length - 2);
         if (context < 2)
         {
@@ -160,17 +152,17 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
         var settings = new LanguageModelTrainingSettings
         {
             ContextLength = context,
-            BatchSize = options.BatchSize,
-            Steps = options.LanguageModelSteps,
-            Optimizer = options.ToOptimizerSettings() with { WarmupSteps = Math.Min(options.WarmupSteps, options.LanguageModelSteps / 10) },
+            BatchSize = Options.BatchSize,
+            Steps = Options.LanguageModelSteps,
+            Optimizer = Options.ToOptimizerSettings() with { WarmupSteps = Math.Min(Options.WarmupSteps, Options.LanguageModelSteps / 10) },
             Seed = seed,
-            Routing = options.ToRoutingSettings(),
-            LogEverySteps = Math.Max(1, options.LanguageModelSteps / 5),
+            Routing = Options.ToRoutingSettings(),
+            LogEverySteps = Math.Max(1, Options.LanguageModelSteps / 5),
             Kernels = kernels,
         };
         new LanguageModelTrainingLoop(backbone, settings, device).Run(stream, Array.Empty<int>(), progress =>
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Language-model adaptation on the training text: step {0}/{1}, loss {2:F4}.", progress.Step, progress.TotalSteps, progress.Loss)));
-        channel.Info(string.Format(CultureInfo.InvariantCulture, "Adapted the backbone with {0} language-model steps on {1:N0} tokens of training text.", options.LanguageModelSteps, stream.Length));
+        channel.Info(string.Format(CultureInfo.InvariantCulture, "Adapted the backbone with {0} language-model steps on {1:N0} tokens of training text.", Options.LanguageModelSteps, stream.Length));
     }
 
     /// <summary>
@@ -179,7 +171,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
     /// </summary>
     private string? ResolveResume(IChannel channel, int member, int size)
     {
-        if (options.ResumeFrom is not { } resume) return null;
+        if (Options.ResumeFrom is not { } resume) return null;
         if (size == 1 && File.Exists(resume)) return resume;
         string folder = size == 1 ? resume : MemberDirectory(resume, member);
         string? latest = TextClassificationTrainingLoop.LatestCheckpoint(folder);
@@ -188,19 +180,19 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
     }
 
     /// <summary>The input schema plus <c>PredictedLabel</c> (the label's key type) and <c>Score</c> (vector of Single, one per class).</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        if (!inputSchema.TryFindColumn(options.LabelColumnName, out var label))
-            throw new ArgumentOutOfRangeException("Label", $"Label column '{options.LabelColumnName}' was not found in the input schema.");
+        if (!inputSchema.TryFindColumn(Options.LabelColumnName, out var label))
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{Options.LabelColumnName}' was not found in the input schema.");
         if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentOutOfRangeException("Label", $"Label column '{options.LabelColumnName}' must be a key type (map it with mlContext.Transforms.Conversion.MapValueToKey), but is {label.ItemType}.");
-        SchemaChecks.RequireText(inputSchema, options.TextColumnName, "Text");
-        if (options.SecondTextColumnName != null) SchemaChecks.RequireText(inputSchema, options.SecondTextColumnName, "SecondText");
+            throw new ArgumentOutOfRangeException("Label", $"Label column '{Options.LabelColumnName}' must be a key type (map it with mlContext.Transforms.Conversion.MapValueToKey), but is {label.ItemType}.");
+        SchemaChecks.RequireText(inputSchema, Options.TextColumnName, "Text");
+        if (Options.SecondTextColumnName != null) SchemaChecks.RequireText(inputSchema, Options.SecondTextColumnName, "SecondText");
         var columns = inputSchema.ToDictionary(c => c.Name);
         label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var keyValues);
         var predictedAnnotations = keyValues.IsValid ? new SchemaShape(new[] { keyValues }) : new SchemaShape(Array.Empty<SchemaShape.Column>());
-        columns[options.PredictedLabelColumnName] = new SchemaShape.Column(options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedAnnotations);
-        columns[options.ScoreColumnName] = new SchemaShape.Column(options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
+        columns[Options.PredictedLabelColumnName] = new SchemaShape.Column(Options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true, predictedAnnotations);
+        columns[Options.ScoreColumnName] = new SchemaShape.Column(Options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
         return new SchemaShape(columns.Values);
     }
 
@@ -239,7 +231,7 @@ internal sealed class MoeTextClassificationTrainer : IEstimator<MoeTextClassific
             }
             textGetter(ref first);
             secondGetter?.Invoke(ref other);
-            rows.Add((TextClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, options.MaxLength), (int)key - 1));
+            rows.Add((TextClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, Options.MaxLength), (int)key - 1));
         }
         return (rows, skipped);
     }

@@ -185,6 +185,9 @@ public abstract class MoeTrainerOptions
     /// <summary>Log progress every this many steps (and, for the classifier, after every evaluation). Default 10.</summary>
     public int LogEverySteps { get; set; } = 10;
 
+    /// <summary>Checks every option's range before training; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    public abstract void Validate();
+
     /// <summary>
     /// Checks the range of every option declared here; throws <see cref="ArgumentOutOfRangeException"/> naming the option
     /// as the options' type does (<c>LanguageModelOptions.BatchSize ...</c>).
