@@ -17,8 +17,6 @@ public sealed class OnnxLanguageModelTransformer : LanguageModelTransformerBase
     internal const string LoaderSignature = "MLNetMoEOnnxLangModel";
     private const string ModelSignature = "MOEONNXL";
     private const uint Version = 0x00010001;
-    private const string OnnxStream = "Model.onnx";
-    private const string TokenizerStream = "Tokenizer.bin";
 
     internal OnnxLanguageModelTransformer(OnnxDecoder decoder, MoeTokenizer tokenizer, string tokenColumnName, string? promptColumnName,
         int? contextLength, GenerationOptions generation)
@@ -33,22 +31,10 @@ public sealed class OnnxLanguageModelTransformer : LanguageModelTransformerBase
 
     private protected override void Save(ModelSaveContext ctx)
     {
-        byte[] onnx = Decoder.ModelBytes ?? throw new NotSupportedException(
-            "This ONNX model keeps its weights in an external data file (over 2 GB) and cannot be stored inside a model zip; load it from its folder instead.");
         ctx.CheckAtModel();
         ctx.SetVersionInfo(ModelVersions.Create(typeof(OnnxLanguageModelTransformer), ModelSignature, Version, LoaderSignature));
         Header.Write(ctx);
-        byte[] tokenizer = Tokenizer.Serialize();
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(tokenizer.Length);
-            w.Write(tokenizer);
-        });
-        ctx.SaveBinaryStream(OnnxStream, w =>
-        {
-            w.Write(onnx.Length);
-            w.Write(onnx);
-        });
+        OnnxZipEntries.Write(ctx, Tokenizer, Decoder.ModelBytes);
     }
 
     private static OnnxLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -56,13 +42,8 @@ public sealed class OnnxLanguageModelTransformer : LanguageModelTransformerBase
         ctx.CheckAtModel(ModelVersions.Create(typeof(OnnxLanguageModelTransformer), ModelSignature, Version, LoaderSignature));
         ZipEntryIntegrity.Verify(ctx);
         var header = LanguageModelHeader.Read(ctx);
-        MoeTokenizer? tokenizer = null;
-        byte[]? onnx = null;
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
-            throw new InvalidDataException($"The ONNX language model has no '{TokenizerStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(OnnxStream, r => onnx = ModelStreams.ReadBlock(r, OnnxStream)) || onnx == null)
-            throw new InvalidDataException($"The ONNX language model has no '{OnnxStream}' entry: the model file is incomplete.");
-        var decoder = OnnxDecoder.FromBytes(onnx, $"model zip entry '{OnnxStream}'");
+        var (tokenizer, onnx) = OnnxZipEntries.Read(ctx, "ONNX language model");
+        var decoder = OnnxDecoder.FromBytes(onnx, OnnxZipEntries.OnnxSource);
         try
         {
             return new OnnxLanguageModelTransformer(decoder, tokenizer, header.TokenColumnName, header.PromptColumnName, header.ContextLength, header.Generation);

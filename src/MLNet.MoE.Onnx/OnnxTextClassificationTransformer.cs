@@ -19,8 +19,6 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
     internal const string LoaderSignature = "MLNetMoEOnnxClassifier";
     private const string ModelSignature = "MOEONNXC";
     private const uint Version = 0x00010001;
-    private const string OnnxStream = "Model.onnx";
-    private const string TokenizerStream = "Tokenizer.bin";
 
     private readonly OnnxClassifier classifier;
 
@@ -42,23 +40,11 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
 
     private protected override void Save(ModelSaveContext ctx)
     {
-        byte[] onnx = classifier.ModelBytes ?? throw new NotSupportedException(
-            "This ONNX model keeps its weights in an external data file (over 2 GB) and cannot be stored inside a model zip; load it from its folder instead.");
         ctx.CheckAtModel();
         ctx.SetVersionInfo(ModelVersions.Create(typeof(OnnxTextClassificationTransformer), ModelSignature, Version, LoaderSignature));
         Settings.Write(ctx);
         LabelKeyValues.Write(ctx.Writer, KeyValues);
-        byte[] tokenizer = Tokenizer.Serialize();
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(tokenizer.Length);
-            w.Write(tokenizer);
-        });
-        ctx.SaveBinaryStream(OnnxStream, w =>
-        {
-            w.Write(onnx.Length);
-            w.Write(onnx);
-        });
+        OnnxZipEntries.Write(ctx, Tokenizer, classifier.ModelBytes);
     }
 
     private static OnnxTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
@@ -67,17 +53,12 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
         ZipEntryIntegrity.Verify(ctx);
         var settings = TextClassificationSettings.Read(ctx);
         var keyValues = LabelKeyValues.Read(ctx.Reader, settings.ClassCount);
-        MoeTokenizer? tokenizer = null;
-        byte[]? onnx = null;
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
-            throw new InvalidDataException($"The ONNX text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(OnnxStream, r => onnx = ModelStreams.ReadBlock(r, OnnxStream)) || onnx == null)
-            throw new InvalidDataException($"The ONNX text classifier has no '{OnnxStream}' entry: the model file is incomplete.");
-        var classifier = OnnxClassifier.FromBytes(onnx, $"model zip entry '{OnnxStream}'");
+        var (tokenizer, onnx) = OnnxZipEntries.Read(ctx, "ONNX text classifier");
+        var classifier = OnnxClassifier.FromBytes(onnx, OnnxZipEntries.OnnxSource);
         try
         {
             if (classifier.ClassCount != settings.ClassCount)
-                throw new InvalidDataException($"The ONNX text classifier's settings name {settings.ClassCount} classes, but its model zip entry '{OnnxStream}' has {classifier.ClassCount}: the model file is corrupt.");
+                throw new InvalidDataException($"The ONNX text classifier's settings name {settings.ClassCount} classes, but its {OnnxZipEntries.OnnxSource} has {classifier.ClassCount}: the model file is corrupt.");
             return new OnnxTextClassificationTransformer(classifier, tokenizer, settings, keyValues);
         }
         catch
