@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -22,12 +23,16 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
 {
     internal const string LoaderSignature = "MLNetMoETextClassifier";
     private const string ModelSignature = "MOETXTCL";
-    // 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its own weights entry.
-    // 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
-    private const uint Version = 0x00010003;
+    // 0x00010004: the SHA-256 of the settings, the tokenizer entry and the config entry follow the label key values,
+    // checked at load. 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its
+    // own weights entry. 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
+    private const uint Version = 0x00010004;
+    private const uint EnsembleVersion = 0x00010003;
     private const uint HiddenHeadVersion = 0x00010002;
     private const uint FirstVersion = 0x00010001;
     private const int MaxMembers = 16;
+    private const int MinMaxLength = 4;
+    private const int MaxHeadHiddenSize = 65536;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
@@ -44,6 +49,9 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         this.device = device;
         this.keyValues = keyValues;
         if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
+        int positions = members[0].Backbone.Config.MaxPositionEmbeddings;
+        if (maxLength < MinMaxLength || maxLength > positions)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"maxLength must be between {MinMaxLength} and the backbone's max_position_embeddings ({positions}).");
         Members = members.ToList();
         Tokenizer = tokenizer;
         TextColumnName = textColumnName;
@@ -150,20 +158,18 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         ctx.SaveStringOrNull(SecondTextColumnName);
         ctx.SaveNonEmptyString(PredictedLabelColumnName);
         ctx.SaveNonEmptyString(ScoreColumnName);
-        ctx.Writer.Write(MaxLength);
-        ctx.Writer.Write(ClassCount);
-        ctx.Writer.Write((int)Model.Pooling);
-        ctx.Writer.Write(Model.DropoutRate);
-        ctx.Writer.Write(Model.HeadHiddenSize);
-        ctx.Writer.Write(Members.Count);
-        LabelKeyValues.Write(ctx.Writer, keyValues);
+        var settings = new SavedSettings(MaxLength, ClassCount, Model.Pooling, Model.DropoutRate, Model.HeadHiddenSize, Members.Count, keyValues);
+        settings.Write(ctx.Writer);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
+        byte[] tokenizer = Tokenizer.Serialize();
+        ctx.Writer.Write(settings.Digest());
+        ctx.Writer.Write(SHA256.HashData(tokenizer));
+        ctx.Writer.Write(SHA256.HashData(config));
         ctx.SaveBinaryStream(ConfigStream, w =>
         {
             w.Write(config.Length);
             w.Write(config);
         });
-        byte[] tokenizer = Tokenizer.Serialize();
         ctx.SaveBinaryStream(TokenizerStream, w =>
         {
             w.Write(tokenizer.Length);
@@ -188,21 +194,30 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
         string? secondColumn = ctx.LoadStringOrNull();
         string predictedColumn = ctx.LoadNonEmptyString();
         string scoreColumn = ctx.LoadNonEmptyString();
-        int maxLength = ctx.Reader.ReadInt32();
-        int classCount = ctx.Reader.ReadInt32();
-        var pooling = (TextPooling)ctx.Reader.ReadInt32();
-        double dropout = ctx.Reader.ReadDouble();
-        int headHiddenSize = ctx.Header.ModelVerWritten >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
-        int memberCount = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 1;
-        if (maxLength < 4 || classCount < 2 || !Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0 || memberCount < 1 || memberCount > MaxMembers)
-            throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
-        var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
+        var settings = SavedSettings.Read(ctx.Reader, ctx.Header.ModelVerWritten);
+        byte[]? tokenizerDigest = null, configDigest = null;
+        if (ctx.Header.ModelVerWritten >= Version)
+        {
+            byte[] settingsDigest = ctx.Reader.ReadBytes(32);
+            tokenizerDigest = ctx.Reader.ReadBytes(32);
+            configDigest = ctx.Reader.ReadBytes(32);
+            if (!CryptographicOperations.FixedTimeEquals(settingsDigest, settings.Digest()))
+                throw new InvalidDataException("The text classifier's saved settings (maximum length, classes, pooling, head, members, label values) do not match the SHA-256 recorded at save: the model file is corrupt.");
+        }
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = MoeModelConfig.FromJson(Encoding.UTF8.GetString(ModelStreams.ReadBlock(r, ConfigStream)), "model zip: " + ConfigStream)) || config == null)
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest)) || config == null)
             throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        // What the transformer's constructor would refuse, refused as the damaged file it is, before any member exists.
+        if (settings.MaxLength > config.MaxPositionEmbeddings)
+            throw new InvalidDataException($"The text classifier's saved maximum length ({settings.MaxLength}) exceeds its backbone config's max_position_embeddings ({config.MaxPositionEmbeddings}): the model file is corrupt.");
+        if (tokenizer.VocabularySize > config.VocabSize)
+            throw new InvalidDataException($"The text classifier's tokenizer has {tokenizer.VocabularySize} ids, more than its backbone config's vocab_size ({config.VocabSize}): the model file is corrupt.");
+        int classCount = settings.ClassCount, headHiddenSize = settings.HeadHiddenSize, memberCount = settings.MemberCount;
+        var pooling = settings.Pooling;
+        double dropout = settings.Dropout;
         // Every member's weights: CRC-32, names and shapes against the config, in one pass, before any member is built.
         var layout = MoeTextClassifier.TensorLayout(config, classCount, headHiddenSize);
         for (int m = 0; m < memberCount; m++)
@@ -230,7 +245,72 @@ public sealed class MoeTextClassificationTransformer : ITransformer, ICanSaveMod
             foreach (var model in members) model.Dispose();
             throw;
         }
-        return new MoeTextClassificationTransformer(env, members, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, maxLength, keyValues, device, null);
+        return new MoeTextClassificationTransformer(env, members, tokenizer, textColumn, secondColumn, predictedColumn, scoreColumn, settings.MaxLength, settings.KeyValues, device, null);
+    }
+
+    /// <summary>The saved backbone config, refused when it is not the one the classifier was saved with.</summary>
+    private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
+    {
+        RequireRecordedDigest(bytes, recordedDigest, ConfigStream, "backbone config");
+        return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
+    }
+
+    /// <summary>The saved tokenizer, refused when it is not the one the classifier was saved with (a swapped or edited entry).</summary>
+    private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
+    {
+        RequireRecordedDigest(bytes, recordedDigest, TokenizerStream, "tokenizer");
+        return MoeTokenizer.Deserialize(bytes);
+    }
+
+    /// <summary>Refuses an entry whose SHA-256 differs from the one the header recorded at save (none recorded: older zips).</summary>
+    private static void RequireRecordedDigest(byte[] bytes, byte[]? recordedDigest, string entry, string what)
+    {
+        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
+            throw new InvalidDataException($"The text classifier's model entry '{entry}' is not the {what} this classifier was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
+    }
+
+    /// <summary>
+    /// The classifier's settings as saved after the column names: maximum length, classes, pooling, dropout rate, the head's
+    /// hidden size, the number of members and the label key values. From format 0x00010004 their SHA-256 (of this
+    /// serialization) is saved too, so an edit that keeps the zip valid is refused rather than changing the scores.
+    /// </summary>
+    private sealed record SavedSettings(int MaxLength, int ClassCount, TextPooling Pooling, double Dropout, int HeadHiddenSize, int MemberCount, LabelKeyValues? KeyValues)
+    {
+        public void Write(BinaryWriter writer)
+        {
+            writer.Write(MaxLength);
+            writer.Write(ClassCount);
+            writer.Write((int)Pooling);
+            writer.Write(Dropout);
+            writer.Write(HeadHiddenSize);
+            writer.Write(MemberCount);
+            LabelKeyValues.Write(writer, KeyValues);
+        }
+
+        /// <summary>The SHA-256 of <see cref="Write"/>'s bytes.</summary>
+        public byte[] Digest()
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true)) Write(writer);
+            return SHA256.HashData(buffer.ToArray());
+        }
+
+        /// <summary>Reads the settings of a zip written in format <paramref name="version"/>; values out of range are refused as a corrupt file.</summary>
+        public static SavedSettings Read(BinaryReader reader, uint version)
+        {
+            int maxLength = reader.ReadInt32();
+            int classCount = reader.ReadInt32();
+            var pooling = (TextPooling)reader.ReadInt32();
+            double dropout = reader.ReadDouble();
+            int headHiddenSize = version >= HiddenHeadVersion ? reader.ReadInt32() : 0;
+            int memberCount = version >= EnsembleVersion ? reader.ReadInt32() : 1;
+            // Written so that NaN fails every range.
+            if (!(maxLength >= MinMaxLength && maxLength <= ModelSizeLimits.Default.Positions))
+                throw new InvalidDataException($"The text classifier's saved maximum length ({maxLength}) is outside {MinMaxLength} … {ModelSizeLimits.Default.Positions:N0}: the model file is corrupt.");
+            if (!(classCount >= 2 && Enum.IsDefined(pooling) && dropout >= 0 && dropout < 1 && headHiddenSize >= 0 && headHiddenSize <= MaxHeadHiddenSize && memberCount >= 1 && memberCount <= MaxMembers))
+                throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
+            return new SavedSettings(maxLength, classCount, pooling, dropout, headHiddenSize, memberCount, LabelKeyValues.Read(reader, classCount));
+        }
     }
 
     private sealed class Mapper : ColumnMapper
