@@ -58,6 +58,11 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
     /// <summary>The tokenizer used for text columns, prompts and generated text.</summary>
     public MoeTokenizer Tokenizer { get; }
 
+    /// <summary>The tokenizer's serialized form, computed once: compared with a token column's tokenizer annotation.</summary>
+    internal byte[] SerializedTokenizer => serializedTokenizer ??= Tokenizer.Serialize();
+
+    private byte[]? serializedTokenizer;
+
     /// <summary>The scored column (token ids or text).</summary>
     public string TokenColumnName => Header.TokenColumnName;
 
