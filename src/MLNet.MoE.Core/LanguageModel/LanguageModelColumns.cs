@@ -22,6 +22,8 @@ internal sealed class LanguageModelColumns : ColumnMapper
         var column = inputSchema.GetColumnOrNull(parent.TokenColumnName);
         tokensAreText = column?.Type is TextDataViewType;
         tokenIndex = tokensAreText ? column!.Value.Index : SchemaChecks.RequireTokenIds(inputSchema, parent.TokenColumnName, "Token").Index;
+        // Ids made by another tokenizer (a pipeline's TokenizeForMoe that is not the model's) would be scored in the wrong vocabulary.
+        if (!tokensAreText) TokenizerAnnotation.RequireSame(parent.Tokenizer, parent.SerializedTokenizer, inputSchema[tokenIndex], "the language model");
         var columns = new List<DataViewSchema.DetachedColumn>
         {
             new(LanguageModelTransformerBase.ScoreColumnName, NumberDataViewType.Single),

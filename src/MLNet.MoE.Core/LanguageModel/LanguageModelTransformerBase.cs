@@ -58,6 +58,11 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
     /// <summary>The tokenizer used for text columns, prompts and generated text.</summary>
     public MoeTokenizer Tokenizer { get; }
 
+    /// <summary>The tokenizer's serialized form, computed once: compared with a token column's tokenizer annotation.</summary>
+    internal byte[] SerializedTokenizer => serializedTokenizer ??= Tokenizer.Serialize();
+
+    private byte[]? serializedTokenizer;
+
     /// <summary>The scored column (token ids or text).</summary>
     public string TokenColumnName => Header.TokenColumnName;
 
@@ -72,6 +77,28 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
 
     /// <summary>Ids the model has logits for.</summary>
     public int VocabularySize => Runner.VocabSize;
+
+    /// <summary>
+    /// The most tokens one scored row may hold, 0 for no bound (the default). A row costs ⌈tokens / ContextLength⌉
+    /// windows of forward passes, so its scoring time grows with its length without limit (a 1 MiB text row through a
+    /// <c>PredictionEngine</c> of a small byte-level model takes seconds, see docs/language-model-trainer.md); a service
+    /// that scores what it receives sets a bound, and a longer row is then refused with an
+    /// <see cref="ArgumentOutOfRangeException"/> naming the column and this property. Applies to the output columns,
+    /// <see cref="ScoreTokens"/> and <see cref="ScoreBatch"/>; not to prompts, which are cut to the context. Not saved with
+    /// the model: set it after training or loading, before scoring.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int MaxTokensPerRow
+    {
+        get => maxTokensPerRow;
+        set
+        {
+            if (value < 0) throw new ArgumentOutOfRangeException(nameof(MaxTokensPerRow), value, "MaxTokensPerRow must be 0 (no bound) or positive.");
+            maxTokensPerRow = value;
+        }
+    }
+
+    private int maxTokensPerRow;
 
     /// <summary>Always true: each row is mapped on its own.</summary>
     public bool IsRowToRowMapper => true;
@@ -111,6 +138,7 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
     public StreamScore ScoreTokens(IReadOnlyList<int> tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
+        RequireRowLength(tokens.Count, $"column '{TokenColumnName}'", nameof(tokens));
         RequireVocabulary(tokens, $"column '{TokenColumnName}'", nameof(tokens));
         return LanguageModelScoring.ScoreDocument(Runner, tokens, Tokenizer.EndOfTextId, ContextLength);
     }
@@ -129,7 +157,11 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
         ArgumentNullException.ThrowIfNull(rows);
         if (maxTokensPerPass < 1) throw new ArgumentOutOfRangeException(nameof(maxTokensPerPass), maxTokensPerPass, "maxTokensPerPass must be at least 1.");
         for (int r = 0; r < rows.Count; r++)
-            RequireVocabulary(rows[r] ?? throw new ArgumentNullException(nameof(rows), $"Row {r} of the batch is null."), $"row {r} of the batch", nameof(rows));
+        {
+            var row = rows[r] ?? throw new ArgumentNullException(nameof(rows), $"Row {r} of the batch is null.");
+            RequireRowLength(row.Count, $"row {r} of the batch", nameof(rows));
+            RequireVocabulary(row, $"row {r} of the batch", nameof(rows));
+        }
         return LanguageModelScoring.ScoreDocuments(Runner, rows, Tokenizer.EndOfTextId, ContextLength, maxTokensPerPass);
     }
 
@@ -157,6 +189,16 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
 
     /// <summary>Writes the model: version info, then <see cref="Header"/>, then the backend's entries.</summary>
     private protected abstract void Save(ModelSaveContext ctx);
+
+    private void RequireRowLength(int count, string where, string parameter)
+    {
+        if (maxTokensPerRow > 0 && count > maxTokensPerRow)
+        {
+            long windows = ((long)count + ContextLength - 1) / ContextLength;
+            throw new ArgumentOutOfRangeException(parameter, count,
+                $"The row of {where} holds {count:N0} tokens, more than the language model's MaxTokensPerRow ({maxTokensPerRow:N0}); scoring it would take {windows:N0} windows of {ContextLength:N0} tokens. Cut the row, or raise MaxTokensPerRow.");
+        }
+    }
 
     private void RequireVocabulary(IReadOnlyList<int> ids, string where, string parameter)
     {

@@ -15,9 +15,12 @@ internal static class TextClassificationTokens
     /// <summary>The sequence, and whether the row was cut to <paramref name="maxLength"/>.</summary>
     public static int[] Encode(MoeTokenizer tokenizer, string text, string? second, int maxLength, out bool truncated)
     {
+        if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "maxLength must leave room for the end-of-text tokens.");
         int eot = tokenizer.EndOfTextId;
-        var ids = new List<int>(maxLength) { eot };
-        ids.AddRange(tokenizer.Encode(text));
+        int[] first = tokenizer.Encode(text);
+        // Sized by the row, not by maxLength: the maximum is a bound, and may be far larger than any row.
+        var ids = new List<int>(Math.Min(maxLength, first.Length + 3)) { eot };
+        ids.AddRange(first);
         if (second != null)
         {
             ids.Add(eot);

@@ -251,12 +251,12 @@ internal static class HuggingFaceJsonReader
                     throw new InvalidDataException($"{source}: the field \"{path}.behavior\" is \"{behaviorText}\"; expected one of {string.Join(", ", Enum.GetNames<SplitBehavior>())}.");
                 }
                 bool invert = JsonFields.OptionalBool(json, "invert", false, source, path);
-                return new SplitPreTokenizer(regex, behavior, invert);
+                return new SplitPreTokenizer(regex, behavior, invert, $"{source}: the Split pre-tokenizer \"{path}\"");
             }
             case "Digits":
             {
                 bool individual = JsonFields.OptionalBool(json, "individual_digits", false, source, path);
-                return new SplitPreTokenizer(new Regex(individual ? @"\p{N}" : @"\p{N}+", RegexOptions.Compiled), SplitBehavior.Isolated, invert: false);
+                return new SplitPreTokenizer(new Regex(individual ? @"\p{N}" : @"\p{N}+", RegexOptions.Compiled), SplitBehavior.Isolated, invert: false, $"{source}: the Digits pre-tokenizer \"{path}\"");
             }
             case "Sequence":
             {

@@ -3,7 +3,8 @@ using Microsoft.ML.Tokenizers;
 namespace MLNet.MoE;
 
 /// <summary>
-/// The Hugging Face "Sequence" pre-tokenizer: every stage splits each piece the previous stage produced.
+/// The Hugging Face "Sequence" pre-tokenizer: every stage splits each piece the previous stage produced; the Split
+/// stages share one <see cref="EncodeDeadline"/> for the whole text.
 /// Written by hand: Microsoft.ML.Tokenizers' CompositePreTokenizer only passes the text between one stage's
 /// pieces on to the next stage, which is a different rule.
 /// </summary>
@@ -22,6 +23,7 @@ internal sealed class SequencePreTokenizer : PreTokenizer
 
     private List<(int Offset, int Length)> Split(string text)
     {
+        var deadline = EncodeDeadline.Start(text.Length);
         var pieces = new List<(int Offset, int Length)>();
         if (text.Length > 0) pieces.Add((0, text.Length));
         foreach (PreTokenizer stage in _stages)
@@ -30,7 +32,8 @@ internal sealed class SequencePreTokenizer : PreTokenizer
             foreach ((int offset, int length) in pieces)
             {
                 string piece = text.Substring(offset, length);
-                foreach ((int subOffset, int subLength) in stage.PreTokenize(piece))
+                var split = stage is SplitPreTokenizer pattern ? pattern.Split(piece, deadline) : stage.PreTokenize(piece);
+                foreach ((int subOffset, int subLength) in split)
                 {
                     if (subLength > 0) next.Add((offset + subOffset, subLength));
                 }

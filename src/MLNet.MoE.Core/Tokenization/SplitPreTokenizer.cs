@@ -5,29 +5,37 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// The Hugging Face "Split" pre-tokenizer. Written by hand: Microsoft.ML.Tokenizers' RegexPreTokenizer returns only
-/// the regex matches and drops the text between them, which HF's default "Isolated" behavior keeps.
+/// the regex matches and drops the text between them, which HF's default "Isolated" behavior keeps. The matches of one
+/// encode run under <see cref="PatternGuard.EncodeTimeLimit"/> in total (each under the regex's own match timeout), so
+/// a pattern that is slow on some text, match after match, ends with an exception instead of a stalled encode.
 /// </summary>
 internal sealed class SplitPreTokenizer : PreTokenizer
 {
     private readonly Regex _regex;
     private readonly SplitBehavior _behavior;
     private readonly bool _invert;
+    private readonly string _location;
 
-    /// <summary>Splits on <paramref name="regex"/> with <paramref name="behavior"/>; <paramref name="invert"/> swaps matches and gaps.</summary>
-    public SplitPreTokenizer(Regex regex, SplitBehavior behavior, bool invert)
+    /// <summary>
+    /// Splits on <paramref name="regex"/> with <paramref name="behavior"/>; <paramref name="invert"/> swaps matches and
+    /// gaps; <paramref name="location"/> names the pre-tokenizer (file and field) in messages.
+    /// </summary>
+    public SplitPreTokenizer(Regex regex, SplitBehavior behavior, bool invert, string location)
     {
         _regex = regex;
         _behavior = behavior;
         _invert = invert;
+        _location = location;
     }
 
     /// <inheritdoc />
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => Split(text ?? string.Empty);
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => Split(text ?? string.Empty, EncodeDeadline.Start(text?.Length ?? 0));
 
     /// <inheritdoc />
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Split(text.ToString());
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Split(text.ToString(), EncodeDeadline.Start(text.Length));
 
-    private List<(int Offset, int Length)> Split(string text)
+    /// <summary>The pieces of <paramref name="text"/>, refused once <paramref name="deadline"/> (shared by the stages of one encode) has passed.</summary>
+    internal List<(int Offset, int Length)> Split(string text, EncodeDeadline deadline)
     {
         // Segments covering the whole text, each flagged as delimiter (a match, or a gap when inverted) or not.
         var segments = new List<(int Offset, int Length, bool Delimiter)>();
@@ -36,6 +44,11 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         {
             for (Match match = _regex.Match(text); match.Success; match = match.NextMatch())
             {
+                if (deadline.Passed)
+                {
+                    throw new InvalidOperationException(
+                        $"{_location}: the pattern took more than {deadline.Limit.TotalSeconds:N1} s in all on a text of {deadline.Length:N0} characters (stopped near character {position:N0} of a piece of {text.Length:N0}); it backtracks badly on this text.");
+                }
                 if (match.Length == 0) continue;
                 if (match.Index > position) segments.Add((position, match.Index - position, _invert));
                 segments.Add((match.Index, match.Length, !_invert));
@@ -45,7 +58,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         catch (RegexMatchTimeoutException ex)
         {
             throw new InvalidOperationException(
-                $"The tokenizer's Split pre-tokenizer pattern took longer than {_regex.MatchTimeout.TotalSeconds:N0} s on a text of {text.Length:N0} characters (near character {position:N0}); the pattern backtracks catastrophically on this text.", ex);
+                $"{_location}: the pattern took longer than {_regex.MatchTimeout.TotalSeconds:N0} s for one match on a text of {text.Length:N0} characters (near character {position:N0}); it backtracks catastrophically on this text.", ex);
         }
         if (position < text.Length) segments.Add((position, text.Length - position, _invert));
 

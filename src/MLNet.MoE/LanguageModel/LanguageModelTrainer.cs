@@ -40,6 +40,7 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         int steps = Options.MaxSteps > 0
             ? Options.MaxSteps
             : StepsForEpochs(Options, corpus.Training.Length);
+        CheckMemory(config, corpus.Training.Length, corpus.Validation.Length, device, session.ComputeType);
         MoeCausalLM model = Options.InitialModel?.Model.Copy() ?? new MoeCausalLM(config, seed, Options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
@@ -79,6 +80,33 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         if (Options.PromptColumnName != null)
             columns[LanguageModelTransformer.GeneratedTextColumnName] = new SchemaShape.Column(LanguageModelTransformer.GeneratedTextColumnName, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false);
         return new SchemaShape(columns.Values);
+    }
+
+    /// <summary>
+    /// Refuses, naming ContextLength, a run whose estimated memory (<see cref="ActivationMemory"/>: weights and optimizer
+    /// state, a micro-batch's activations, the attention scores of windows as long as the context or the training stream,
+    /// and the validation passes) exceeds the memory this process may use, before the model exists, rather than failing
+    /// in TorchSharp's allocator at the first step. On CUDA the check is not made: TorchSharp offers no device-memory query.
+    /// </summary>
+    private void CheckMemory(MoeModelConfig config, int trainingTokens, int validationTokens, Device device, ScalarType computeType)
+    {
+        if (device.type != DeviceType.CPU) return;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (available <= 0) return;
+        int window = Math.Min(Options.ContextLength, trainingTokens - 1);
+        long rows = Options.BatchSize / Options.GradientAccumulationSteps;
+        int validationWindow = Math.Min(Options.ContextLength, Math.Max(0, validationTokens - 1));
+        long validationRows = validationWindow == 0 ? 0 : Math.Min(Options.BatchSize, (validationTokens - 2) / Options.ContextLength + 1);
+        int bytesPerValue = computeType == ScalarType.BFloat16 ? 2 : 4;
+        var estimate = ActivationMemory.ForTraining(config, rows, window, validationRows, validationWindow, bytesPerValue, Options.RecomputeActivations,
+            scoresMaterialized: config.QkHeadDim != config.VHeadDim);
+        if (estimate.TotalBytes <= available) return;
+        const double GiB = 1L << 30;
+        throw new ArgumentOutOfRangeException(nameof(LanguageModelOptions.ContextLength), Options.ContextLength, string.Format(CultureInfo.InvariantCulture,
+            "LanguageModelOptions.ContextLength {0:N0} makes training windows of {1:N0} tokens; training would need about {2:N1} GiB ({3:N1} GiB of it one block's attention scores: " +
+            "{4} windows × {5} heads × {1:N0} × {1:N0} × {6} bytes, twice), more than the {7:N1} GiB of memory available. Lower ContextLength, or the windows of a micro-batch " +
+            "(BatchSize / GradientAccumulationSteps), or set RecomputeActivations.",
+            Options.ContextLength, window, estimate.TotalBytes / GiB, estimate.AttentionBytes / GiB, rows, config.NumAttentionHeads, bytesPerValue, available / GiB));
     }
 
     private string? ResolveResume(IChannel channel)

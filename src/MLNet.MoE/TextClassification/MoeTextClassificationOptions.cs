@@ -44,7 +44,7 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     /// <summary>A language model in memory whose weights start the backbone (copied: the given model is not changed) and whose tokenizer is the default. Default null.</summary>
     public LanguageModelTransformer? InitialModel { get; set; }
 
-    /// <summary>Tokens per row at most, end-of-text tokens included (4 to the model's max_position_embeddings); longer rows keep their first tokens. Default 128.</summary>
+    /// <summary>Tokens per row at most, end-of-text tokens included (4 to the model's max_position_embeddings, at most 1,048,576); longer rows keep their first tokens. Default 128.</summary>
     public int MaxLength { get; set; } = 128;
 
     /// <summary>How hidden states become the row's features. Default <see cref="TextPooling.Mean"/>.</summary>
@@ -123,7 +123,7 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
         Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && ScoreColumnName != PredictedLabelColumnName, nameof(ScoreColumnName), ScoreColumnName ?? "null", "must name a column other than PredictedLabelColumnName");
         int sources = (LanguageModelPath != null ? 1 : 0) + (HuggingFaceCheckpointDirectory != null ? 1 : 0) + (InitialModel != null ? 1 : 0);
         Check(sources <= 1, nameof(LanguageModelPath), sources, "LanguageModelPath, HuggingFaceCheckpointDirectory and InitialModel exclude each other: set at most one");
-        Check(MaxLength >= 4, nameof(MaxLength), MaxLength, "must be at least 4");
+        Check(MaxLength >= 4 && MaxLength <= 1 << 20, nameof(MaxLength), MaxLength, "must be between 4 and 1,048,576");
         Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");
         Check(HeadHiddenSize >= 0 && HeadHiddenSize <= 65536, nameof(HeadHiddenSize), HeadHiddenSize, "must be between 0 and 65536");

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -21,11 +22,15 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
 {
     internal const string LoaderSignature = "MLNetMoETextClassifier";
     private const string ModelSignature = "MOETXTCL";
-    // 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its own weights entry.
-    // 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
-    private const uint Version = 0x00010003;
+    // 0x00010004: the SHA-256 of the saved settings, the tokenizer entry and the config entry follow the label key values,
+    // checked at load. 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its
+    // own weights entry. 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
+    private const uint Version = 0x00010004;
+    private const uint EnsembleVersion = 0x00010003;
     private const uint HiddenHeadVersion = 0x00010002;
     private const uint FirstVersion = 0x00010001;
+    private const int MinMaxLength = 4;
+    private const int MaxHeadHiddenSize = 65536;
     private const int MaxMembers = 16;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
@@ -57,6 +62,9 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
         if (members.Any(m => m.ClassCount != settings.ClassCount))
             throw new ArgumentException($"Every classifier of the transformer must have {settings.ClassCount} classes.", nameof(members));
+        int positions = members[0].Backbone.Config.MaxPositionEmbeddings;
+        if (settings.MaxLength < MinMaxLength || settings.MaxLength > positions)
+            throw new ArgumentOutOfRangeException(nameof(settings), settings.MaxLength, $"maxLength must be between {MinMaxLength} and the backbone's max_position_embeddings ({positions}).");
         return members[0];
     }
 
@@ -82,6 +90,9 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         ctx.Writer.Write(Members.Count);
         LabelKeyValues.Write(ctx.Writer, KeyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
+        ctx.Writer.Write(SettingsDigest(Settings, Model.Pooling, Model.DropoutRate, Model.HeadHiddenSize, Members.Count, KeyValues));
+        ctx.Writer.Write(SHA256.HashData(Tokenizer.Serialize()));
+        ctx.Writer.Write(SHA256.HashData(config));
         ctx.SaveBinaryStream(ConfigStream, w =>
         {
             w.Write(config.Length);
@@ -108,21 +119,39 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         ctx.CheckAtModel(ModelVersions.Create(typeof(MoeTextClassificationTransformer), ModelSignature, Version, LoaderSignature, FirstVersion));
         // The weights entries are checked with their layout below, one pass each.
         ZipEntryIntegrity.Verify(ctx, Enumerable.Range(0, MaxMembers).Select(WeightsEntry).ToArray());
+        uint written = ctx.Header.ModelVerWritten;
         var settings = TextClassificationSettings.Read(ctx);
         int classCount = settings.ClassCount;
         var pooling = (TextPooling)ctx.Reader.ReadInt32();
         double dropout = ctx.Reader.ReadDouble();
-        int headHiddenSize = ctx.Header.ModelVerWritten >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
-        int memberCount = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadInt32() : 1;
-        if (!Enum.IsDefined(pooling) || dropout < 0 || dropout >= 1 || headHiddenSize < 0 || memberCount < 1 || memberCount > MaxMembers)
+        int headHiddenSize = written >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
+        int memberCount = written >= EnsembleVersion ? ctx.Reader.ReadInt32() : 1;
+        // Written so that NaN fails every range.
+        if (!(settings.MaxLength >= MinMaxLength && settings.MaxLength <= ModelSizeLimits.Default.Positions))
+            throw new InvalidDataException($"The text classifier's saved maximum length ({settings.MaxLength}) is outside {MinMaxLength} … {ModelSizeLimits.Default.Positions:N0}: the model file is corrupt.");
+        if (!(Enum.IsDefined(pooling) && dropout >= 0 && dropout < 1 && headHiddenSize >= 0 && headHiddenSize <= MaxHeadHiddenSize && memberCount >= 1 && memberCount <= MaxMembers))
             throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
         var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
+        byte[]? tokenizerDigest = null, configDigest = null;
+        if (written >= Version)
+        {
+            byte[] settingsDigest = ctx.Reader.ReadBytes(32);
+            tokenizerDigest = ctx.Reader.ReadBytes(32);
+            configDigest = ctx.Reader.ReadBytes(32);
+            if (!CryptographicOperations.FixedTimeEquals(settingsDigest, SettingsDigest(settings, pooling, dropout, headHiddenSize, memberCount, keyValues)))
+                throw new InvalidDataException("The text classifier's saved settings (columns, maximum length, classes, pooling, head, members, label values) do not match the SHA-256 recorded at save: the model file is corrupt.");
+        }
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = MoeModelConfig.FromJson(Encoding.UTF8.GetString(ModelStreams.ReadBlock(r, ConfigStream)), "model zip: " + ConfigStream)) || config == null)
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest)) || config == null)
             throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = MoeTokenizer.Deserialize(ModelStreams.ReadBlock(r, TokenizerStream))) || tokenizer == null)
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        // What the transformer's constructor would refuse, refused as the damaged file it is, before any member exists.
+        if (settings.MaxLength > config.MaxPositionEmbeddings)
+            throw new InvalidDataException($"The text classifier's saved maximum length ({settings.MaxLength}) exceeds its backbone config's max_position_embeddings ({config.MaxPositionEmbeddings}): the model file is corrupt.");
+        if (tokenizer.VocabularySize > config.VocabSize)
+            throw new InvalidDataException($"The text classifier's tokenizer has {tokenizer.VocabularySize} ids, more than its backbone config's vocab_size ({config.VocabSize}): the model file is corrupt.");
         // Every member's weights: CRC-32, names and shapes against the config, in one pass, before any member is built.
         var layout = MoeTextClassifier.TensorLayout(config, classCount, headHiddenSize);
         for (int m = 0; m < memberCount; m++)
@@ -151,5 +180,52 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
             throw;
         }
         return new MoeTextClassificationTransformer(members, tokenizer, settings, keyValues, null);
+    }
+
+    /// <summary>
+    /// The SHA-256 of the settings saved in the header (columns, maximum length, classes, pooling, dropout rate, the head's
+    /// hidden size, members, label key values), from format 0x00010004: an edit that keeps the zip valid is refused
+    /// rather than changing the scores.
+    /// </summary>
+    private static byte[] SettingsDigest(TextClassificationSettings settings, TextPooling pooling, double dropout, int headHiddenSize, int members, LabelKeyValues? keyValues)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(settings.TextColumnName);
+            writer.Write(settings.SecondTextColumnName ?? "");
+            writer.Write(settings.SecondTextColumnName != null);
+            writer.Write(settings.PredictedLabelColumnName);
+            writer.Write(settings.ScoreColumnName);
+            writer.Write(settings.MaxLength);
+            writer.Write(settings.ClassCount);
+            writer.Write((int)pooling);
+            writer.Write(dropout);
+            writer.Write(headHiddenSize);
+            writer.Write(members);
+            LabelKeyValues.Write(writer, keyValues);
+        }
+        return SHA256.HashData(buffer.ToArray());
+    }
+
+    /// <summary>The saved backbone config, refused when it is not the one the classifier was saved with.</summary>
+    private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
+    {
+        RequireRecordedDigest(bytes, recordedDigest, ConfigStream, "backbone config");
+        return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
+    }
+
+    /// <summary>The saved tokenizer, refused when it is not the one the classifier was saved with (a swapped or edited entry).</summary>
+    private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
+    {
+        RequireRecordedDigest(bytes, recordedDigest, TokenizerStream, "tokenizer");
+        return MoeTokenizer.Deserialize(bytes);
+    }
+
+    /// <summary>Refuses an entry whose SHA-256 differs from the one the header recorded at save (none recorded: older zips).</summary>
+    private static void RequireRecordedDigest(byte[] bytes, byte[]? recordedDigest, string entry, string what)
+    {
+        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
+            throw new InvalidDataException($"The text classifier's model entry '{entry}' is not the {what} this classifier was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
     }
 }

@@ -27,6 +27,13 @@ public sealed record TokenizerEdits(JsonFieldEdit[] Edits)
     public override string ToString() => string.Join("; ", Edits.Select(e => e.ToString()));
 }
 
+/// <summary>Edits of a tokenizer.json aimed at text outside the Basic Multilingual Plane (a type of its own, so FsCheck picks its generator).</summary>
+public sealed record AstralTokenizerEdits(JsonFieldEdit[] Edits)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Join("; ", Edits.Select(e => e.ToString()));
+}
+
 /// <summary>FsCheck generators of the damaged inputs the loader properties take.</summary>
 public static class FuzzArbitraries
 {
@@ -89,11 +96,35 @@ public static class FuzzArbitraries
     ];
 
     /// <summary>Edits of a tokenizer.json: one to three fields set to odd values.</summary>
-    public static Arbitrary<TokenizerEdits> TokenizerEdit() =>
-        (from count in Gen.Choose(1, 3)
-         from edits in Gen.ArrayOf(
-             from field in Gen.Elements(TokenizerFields)
-             from value in Gen.Elements(field.Values)
-             select new JsonFieldEdit(field.Path, value), count)
-         select new TokenizerEdits(edits)).ToArbitrary();
+    public static Arbitrary<TokenizerEdits> TokenizerEdit() => EditsOf(TokenizerFields).ToArbitrary();
+
+    /// <summary>
+    /// Split patterns written around UTF-16 surrogates (every character outside the Basic Multilingual Plane is a pair of
+    /// them): nested quantifiers that backtrack only on emoji, matchers of pairs, of one half, of flags' regional
+    /// indicators and of zero-width joiners, and a back-reference.
+    /// </summary>
+    private static readonly string?[] AstralPatterns =
+    [
+        "\"(\\\\p{Cs}+)+!\"", "\"(\\\\p{Cs}|\\\\uD83D)+$\"", "\"(?:[\\\\uD800-\\\\uDBFF][\\\\uDC00-\\\\uDFFF])+\"", "\"\\\\uD83D\"",
+        "\"\\\\uD83C[\\\\uDDE6-\\\\uDDFF]\"", "\"(?:\\\\u200D.)+\"", "\"(.)\\\\1+\"", "\"[^\\\\p{L}\\\\p{N}\\\\s]+\"", "\"(\\\\S+\\\\s?)+$\"",
+    ];
+
+    /// <summary>The tokenizer.json fields of <see cref="TokenizerFields"/>, with the first Split pattern drawn from <see cref="AstralPatterns"/> most of the time.</summary>
+    private static readonly (string Path, string?[] Values)[] AstralTokenizerFields =
+    [
+        .. TokenizerFields,
+        .. Enumerable.Repeat(("pre_tokenizer.pretokenizers.0.pattern.Regex", AstralPatterns), TokenizerFields.Length),
+    ];
+
+    /// <summary>Edits of a tokenizer.json for text outside the Basic Multilingual Plane: one to three fields, most often the Split pattern.</summary>
+    public static Arbitrary<AstralTokenizerEdits> AstralTokenizerEdit() =>
+        (from edits in EditsOf(AstralTokenizerFields) select new AstralTokenizerEdits(edits.Edits)).ToArbitrary();
+
+    private static Gen<TokenizerEdits> EditsOf((string Path, string?[] Values)[] fields) =>
+        from count in Gen.Choose(1, 3)
+        from edits in Gen.ArrayOf(
+            from field in Gen.Elements(fields)
+            from value in Gen.Elements(field.Values)
+            select new JsonFieldEdit(field.Path, value), count)
+        select new TokenizerEdits(edits);
 }

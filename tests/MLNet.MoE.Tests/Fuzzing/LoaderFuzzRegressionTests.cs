@@ -1,5 +1,7 @@
-using Microsoft.ML;
+using System.Diagnostics;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML;
 using MLNet.MoE.Tests.Tokenization;
 
 namespace MLNet.MoE.Tests.Fuzzing;
@@ -34,6 +36,43 @@ public class LoaderFuzzRegressionTests
         Assert.True(FuzzCase.Readable(error.Message), error.Message);
         Assert.True(error.Message.Length < 600, $"{error.Message.Length} characters");
         Assert.Contains("tokenizer.json", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A Split pattern that backtracks only on surrogate pairs. The finding's kind of text: runs of 12 emoji (24
+    /// surrogates, hundreds of milliseconds of backtracking each) that fail, each followed by one emoji and "!" that matches.</summary>
+    private const string AstralOnlyPattern = @"(\p{Cs}+)+!";
+
+    private static string AstralFindingText(int length) =>
+        string.Concat(Enumerable.Repeat(string.Concat(Enumerable.Repeat("\U0001F600", 12)) + " \U0001F600!", length / 28 + 1))[..length];
+
+    /// <summary>"a Split regex that is catastrophic only on astral-plane input ((\p{Cs}+)+!) passes the load-time probe (its
+    /// probe texts hold no emoji)".</summary>
+    [Fact]
+    public void ASplitPatternThatBacktracksOnlyOnAstralTextIsRefusedAtLoad()
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory(), document =>
+        {
+            var steps = (object[])((Dictionary<string, object>)document["pre_tokenizer"]!)["pretokenizers"];
+            ((Dictionary<string, object>)((Dictionary<string, object>)steps[0])["pattern"])["Regex"] = AstralOnlyPattern;
+        });
+        var error = Assert.Throws<InvalidDataException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("pre_tokenizer.pretokenizers[0].pattern.Regex", error.Message, StringComparison.Ordinal);
+        Assert.Contains("backtracks", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>"... and makes encoding take 44 s for 1,000 characters": every match stayed under the 2 s match limit. The
+    /// matches of one encode are now bounded in total, naming the pre-tokenizer.</summary>
+    [Fact]
+    public void TheMatchesOfOneEncodeAreBoundedInTotal()
+    {
+        var split = new SplitPreTokenizer(new Regex(AstralOnlyPattern, RegexOptions.Compiled, PatternGuard.MatchTimeout), SplitBehavior.Isolated, invert: false, "the test's Split");
+        string text = AstralFindingText(1000);
+        var clock = Stopwatch.StartNew();
+        var error = Assert.Throws<InvalidOperationException>(() => split.PreTokenize(text));
+        clock.Stop();
+        Assert.Contains("the test's Split", error.Message, StringComparison.Ordinal);
+        TimeSpan bound = PatternGuard.EncodeTimeLimit(text.Length) + PatternGuard.MatchTimeout;
+        Assert.True(clock.Elapsed < bound + TimeSpan.FromSeconds(2), $"{clock.Elapsed.TotalSeconds:N1} s, bound {bound.TotalSeconds:N1} s: {error.Message}");
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Compression;
 using FsCheck.Xunit;
 using Microsoft.ML;
@@ -15,7 +16,10 @@ namespace MLNet.MoE.Tests.Fuzzing;
 /// bounds of <see cref="FuzzCase"/>, or load into a model that scores exactly as the undamaged file does (where the
 /// format carries checksums) or at least runs (Hugging Face files, which carry none). Each property replays a fixed seed,
 /// so the suite is repeatable; change the seed (or drop <c>Replay</c>) to explore new cases. A failing case is printed by
-/// FsCheck with its mutation; such cases are kept as regression tests in <see cref="LoaderFuzzRegressionTests"/>.
+/// FsCheck with its mutation; such cases are kept as regression tests in <see cref="LoaderFuzzRegressionTests"/> and
+/// <see cref="ClassifierZipRegressionTests"/>. The classifier's zip is fuzzed like the language model's: damage to the
+/// whole file, and CRC-valid rewrites of each of its entries (settings, config, tokenizer, weights); tokenizer.json edits
+/// aimed at surrogate pairs are run on emoji, ZWJ sequences, flags, skin tones and CJK extension B.
 /// </summary>
 [Collection(FuzzCollection.Name)]
 public sealed class LoaderFuzzTests(ITestOutputHelper output) : IDisposable
@@ -165,19 +169,102 @@ public sealed class LoaderFuzzTests(ITestOutputHelper output) : IDisposable
         RunTokenizer(mutation.ToString(), path);
     }
 
-    private void RunTokenizer(string description, string path)
+    /// <summary>
+    /// Loads the tokenizer.json at <paramref name="path"/> and encodes and decodes <paramref name="texts"/> (default: plain
+    /// samples); every encode must end within its pattern time bound. With <paramref name="eachTextOnItsOwn"/>, an encode
+    /// refused for its pattern's time (an <see cref="InvalidOperationException"/>) is counted and the next text still runs,
+    /// so one refused text does not hide a slow one after it.
+    /// </summary>
+    private void RunTokenizer(string description, string path, IEnumerable<string>? texts = null, bool eachTextOnItsOwn = false)
     {
         FuzzCase.Run(description, () =>
         {
             var tokenizer = MoeTokenizer.FromHuggingFaceJson(path);
-            foreach (string text in TokenizerTestData.Samples.Append(new string('a', 3000) + "!").Append(TokenizerTestData.KjvParagraph()))
+            foreach (string text in texts ?? TokenizerTestData.Samples.Append(new string('a', 3000) + "!").Append(TokenizerTestData.KjvParagraph()))
             {
-                int[] ids = tokenizer.Encode(text);
+                // An encode ends (with ids or an exception) within the pattern bound of its text, plus one match and a margin for a busy machine.
+                TimeSpan bound = PatternGuard.EncodeTimeLimit(text.Length) + PatternGuard.MatchTimeout + TimeSpan.FromSeconds(5);
+                var clock = Stopwatch.StartNew();
+                int[] ids;
+                try
+                {
+                    ids = tokenizer.Encode(text);
+                }
+                catch (InvalidOperationException refused) when (eachTextOnItsOwn)
+                {
+                    Assert.True(FuzzCase.Readable(refused.Message), $"{description}: the message holds binary data: {refused.Message}");
+                    Count("encode refused (InvalidOperationException)");
+                    continue;
+                }
+                finally
+                {
+                    Assert.True(clock.Elapsed <= bound, $"{description}: encoding {text.Length:N0} characters took {clock.Elapsed.TotalSeconds:N1} s, past its bound of {bound.TotalSeconds:N1} s.");
+                }
                 Assert.All(ids, id => Assert.InRange(id, 0, tokenizer.VocabularySize - 1));
                 _ = tokenizer.Decode(ids);
             }
             return tokenizer;
         }, Count);
+    }
+
+    /// <summary>Texts made of characters outside the Basic Multilingual Plane (surrogate pairs in .NET strings).</summary>
+    private static readonly string[] AstralTexts =
+    [
+        "Emoji: 😀🎉👍🏽 👨‍👩‍👧 and 🇫🇷",
+        string.Concat(Enumerable.Repeat("😀", 1500)) + "!",
+        string.Concat(Enumerable.Repeat("👨‍👩‍👧‍👦", 150)) + "\u0000",
+        string.Concat(Enumerable.Repeat("🇫🇷🇩🇪🇯🇵🇺🇳", 100)),
+        string.Concat(Enumerable.Repeat("👍🏻👍🏼👍🏽👍🏾👍🏿 ", 60)),
+        string.Concat(Enumerable.Repeat("𠀀𠀁𠀂𪜀 a𠀀1 ", 150)),
+        string.Concat(Enumerable.Repeat(string.Concat(Enumerable.Repeat("😀", 12)) + " 😀!", 36)),
+    ];
+
+    [Property(MaxTest = 200, Replay = "20261137,15", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void AstralTextIsRefusedOrEncodedWithinTheVocabularyByEditedTokenizerJson(AstralTokenizerEdits edits)
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory());
+        File.WriteAllText(path, JsonEdits.Apply(File.ReadAllText(path), edits.Edits));
+        RunTokenizer(edits.ToString(), path, AstralTexts, eachTextOnItsOwn: true);
+    }
+
+    [Property(MaxTest = 150, Replay = "20261138,17", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void ClassifierZipDamageIsRefusedOrScoresTheSame(ZipMutation mutation)
+    {
+        var saved = SavedClassifier.Instance;
+        byte[] bytes;
+        if (mutation.InsideEntry)
+        {
+            using var copy = new MemoryStream();
+            copy.Write(saved.Bytes);
+            using (var zip = new ZipArchive(copy, ZipArchiveMode.Update, leaveOpen: true))
+            {
+                string name = saved.Entries[mutation.EntryIndex % saved.Entries.Length];
+                ZipEntries.Rewrite(zip, e => e.FullName == name, content => mutation.Damage.Apply(content));
+            }
+            bytes = copy.ToArray();
+        }
+        else
+        {
+            bytes = mutation.Damage.Apply(saved.Bytes);
+        }
+        if (bytes.AsSpan().SequenceEqual(saved.Bytes)) return;
+        string path = NewFile("classifier.zip", bytes);
+        float[]? scores = FuzzCase.Run(mutation.ToString(), () => saved.Score(new MLContext(seed: 1), path), Count);
+        if (scores != null) Assert.Equal(saved.Scores, scores);
+    }
+
+    /// <summary>Config fields of the classifier's backbone edited inside a valid zip (its CRC-32 rewritten): refused, or the same probabilities.</summary>
+    [Property(MaxTest = 100, Replay = "20261139,19", Arbitrary = [typeof(FuzzArbitraries)])]
+    public void ClassifierConfigEditsAreRefusedOrScoreTheSame(ConfigEdits edits)
+    {
+        var saved = SavedClassifier.Instance;
+        string path = saved.WriteWith("Config.json", block =>
+        {
+            byte[] json = JsonEdits.ApplyUtf8(block[4..], edits.Edits);
+            return [.. BitConverter.GetBytes(json.Length), .. json];
+        });
+        float[]? scores = FuzzCase.Run(edits.ToString(), () => saved.Score(new MLContext(seed: 1), path), Count);
+        if (scores != null) Assert.Equal(saved.Scores, scores);
     }
 
     [Property(MaxTest = 100, Replay = "20261136,13", Arbitrary = [typeof(FuzzArbitraries)])]

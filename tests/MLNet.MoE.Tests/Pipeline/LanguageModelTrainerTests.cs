@@ -51,6 +51,23 @@ public class LanguageModelTrainerTests
         Assert.False(double.IsNaN(model.TrainingSummary!.ValidationLoss));
     }
 
+    /// <summary>"LanguageModelOptions { ContextLength = 1_000_000 } with the default model passes validation, then the first
+    /// forward dies in TorchSharp's allocator (ExternalException)".</summary>
+    [Fact]
+    public void AContextLengthWhoseAttentionCannotFitIsRefusedBeforeTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(File.ReadLines(TestPaths.KjvVerses).Select(t => new TextRow { Text = t }).ToList());
+        bool trained = false;
+        var options = new LanguageModelOptions { ContextLength = 1_000_000, MaxSteps = 1, Progress = new SynchronousProgress(_ => trained = true) };
+        options.Validate();
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.Text.TokenizeForMoe("Tokens", "Text").Append(ml.MoE().Trainers.LanguageModel(options)).Fit(data));
+        Assert.Equal(nameof(LanguageModelOptions.ContextLength), error.ParamName);
+        Assert.Contains("LanguageModelOptions.ContextLength 1,000,000", error.Message, StringComparison.Ordinal);
+        Assert.Contains("attention scores", error.Message, StringComparison.Ordinal);
+        Assert.False(trained);
+    }
+
     [Fact]
     public void LiveTensorCountStaysFlatAcrossTrainingSteps()
     {

@@ -33,6 +33,36 @@ public class LanguageModelTransformerTests : IClassFixture<LanguageModelTransfor
         public LanguageModelTransformer LanguageModel { get; }
     }
 
+    /// <summary>"one 1 MB text row through a PredictionEngine takes 45 s; say what bounds a row": MaxTokensPerRow, refused
+    /// naming the column and the bound before any window is scored.</summary>
+    [Fact]
+    public void ARowLongerThanMaxTokensPerRowIsRefusedNamingTheColumnAndTheBound()
+    {
+        var lm = trained.LanguageModel;
+        Assert.Equal(0, lm.MaxTokensPerRow);
+        string longText = string.Concat(Enumerable.Repeat(File.ReadAllText(TestPaths.KjvVerses), 2))[..(1 << 20)];
+        int tokens = lm.Tokenizer.Encode(longText).Length;
+        int bound = 4 * lm.ContextLength;
+        string shorter = longText[..bound];
+        int shorterTokens = lm.Tokenizer.Encode(shorter).Length;
+        Assert.InRange(shorterTokens, 1, bound);
+        lm.MaxTokensPerRow = bound;
+        try
+        {
+            var engine = trained.Ml.Model.CreatePredictionEngine<TextRow, ScoredRow>(trained.Model);
+            var error = Assert.Throws<ArgumentOutOfRangeException>(() => engine.Predict(new TextRow { Text = longText }));
+            Assert.Contains("column 'Tokens'", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"{tokens:N0} tokens, more than the language model's MaxTokensPerRow ({bound:N0})", error.Message, StringComparison.Ordinal);
+            Assert.Equal(shorterTokens, engine.Predict(new TextRow { Text = shorter }).TokenCount);
+            Assert.Throws<ArgumentOutOfRangeException>(() => lm.ScoreBatch([lm.Tokenizer.Encode(longText)]));
+        }
+        finally
+        {
+            lm.MaxTokensPerRow = 0;
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => lm.MaxTokensPerRow = -1);
+    }
+
     [Fact]
     public void ScoreColumnsAgreeWithTheModelsOwnCrossEntropy()
     {

@@ -46,6 +46,8 @@ public class OptionBoundsTests
         { "WeightDecay", o => o.WeightDecay = double.PositiveInfinity },
         { "BalanceLossWeight", o => o.BalanceLossWeight = double.PositiveInfinity },
         { "GradientClipNorm", o => o.GradientClipNorm = double.PositiveInfinity },
+        { "MaxLength", o => o.MaxLength = int.MaxValue },
+        { "Dropout", o => o.Dropout = double.NaN },
     };
 
     [Theory]

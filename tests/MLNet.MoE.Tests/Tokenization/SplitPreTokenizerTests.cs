@@ -19,13 +19,13 @@ public class SplitPreTokenizerTests
     [InlineData("Contiguous", new[] { "the", "-", "final", "--", "countdown" })]
     public void FollowsHuggingFaceBehaviors(string behavior, string[] expected)
     {
-        Assert.Equal(expected, Pieces(new SplitPreTokenizer(new Regex("-"), Enum.Parse<SplitBehavior>(behavior), invert: false), Text));
+        Assert.Equal(expected, Pieces(new SplitPreTokenizer(new Regex("-"), Enum.Parse<SplitBehavior>(behavior), invert: false, "test split"), Text));
     }
 
     [Fact]
     public void InvertTreatsTheGapsAsDelimiters()
     {
-        var split = new SplitPreTokenizer(new Regex("-"), SplitBehavior.Removed, invert: true);
+        var split = new SplitPreTokenizer(new Regex("-"), SplitBehavior.Removed, invert: true, "test split");
         Assert.Equal(["-", "-", "-"], Pieces(split, Text));
     }
 
@@ -34,8 +34,8 @@ public class SplitPreTokenizerTests
     {
         var sequence = new SequencePreTokenizer(
         [
-            new SplitPreTokenizer(new Regex(" "), SplitBehavior.Removed, invert: false),
-            new SplitPreTokenizer(new Regex(@"\d"), SplitBehavior.Isolated, invert: false),
+            new SplitPreTokenizer(new Regex(" "), SplitBehavior.Removed, invert: false, "test split"),
+            new SplitPreTokenizer(new Regex(@"\d"), SplitBehavior.Isolated, invert: false, "test split"),
         ]);
         Assert.Equal(["ab", "1", "2", "cd", "3", "x"], Pieces(sequence, "ab12 cd3x"));
         Assert.Equal(["ab", "1", "2", "cd", "3", "x"], sequence.PreTokenize("ab12 cd3x".AsSpan()).Select(r => "ab12 cd3x".Substring(r.Offset, r.Length)).ToArray());
