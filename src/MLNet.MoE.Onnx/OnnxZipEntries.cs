@@ -20,16 +20,8 @@ internal static class OnnxZipEntries
         if (onnx == null)
             throw new NotSupportedException("This ONNX model keeps its weights in an external data file (over 2 GB) and cannot be stored inside a model zip; load it from its folder instead.");
         byte[] tokenizerBytes = tokenizer.Serialize();
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(tokenizerBytes.Length);
-            w.Write(tokenizerBytes);
-        });
-        ctx.SaveBinaryStream(OnnxStream, w =>
-        {
-            w.Write(onnx.Length);
-            w.Write(onnx);
-        });
+        ModelStreams.WriteBlock(ctx, TokenizerStream, tokenizerBytes);
+        ModelStreams.WriteBlock(ctx, OnnxStream, onnx);
     }
 
     /// <summary>Reads the tokenizer and the ONNX bytes of <paramref name="what"/> ("ONNX language model", ...); a missing entry is refused naming it.</summary>

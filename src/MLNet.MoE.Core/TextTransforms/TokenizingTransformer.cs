@@ -56,11 +56,7 @@ public sealed class TokenizingTransformer : ITransformer, ICanSaveModel
         ctx.SaveNonEmptyString(OutputColumnName);
         ctx.SaveNonEmptyString(InputColumnName);
         byte[] state = Tokenizer.Serialize();
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(state.Length);
-            w.Write(state);
-        });
+        ModelStreams.WriteBlock(ctx, TokenizerStream, state);
     }
 
     private static TokenizingTransformer Create(IHostEnvironment env, ModelLoadContext ctx)

@@ -57,16 +57,8 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
         byte[] config = Encoding.UTF8.GetBytes(Model.Config.ToJson());
         ctx.Writer.Write(SHA256.HashData(tokenizer));
         ctx.Writer.Write(SHA256.HashData(config));
-        ctx.SaveBinaryStream(ConfigStream, w =>
-        {
-            w.Write(config.Length);
-            w.Write(config);
-        });
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(tokenizer.Length);
-            w.Write(tokenizer);
-        });
+        ModelStreams.WriteBlock(ctx, ConfigStream, config);
+        ModelStreams.WriteBlock(ctx, TokenizerStream, tokenizer);
         ctx.SaveBinaryStream(WeightsStream, w => ModelWeightsFormat.Write(w, Model));
     }
 
@@ -80,9 +72,9 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
         byte[]? configDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest)) || config == null)
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = SavedModelEntries.ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest, ConfigStream, "language model")) || config == null)
             throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = SavedModelEntries.ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest, TokenizerStream, "language model")) || tokenizer == null)
             throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
         // The weights' CRC-32, names and shapes are checked against the config, in one pass, before the model (and its
         // memory) exists.
@@ -108,26 +100,5 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
             model.Dispose();
             throw;
         }
-    }
-
-    /// <summary>The saved model config, refused when it is not the one the model was saved with.</summary>
-    private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
-    {
-        RequireRecordedDigest(bytes, recordedDigest, ConfigStream, "config");
-        return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
-    }
-
-    /// <summary>The saved tokenizer, refused when it is not the one the model was saved with (a swapped or damaged entry).</summary>
-    private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
-    {
-        RequireRecordedDigest(bytes, recordedDigest, TokenizerStream, "tokenizer");
-        return MoeTokenizer.Deserialize(bytes);
-    }
-
-    /// <summary>Refuses an entry whose SHA-256 differs from the one the header recorded at save (none recorded: older zips).</summary>
-    private static void RequireRecordedDigest(byte[] bytes, byte[]? recordedDigest, string entry, string what)
-    {
-        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
-            throw new InvalidDataException($"The model entry '{entry}' is not the {what} this model was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
     }
 }

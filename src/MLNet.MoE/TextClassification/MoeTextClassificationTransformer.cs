@@ -93,17 +93,9 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         ctx.Writer.Write(SettingsDigest(Settings, Model.Pooling, Model.DropoutRate, Model.HeadHiddenSize, Members.Count, KeyValues));
         ctx.Writer.Write(SHA256.HashData(Tokenizer.Serialize()));
         ctx.Writer.Write(SHA256.HashData(config));
-        ctx.SaveBinaryStream(ConfigStream, w =>
-        {
-            w.Write(config.Length);
-            w.Write(config);
-        });
+        ModelStreams.WriteBlock(ctx, ConfigStream, config);
         byte[] tokenizer = Tokenizer.Serialize();
-        ctx.SaveBinaryStream(TokenizerStream, w =>
-        {
-            w.Write(tokenizer.Length);
-            w.Write(tokenizer);
-        });
+        ModelStreams.WriteBlock(ctx, TokenizerStream, tokenizer);
         for (int m = 0; m < Members.Count; m++)
         {
             var member = Members[m];
@@ -143,9 +135,9 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         }
         MoeModelConfig? config = null;
         MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest)) || config == null)
+        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = SavedModelEntries.ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest, ConfigStream, "text classifier")) || config == null)
             throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest)) || tokenizer == null)
+        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = SavedModelEntries.ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest, TokenizerStream, "text classifier")) || tokenizer == null)
             throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
         // What the transformer's constructor would refuse, refused as the damaged file it is, before any member exists.
         if (settings.MaxLength > config.MaxPositionEmbeddings)
@@ -206,26 +198,5 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
             LabelKeyValues.Write(writer, keyValues);
         }
         return SHA256.HashData(buffer.ToArray());
-    }
-
-    /// <summary>The saved backbone config, refused when it is not the one the classifier was saved with.</summary>
-    private static MoeModelConfig ReadConfig(byte[] bytes, byte[]? recordedDigest)
-    {
-        RequireRecordedDigest(bytes, recordedDigest, ConfigStream, "backbone config");
-        return MoeModelConfig.FromJson(Encoding.UTF8.GetString(bytes), "model zip: " + ConfigStream);
-    }
-
-    /// <summary>The saved tokenizer, refused when it is not the one the classifier was saved with (a swapped or edited entry).</summary>
-    private static MoeTokenizer ReadTokenizer(byte[] bytes, byte[]? recordedDigest)
-    {
-        RequireRecordedDigest(bytes, recordedDigest, TokenizerStream, "tokenizer");
-        return MoeTokenizer.Deserialize(bytes);
-    }
-
-    /// <summary>Refuses an entry whose SHA-256 differs from the one the header recorded at save (none recorded: older zips).</summary>
-    private static void RequireRecordedDigest(byte[] bytes, byte[]? recordedDigest, string entry, string what)
-    {
-        if (recordedDigest != null && !CryptographicOperations.FixedTimeEquals(recordedDigest, SHA256.HashData(bytes)))
-            throw new InvalidDataException($"The text classifier's model entry '{entry}' is not the {what} this classifier was saved with (its SHA-256 differs from the one recorded at save): the entry was replaced or damaged.");
     }
 }
