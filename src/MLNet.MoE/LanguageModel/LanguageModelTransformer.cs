@@ -70,12 +70,7 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
         var header = LanguageModelHeader.Read(ctx);
         byte[]? tokenizerDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
         byte[]? configDigest = ctx.Header.ModelVerWritten >= Version ? ctx.Reader.ReadBytes(32) : null;
-        MoeModelConfig? config = null;
-        MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = SavedModelEntries.ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest, ConfigStream, "language model")) || config == null)
-            throw new InvalidDataException($"The language model has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = SavedModelEntries.ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest, TokenizerStream, "language model")) || tokenizer == null)
-            throw new InvalidDataException($"The language model has no '{TokenizerStream}' entry: the model file is incomplete.");
+        var (config, tokenizer) = SavedModelEntries.Read(ctx, ConfigStream, configDigest, TokenizerStream, tokenizerDigest, "language model");
         // The weights' CRC-32, names and shapes are checked against the config, in one pass, before the model (and its
         // memory) exists.
         var layout = ModelTensorLayout.Of(config);

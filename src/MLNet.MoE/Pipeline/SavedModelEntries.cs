@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.ML;
 
 namespace MLNet.MoE;
 
@@ -20,5 +21,21 @@ internal static class SavedModelEntries
     {
         ModelStreams.RequireRecordedDigest(bytes, recordedDigest, entry, "tokenizer", owner);
         return MoeTokenizer.Deserialize(bytes);
+    }
+
+    /// <summary>
+    /// Reads the config entry <paramref name="configEntry"/> and the tokenizer entry <paramref name="tokenizerEntry"/> of a
+    /// <paramref name="owner"/>, each checked against its recorded digest; a missing entry is refused as an incomplete file.
+    /// </summary>
+    public static (MoeModelConfig Config, MoeTokenizer Tokenizer) Read(ModelLoadContext ctx, string configEntry, byte[]? configDigest,
+        string tokenizerEntry, byte[]? tokenizerDigest, string owner)
+    {
+        MoeModelConfig? config = null;
+        MoeTokenizer? tokenizer = null;
+        if (!ctx.TryLoadBinaryStream(configEntry, r => config = ReadConfig(ModelStreams.ReadBlock(r, configEntry), configDigest, configEntry, owner)) || config == null)
+            throw new InvalidDataException($"The {owner} has no '{configEntry}' entry: the model file is incomplete.");
+        if (!ctx.TryLoadBinaryStream(tokenizerEntry, r => tokenizer = ReadTokenizer(ModelStreams.ReadBlock(r, tokenizerEntry), tokenizerDigest, tokenizerEntry, owner)) || tokenizer == null)
+            throw new InvalidDataException($"The {owner} has no '{tokenizerEntry}' entry: the model file is incomplete.");
+        return (config, tokenizer);
     }
 }

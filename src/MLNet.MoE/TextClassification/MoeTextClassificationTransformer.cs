@@ -133,12 +133,7 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
             if (!CryptographicOperations.FixedTimeEquals(settingsDigest, SettingsDigest(settings, pooling, dropout, headHiddenSize, memberCount, keyValues)))
                 throw new InvalidDataException("The text classifier's saved settings (columns, maximum length, classes, pooling, head, members, label values) do not match the SHA-256 recorded at save: the model file is corrupt.");
         }
-        MoeModelConfig? config = null;
-        MoeTokenizer? tokenizer = null;
-        if (!ctx.TryLoadBinaryStream(ConfigStream, r => config = SavedModelEntries.ReadConfig(ModelStreams.ReadBlock(r, ConfigStream), configDigest, ConfigStream, "text classifier")) || config == null)
-            throw new InvalidDataException($"The text classifier has no '{ConfigStream}' entry: the model file is incomplete.");
-        if (!ctx.TryLoadBinaryStream(TokenizerStream, r => tokenizer = SavedModelEntries.ReadTokenizer(ModelStreams.ReadBlock(r, TokenizerStream), tokenizerDigest, TokenizerStream, "text classifier")) || tokenizer == null)
-            throw new InvalidDataException($"The text classifier has no '{TokenizerStream}' entry: the model file is incomplete.");
+        var (config, tokenizer) = SavedModelEntries.Read(ctx, ConfigStream, configDigest, TokenizerStream, tokenizerDigest, "text classifier");
         // What the transformer's constructor would refuse, refused as the damaged file it is, before any member exists.
         if (settings.MaxLength > config.MaxPositionEmbeddings)
             throw new InvalidDataException($"The text classifier's saved maximum length ({settings.MaxLength}) exceeds its backbone config's max_position_embeddings ({config.MaxPositionEmbeddings}): the model file is corrupt.");
