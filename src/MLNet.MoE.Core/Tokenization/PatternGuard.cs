@@ -51,11 +51,13 @@ internal static class PatternGuard
     }
 
     /// <summary>
-    /// Compiles <paramref name="pattern"/> with the match time limit, after checking it on the probe texts;
+    /// Compiles <paramref name="pattern"/>, made code-point correct by <see cref="CodePointPattern.Translate"/>, with the
+    /// match time limit, after checking it on the probe texts;
     /// <paramref name="location"/> names the file and field in messages.
     /// </summary>
     public static Regex Create(string pattern, string location)
     {
+        pattern = CodePointPattern.Translate(pattern);
         Regex probe;
         try
         {
