@@ -8,17 +8,27 @@ internal sealed class BpeBackend : TokenizerBackend
     private readonly BpeTokenizer _tokenizer;
     private readonly Dictionary<int, string> _literalTokens;
     private readonly HashSet<int> _vocabularyIds;
+    private readonly Normalizer? _normalizer;
+    private readonly AddedTokenSplitter _rawTokens;
+    private readonly AddedTokenSplitter _rawTokensWithSpecial;
+    private readonly AddedTokenSplitter _normalizedTokens;
+    private readonly AddedTokenSplitter _normalizedTokensWithSpecial;
 
     /// <summary>Builds the tokenizer; <paramref name="source"/> names the input in error messages.</summary>
     public BpeBackend(BpeModelDefinition definition, string source)
     {
-        // Special tokens are deliberately not given to BpeTokenizer (nor to its pre-tokenizer): it would turn
-        // special-token text found in the input into special ids, and Encode must treat all input as plain text.
+        // Added tokens are not given to BpeTokenizer (nor to its pre-tokenizer), which knows no lstrip, rstrip,
+        // single_word or normalized flags and cannot leave special tokens as plain text: they are split out first, here,
+        // and the normalizer runs on the text between them, as in Hugging Face tokenizers.
+        _normalizer = definition.Normalizer;
+        _rawTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized && !t.Special));
+        _rawTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized));
+        _normalizedTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => t.Normalized && !t.Special));
+        _normalizedTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => t.Normalized));
         var options = new BpeOptions(definition.Vocabulary)
         {
             Merges = definition.Merges,
             PreTokenizer = definition.PreTokenizer,
-            Normalizer = definition.Normalizer,
             ContinuingSubwordPrefix = definition.ContinuingSubwordPrefix,
             EndOfWordSuffix = definition.EndOfWordSuffix,
             ByteLevel = true,
@@ -64,7 +74,31 @@ internal sealed class BpeBackend : TokenizerBackend
     public override string EndOfTextToken { get; }
 
     /// <inheritdoc />
-    public override int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
+    public override int[] Encode(string text) => Encode(text, specialTokens: false);
+
+    /// <inheritdoc />
+    public override int[] Encode(string text, bool specialTokens)
+    {
+        AddedTokenSplitter raw = specialTokens ? _rawTokensWithSpecial : _rawTokens;
+        AddedTokenSplitter normalized = specialTokens ? _normalizedTokensWithSpecial : _normalizedTokens;
+        var ids = new List<int>();
+        foreach ((int start, int length, int? id) in raw.Split(text))
+        {
+            if (id is int tokenId)
+            {
+                ids.Add(tokenId);
+                continue;
+            }
+            string piece = text.Substring(start, length);
+            if (_normalizer is not null) piece = _normalizer.Normalize(piece);
+            foreach ((int subStart, int subLength, int? subId) in normalized.Split(piece))
+            {
+                if (subId is int subTokenId) ids.Add(subTokenId);
+                else ids.AddRange(_tokenizer.EncodeToIds(piece.Substring(subStart, subLength)));
+            }
+        }
+        return ids.ToArray();
+    }
 
     /// <inheritdoc />
     public override bool HasToken(int id) => _literalTokens.ContainsKey(id) || _vocabularyIds.Contains(id);

@@ -11,8 +11,11 @@ internal sealed class BpeModelDefinition
     /// <summary>Merges in rank order, each "left right".</summary>
     public required List<string> Merges { get; init; }
 
-    /// <summary>Added / special tokens: text to id. Never produced by encoding text; decoded to their text.</summary>
+    /// <summary>Added / special tokens: text to id; decoded to their text.</summary>
     public required Dictionary<string, int> AddedTokens { get; init; }
+
+    /// <summary>The tokenizer.json "added_tokens" with their matching flags, found in text before pre-tokenization; empty for vocab.json + merges.txt.</summary>
+    public IReadOnlyList<AddedToken> AddedTokenRules { get; init; } = [];
 
     /// <summary>Splits text before BPE; must know no special tokens.</summary>
     public required PreTokenizer PreTokenizer { get; init; }

@@ -42,7 +42,9 @@ internal static class HuggingFaceJsonReader
         if (prefix is "") prefix = null;
         if (suffix is "") suffix = null;
 
-        Dictionary<string, int> added = ReadAddedTokens(root, source);
+        List<AddedToken> addedTokens = ReadAddedTokens(root, source);
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (AddedToken token in addedTokens) added[token.Content] = token.Id;
         CheckAddedTokens(added, vocabulary, source);
         if (suffix is not null) RequireSuffixedByteSymbols(vocabulary, suffix, source);
 
@@ -76,6 +78,7 @@ internal static class HuggingFaceJsonReader
             Vocabulary = vocabulary,
             Merges = merges.Select(m => m.Left + " " + m.Right).ToList(),
             AddedTokens = added,
+            AddedTokenRules = addedTokens,
             PreTokenizer = preTokenizer ?? new WholeTextPreTokenizer(),
             Normalizer = normalizerSteps.Count == 0 ? null : new TextNormalizer(normalizerSteps),
             ContinuingSubwordPrefix = prefix,
@@ -168,9 +171,9 @@ internal static class HuggingFaceJsonReader
         return merges;
     }
 
-    private static Dictionary<string, int> ReadAddedTokens(JsonElement root, string source)
+    private static List<AddedToken> ReadAddedTokens(JsonElement root, string source)
     {
-        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        var added = new List<AddedToken>();
         JsonElement? addedJson = JsonFields.Optional(root, "added_tokens", source, "");
         if (addedJson is null || addedJson.Value.ValueKind == JsonValueKind.Null) return added;
         JsonFields.RequireKind(addedJson.Value, JsonValueKind.Array, source, "added_tokens");
@@ -185,7 +188,16 @@ internal static class HuggingFaceJsonReader
             {
                 throw new InvalidDataException($"{source}: the field \"{path}.content\" is empty.");
             }
-            added[content] = id;
+            bool special = JsonFields.OptionalBool(token, "special", false, source, path);
+            added.RemoveAll(t => t.Content == content);
+            added.Add(new AddedToken(
+                content,
+                id,
+                special,
+                LStrip: JsonFields.OptionalBool(token, "lstrip", false, source, path),
+                RStrip: JsonFields.OptionalBool(token, "rstrip", false, source, path),
+                SingleWord: JsonFields.OptionalBool(token, "single_word", false, source, path),
+                Normalized: JsonFields.OptionalBool(token, "normalized", !special, source, path)));
         }
         return added;
     }
@@ -231,7 +243,7 @@ internal static class HuggingFaceJsonReader
                     state.AddPrefixSpace = true;
                 }
                 bool useRegex = JsonFields.OptionalBool(json, "use_regex", true, source, path);
-                return useRegex ? new RegexPreTokenizer(new Regex(PreTokenizerPatterns.Gpt2, RegexOptions.Compiled), specialTokens: null) : null;
+                return useRegex ? new RegexPreTokenizer(new Regex(CodePointPattern.Translate(PreTokenizerPatterns.Gpt2), RegexOptions.Compiled), specialTokens: null) : null;
             }
             case "Split":
             {
@@ -256,7 +268,7 @@ internal static class HuggingFaceJsonReader
             case "Digits":
             {
                 bool individual = JsonFields.OptionalBool(json, "individual_digits", false, source, path);
-                return new SplitPreTokenizer(new Regex(individual ? @"\p{N}" : @"\p{N}+", RegexOptions.Compiled), SplitBehavior.Isolated, invert: false, $"{source}: the Digits pre-tokenizer \"{path}\"");
+                return new SplitPreTokenizer(new Regex(CodePointPattern.Translate(individual ? @"\p{N}" : @"\p{N}+"), RegexOptions.Compiled), SplitBehavior.Isolated, invert: false, $"{source}: the Digits pre-tokenizer \"{path}\"");
             }
             case "Sequence":
             {

@@ -6,8 +6,11 @@ namespace MLNet.MoE;
 /// vocab.json + merges.txt BPE, and byte-level BPE from a Hugging Face tokenizer.json.
 /// </summary>
 /// <remarks>
-/// <see cref="Encode"/> treats its input as plain text: it adds no special tokens and never turns special-token text
-/// found in the input (such as "&lt;|endoftext|&gt;") into special ids. Documents are separated with
+/// <see cref="Encode(string)"/> adds no special tokens and, by default, never turns special-token text found in the
+/// input (such as "&lt;|endoftext|&gt;") into special ids, so that user text cannot forge control tokens; pass
+/// parseSpecialTokens to <see cref="Encode(string, bool)"/> for text that is already formatted with them (a chat prompt).
+/// Added tokens of a tokenizer.json that are not special are always split out of the text first, as in Hugging Face
+/// tokenizers. Documents are separated with
 /// <see cref="EndOfTextId"/> by the caller. Instances are immutable; <see cref="Serialize"/> captures everything
 /// needed to rebuild one without the original files.
 /// </remarks>
@@ -28,7 +31,7 @@ public sealed class MoeTokenizer
     /// <summary>A short description: "byte-level", "tiktoken:gpt2", "bpe" or "hf:" plus the tokenizer.json file name.</summary>
     public string Name => _state.Name;
 
-    /// <summary>1 + the largest id <see cref="Encode"/> can return or <see cref="Decode"/> accepts, special tokens included: the number of rows a model's embedding needs.</summary>
+    /// <summary>1 + the largest id <see cref="Encode(string)"/> can return or <see cref="Decode"/> accepts, special tokens included: the number of rows a model's embedding needs.</summary>
     public int VocabularySize => _backend.VocabularySize;
 
     /// <summary>The id placed between documents when packing text for training.</summary>
@@ -126,10 +129,20 @@ public sealed class MoeTokenizer
     /// tokenizer alike.
     /// </summary>
     /// <param name="text">The text.</param>
-    public int[] Encode(string text)
+    public int[] Encode(string text) => Encode(text, parseSpecialTokens: false);
+
+    /// <summary>
+    /// Encodes text to ids, adding no special tokens. With <paramref name="parseSpecialTokens"/>, special-token text of a
+    /// tokenizer.json (such as "&lt;｜begin▁of▁sentence｜&gt;" or "&lt;s&gt;") found in the input becomes its id, as Hugging
+    /// Face tokenizers' encode does; without it (the default of <see cref="Encode(string)"/>, safe for user text) it stays
+    /// plain text. Tokenizers of other kinds treat special-token text as plain text either way.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <param name="parseSpecialTokens">Whether special-token text in <paramref name="text"/> becomes special ids.</param>
+    public int[] Encode(string text, bool parseSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? [] : _backend.Encode(WithoutLoneSurrogates(text));
+        return text.Length == 0 ? [] : _backend.Encode(WithoutLoneSurrogates(text), parseSpecialTokens);
     }
 
     /// <summary><paramref name="text"/> with each unpaired surrogate replaced by U+FFFD (the same string when there is none).</summary>
@@ -150,7 +163,7 @@ public sealed class MoeTokenizer
     /// <param name="id">The id.</param>
     public bool HasToken(int id) => id >= 0 && id < VocabularySize && _backend.HasToken(id);
 
-    /// <summary>Decodes ids to text: the inverse of <see cref="Encode"/> for ordinary text. Special ids decode to their text; bytes that do not form valid UTF-8 become U+FFFD.</summary>
+    /// <summary>Decodes ids to text: the inverse of <see cref="Encode(string)"/> for ordinary text. Special ids decode to their text; bytes that do not form valid UTF-8 become U+FFFD.</summary>
     /// <param name="ids">The ids.</param>
     /// <exception cref="ArgumentOutOfRangeException">An id is negative, not below <see cref="VocabularySize"/>, or has no token.</exception>
     public string Decode(IEnumerable<int> ids)

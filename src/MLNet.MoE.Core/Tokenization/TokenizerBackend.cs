@@ -15,6 +15,9 @@ internal abstract class TokenizerBackend
     /// <summary>Encodes plain text: special-token text in the input stays ordinary text.</summary>
     public abstract int[] Encode(string text);
 
+    /// <summary>Encodes text; with <paramref name="specialTokens"/>, special-token text in the input becomes special ids where the backend knows its special tokens.</summary>
+    public virtual int[] Encode(string text, bool specialTokens) => Encode(text);
+
     /// <summary>Whether <paramref name="id"/> maps to a token.</summary>
     public abstract bool HasToken(int id);
 
