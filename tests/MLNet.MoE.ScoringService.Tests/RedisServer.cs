@@ -1,16 +1,15 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Garnet;
 
 namespace MLNet.MoE.ScoringService.Tests;
 
 /// <summary>
 /// A RESP server on loopback: the one named by <c>MLNET_MOE_TEST_REDIS</c> (host:port; CI starts one), or else one this
-/// fixture starts on a free port and stops afterwards: <c>redis-server</c> from the PATH as a process, or, where the
-/// machine has none, Microsoft's Garnet inside the test process, so the tests need nothing installed beyond the .NET SDK.
-/// <c>MLNET_MOE_TEST_REDIS_SERVER</c> = <c>redis-server</c> or <c>garnet</c> picks one. <see cref="StartOwn"/> always
-/// starts one of its own, which a test may kill and start again on the same port.
+/// fixture starts as a process on a free port and stops afterwards: <c>redis-server</c> from the PATH, or, where the
+/// machine has none, Microsoft's Garnet hosted by <c>tests/MLNet.MoE.RespServer</c>, so the tests need nothing installed
+/// beyond the .NET SDK. <c>MLNET_MOE_TEST_REDIS_SERVER</c> = <c>redis-server</c> or <c>garnet</c> picks one.
+/// <see cref="StartOwn"/> always starts one of its own, which a test may kill and start again on the same port.
 /// </summary>
 public sealed class RedisServer : IDisposable
 {
@@ -22,7 +21,6 @@ public sealed class RedisServer : IDisposable
     private readonly int port;
     private readonly string? redisServerPath;
     private Process? process;
-    private GarnetServer? garnet;
 
     public RedisServer() : this(own: false)
     {
@@ -34,89 +32,94 @@ public sealed class RedisServer : IDisposable
         if (!own && !string.IsNullOrWhiteSpace(given))
         {
             ConnectionString = given;
+            Kind = "external";
             return;
         }
         redisServerPath = RedisServerToStart();
+        Kind = redisServerPath != null ? "redis-server" : "garnet";
         port = FreePort();
         ConnectionString = $"127.0.0.1:{port}";
         Start();
     }
 
-    /// <summary>The redis-server executable to start, or null for an in-process Garnet server.</summary>
+    /// <summary>host:port of the server.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>Which server answers: an external one, redis-server or Garnet.</summary>
+    public string Kind { get; }
+
+    /// <summary>A server of this test's own, on a free port.</summary>
+    public static RedisServer StartOwn() => new(own: true);
+
+    /// <summary>The redis-server executable to start, or null for Garnet.</summary>
     private static string? RedisServerToStart()
     {
         string? onPath = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
         string? kind = Environment.GetEnvironmentVariable(KindVariableName);
-        switch (kind)
+        return kind switch
         {
-            case null or "":
-                return onPath;
-            case "garnet":
-                return null;
-            case "redis-server":
-                return onPath ?? throw new InvalidOperationException(
-                    $"{KindVariableName}=redis-server, but no redis-server is on the PATH: install the Debian package redis-server (as .ci/run does).");
-            default:
-                throw new InvalidOperationException($"{KindVariableName}='{kind}' is not a server kind: use redis-server or garnet.");
-        }
+            null or "" => onPath,
+            "garnet" => null,
+            "redis-server" => onPath ?? throw new InvalidOperationException(
+                $"{KindVariableName}=redis-server, but no redis-server is on the PATH: install the Debian package redis-server (as .ci/run does)."),
+            _ => throw new InvalidOperationException($"{KindVariableName}='{kind}' is not a server kind: use redis-server or garnet."),
+        };
     }
-
-    /// <summary>Which server answers: an external one, redis-server or Garnet.</summary>
-    public string Kind => redisServerPath != null ? "redis-server" : port == 0 ? "external" : "garnet";
-
-    /// <summary>host:port of the server.</summary>
-    public string ConnectionString { get; }
-
-    /// <summary>A redis-server of this test's own, on a free port.</summary>
-    public static RedisServer StartOwn() => new(own: true);
 
     /// <summary>Kills the server (its own only) at once, as a crash would.</summary>
     public void Kill()
     {
-        if (process == null && garnet == null) throw new InvalidOperationException("Only a server this fixture started can be killed.");
-        StopServer();
+        if (process == null) throw new InvalidOperationException("Only a server this fixture started can be killed.");
+        StopProcess();
     }
 
     /// <summary>Starts the server again on the same port.</summary>
     public void Start()
     {
-        if (redisServerPath == null)
+        ProcessStartInfo start;
+        if (redisServerPath != null)
         {
-            // In memory only, no checkpoints or append-only file: as the redis-server below is started.
-            garnet = new GarnetServer(["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-                "--memory", "64m", "--index", "16m"]);
-            garnet.Start();
+            start = new ProcessStartInfo(redisServerPath, $"--port {port} --bind 127.0.0.1 --save \"\" --appendonly no");
         }
         else
         {
-            process = Process.Start(new ProcessStartInfo(redisServerPath, $"--port {port} --bind 127.0.0.1 --save \"\" --appendonly no")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            })!;
+            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+            string host = Path.Combine(ServiceProcess.RepositoryRoot, "tests", "MLNet.MoE.RespServer", "bin", configuration, "net10.0", "MLNet.MoE.RespServer.dll");
+            if (!File.Exists(host)) throw new FileNotFoundException($"{host} was not built (it is a build dependency of these tests).", host);
+            start = new ProcessStartInfo("dotnet");
+            start.ArgumentList.Add(host);
+            start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // Garnet's host runs until its standard input closes: the pipe below, held open while the server should run.
+            start.RedirectStandardInput = true;
         }
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        process = Process.Start(start)!;
+        // Drained so a chatty server never blocks on a full pipe.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!CanConnect(port))
         {
-            if (process is { HasExited: true } || DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Kind} did not start on port {port}.");
+            if (process.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Kind} did not start on port {port}.");
             Thread.Sleep(50);
         }
     }
 
-    public void Dispose() => StopServer();
+    public void Dispose() => StopProcess();
 
-    private void StopServer()
+    private void StopProcess()
     {
         if (process is { HasExited: false })
         {
-            process.Kill();
+            process.Kill(entireProcessTree: true);
             process.WaitForExit(5000);
         }
         process?.Dispose();
         process = null;
-        garnet?.Dispose();
-        garnet = null;
     }
 
     internal static int FreePort()
