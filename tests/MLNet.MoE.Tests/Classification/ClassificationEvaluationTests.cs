@@ -123,19 +123,14 @@ public class ClassificationEvaluationTests : IClassFixture<TrainedClassifier>
     public void TwoTextColumnsAreReadTogetherAndBothAreNeededToScore()
     {
         var ml = new MLContext(seed: 1);
-        var reviews = Reviews(40);
-        var pairs = reviews.Select((r, i) => new Pair { Text = r.Text, Other = reviews[(i + 1) % reviews.Count].Text, Label = r.Label ? "pos" : "neg" }).ToList();
-        var data = ml.Data.LoadFromEnumerable(pairs);
-        var options = Options(epochs: 1);
-        options.SecondTextColumnName = "Other";
-        var model = ClassifierPipeline(ml, options).Fit(data);
+        var (model, data, pairs) = TrainedPairClassifier(ml);
         var classifier = Classifier(model);
         try
         {
             var scores = model.Transform(data).GetColumn<float[]>("Score").ToList();
             Assert.Equal(classifier.PredictProbabilities(pairs[0].Text, pairs[0].Other), scores[0]);
             Assert.NotEqual(classifier.PredictProbabilities("Fine.", "Great."), classifier.PredictProbabilities("Fine.", "Broken on arrival, awful."));
-            var withoutSecond = ml.Data.LoadFromEnumerable(reviews.Select(r => new TextLabel { Text = r.Text, Label = "pos" }).ToList());
+            var withoutSecond = ml.Data.LoadFromEnumerable(pairs.Select(p => new TextLabel { Text = p.Text, Label = "pos" }).ToList());
             var error = Assert.Throws<ArgumentOutOfRangeException>(() => classifier.Transform(withoutSecond));
             Assert.Contains("'Other'", error.Message);
         }

@@ -70,6 +70,20 @@ public static class ClassificationTestData
     public static IEstimator<ITransformer> ClassifierPipeline(MLContext ml, MoeTextClassificationOptions options) =>
         ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.MoeTextClassification(options));
 
+    /// <summary>
+    /// A one-epoch classifier of text pairs over the first 40 reviews (each review paired with the next one's text in
+    /// column <c>Other</c>), the pairs it was trained on, and the fitted pipeline.
+    /// </summary>
+    public static (ITransformer Model, IDataView Data, List<Pair> Pairs) TrainedPairClassifier(MLContext ml)
+    {
+        var reviews = Reviews(40);
+        var pairs = reviews.Select((r, i) => new Pair { Text = r.Text, Other = reviews[(i + 1) % reviews.Count].Text, Label = r.Label ? "pos" : "neg" }).ToList();
+        var data = ml.Data.LoadFromEnumerable(pairs);
+        var options = Options(epochs: 1);
+        options.SecondTextColumnName = "Other";
+        return (ClassifierPipeline(ml, options).Fit(data), data, pairs);
+    }
+
     public static MoeTextClassificationTransformer Classifier(ITransformer model) =>
         ((IEnumerable<ITransformer>)model).OfType<MoeTextClassificationTransformer>().Single();
 

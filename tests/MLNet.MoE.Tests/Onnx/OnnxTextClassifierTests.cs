@@ -179,12 +179,7 @@ public class OnnxTextClassifierTests(ExportedReviewClassifier trained, ITestOutp
     public void AClassifierOfTextPairsReadsBothRecordedColumnsAndOneOfSingleTextsRefusesASecond()
     {
         var ml = new MLContext(seed: 1);
-        var reviews = Reviews(40);
-        var pairs = reviews.Select((r, i) => new Pair { Text = r.Text, Other = reviews[(i + 1) % reviews.Count].Text, Label = r.Label ? "pos" : "neg" }).ToList();
-        var data = ml.Data.LoadFromEnumerable(pairs);
-        var options = Options(epochs: 1);
-        options.SecondTextColumnName = "Other";
-        var model = ClassifierPipeline(ml, options).Fit(data);
+        var (model, data, pairs) = TrainedPairClassifier(ml);
         using var classifier = Classifier(model);
         string folder = TestPaths.NewTempDirectory();
         ml.MoE().ExportOnnx(classifier, folder);
@@ -197,7 +192,7 @@ public class OnnxTextClassifierTests(ExportedReviewClassifier trained, ITestOutp
         double difference = scores.Zip(expected, (a, b) => a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max()).Max();
         output.WriteLine($"text pairs: max |onnx - torch| probability = {difference:E3} over {scores.Count} rows");
         Assert.True(difference < 1e-4, $"max |onnx - torch| = {difference:E3}");
-        var withoutSecond = ml.Data.LoadFromEnumerable(reviews.Select(r => new TextLabel { Text = r.Text, Label = "pos" }).ToList());
+        var withoutSecond = ml.Data.LoadFromEnumerable(pairs.Select(p => new TextLabel { Text = p.Text, Label = "pos" }).ToList());
         Assert.Contains("'Other'", Assert.Throws<ArgumentOutOfRangeException>(() => onnx.Transform(withoutSecond)).Message, StringComparison.Ordinal);
 
         var single = Assert.Throws<ArgumentException>(() => ml.MoeOnnx().LoadTextClassifier(trained.Directory, secondTextColumnName: "Other"));
