@@ -18,8 +18,9 @@ public sealed class RedisServer : IDisposable
     /// <summary>Names the server kind to start: <c>redis-server</c> or <c>garnet</c>; unset, redis-server where it is on the PATH.</summary>
     public const string KindVariableName = "MLNET_MOE_TEST_REDIS_SERVER";
 
-    private readonly int port;
     private readonly string? redisServerPath;
+    private readonly string? externalConnection;
+    private int port;
     private Process? process;
 
     public RedisServer() : this(own: false)
@@ -31,19 +32,30 @@ public sealed class RedisServer : IDisposable
         string? given = Environment.GetEnvironmentVariable(VariableName);
         if (!own && !string.IsNullOrWhiteSpace(given))
         {
-            ConnectionString = given;
+            externalConnection = given;
             Kind = "external";
             return;
         }
         redisServerPath = RedisServerToStart();
         Kind = redisServerPath != null ? "redis-server" : "garnet";
-        port = FreePort();
-        ConnectionString = $"127.0.0.1:{port}";
-        Start();
+        // A port found free can be taken by another listener before the server binds it (Garnet's host needs about a
+        // second to start): then the server exits, and another free port is tried.
+        for (int attempt = 1; ; attempt++)
+        {
+            port = FreePort();
+            try
+            {
+                Start();
+                break;
+            }
+            catch (PortTakenException) when (attempt < 3)
+            {
+            }
+        }
     }
 
     /// <summary>host:port of the server.</summary>
-    public string ConnectionString { get; }
+    public string ConnectionString => externalConnection ?? $"127.0.0.1:{port}";
 
     /// <summary>Which server answers: an external one, redis-server or Garnet.</summary>
     public string Kind { get; }
@@ -96,18 +108,33 @@ public sealed class RedisServer : IDisposable
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         process = Process.Start(start)!;
-        // Drained so a chatty server never blocks on a full pipe.
-        process.OutputDataReceived += (_, _) => { };
+        // Garnet's host says when it listens, after it bound the port: a port taken meanwhile by another listener then
+        // shows as the process ending, not as a connection to that listener. Both pipes are drained so a chatty server
+        // never blocks on a full pipe.
+        using var listening = new ManualResetEventSlim(redisServerPath != null);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.StartsWith("listening on ", StringComparison.Ordinal) == true) listening.Set();
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!CanConnect(port))
+        while (!listening.IsSet || !CanConnect(port))
         {
-            if (process.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Kind} did not start on port {port}.");
+            if (process.HasExited)
+            {
+                int exitCode = process.ExitCode;
+                StopProcess();
+                throw new PortTakenException($"{Kind} did not start on port {port} (it exited with code {exitCode}).");
+            }
+            if (DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Kind} did not start on port {port} within 30 s.");
             Thread.Sleep(50);
         }
     }
+
+    /// <summary>The server process ended before it listened: most often its port was taken in the meantime.</summary>
+    private sealed class PortTakenException(string message) : InvalidOperationException(message);
 
     public void Dispose() => StopProcess();
 
