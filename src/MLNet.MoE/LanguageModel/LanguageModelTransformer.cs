@@ -53,7 +53,7 @@ public sealed class LanguageModelTransformer : LanguageModelTransformerBase
         ctx.CheckAtModel();
         ctx.SetVersionInfo(ModelVersions.Create(typeof(LanguageModelTransformer), ModelSignature, Version, LoaderSignature));
         Header.Write(ctx);
-        byte[] tokenizer = Tokenizer.Serialize();
+        byte[] tokenizer = SerializedTokenizer;
         byte[] config = Encoding.UTF8.GetBytes(Model.Config.ToJson());
         ctx.Writer.Write(SHA256.HashData(tokenizer));
         ctx.Writer.Write(SHA256.HashData(config));

@@ -7,17 +7,20 @@ namespace MLNet.MoE;
 /// <summary>
 /// What every trainer's <c>Fit</c> sets up before it trains, the same way for each task: the log channel, the seed (the
 /// option, else the MLContext's), the device from the option and the MLContext's GPU settings, the activation dtype,
-/// the kernels the start-up probe chose (logged once), and TorchSharp's global seed. Disposing it closes the channel.
+/// the kernels the start-up probe chose (probed and logged at their first use, so a run refused by the trainer's own
+/// checks costs no probe), and TorchSharp's global seed. Disposing it closes the channel.
 /// </summary>
 internal sealed class TrainingSession : IDisposable
 {
-    private TrainingSession(IChannel channel, int seed, Device device, ScalarType computeType, KernelSet kernels)
+    private readonly Lazy<KernelSet> kernels;
+
+    private TrainingSession(IChannel channel, int seed, Device device, ScalarType computeType, Func<KernelSet> selectKernels)
     {
         Channel = channel;
         Seed = seed;
         Device = device;
         ComputeType = computeType;
-        Kernels = kernels;
+        kernels = new Lazy<KernelSet>(selectKernels, LazyThreadSafetyMode.None);
     }
 
     /// <summary>The trainer's log channel.</summary>
@@ -32,8 +35,8 @@ internal sealed class TrainingSession : IDisposable
     /// <summary>The dtype activations are computed in.</summary>
     public ScalarType ComputeType { get; }
 
-    /// <summary>Fused kernel or managed code per operation, and the routed experts' computation.</summary>
-    public KernelSet Kernels { get; }
+    /// <summary>Fused kernel or managed code per operation, and the routed experts' computation (probed at the first read).</summary>
+    public KernelSet Kernels => kernels.Value;
 
     /// <summary>Starts the session of trainer <paramref name="trainerName"/> with <paramref name="options"/> (validated before).</summary>
     public static TrainingSession Start(IHostEnvironment env, MoeTrainerOptions options, string trainerName)
@@ -44,9 +47,8 @@ internal sealed class TrainingSession : IDisposable
             int seed = options.Seed ?? (env as IHostEnvironmentInternal)?.Seed ?? 1;
             var device = DeviceSelector.Select(env, options.Device, options.DeviceId);
             var computeType = options.ComputeType(device);
-            var kernels = options.SelectKernels(device, computeType, channel);
             torch.manual_seed(seed);
-            return new TrainingSession(channel, seed, device, computeType, kernels);
+            return new TrainingSession(channel, seed, device, computeType, () => options.SelectKernels(device, computeType, channel));
         }
         catch
         {

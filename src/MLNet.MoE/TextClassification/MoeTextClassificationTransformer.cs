@@ -90,11 +90,11 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         ctx.Writer.Write(Members.Count);
         LabelKeyValues.Write(ctx.Writer, KeyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
+        byte[] tokenizer = Tokenizer.Serialize();
         ctx.Writer.Write(SettingsDigest(Settings, Model.Pooling, Model.DropoutRate, Model.HeadHiddenSize, Members.Count, KeyValues));
-        ctx.Writer.Write(SHA256.HashData(Tokenizer.Serialize()));
+        ctx.Writer.Write(SHA256.HashData(tokenizer));
         ctx.Writer.Write(SHA256.HashData(config));
         ModelStreams.WriteBlock(ctx, ConfigStream, config);
-        byte[] tokenizer = Tokenizer.Serialize();
         ModelStreams.WriteBlock(ctx, TokenizerStream, tokenizer);
         for (int m = 0; m < Members.Count; m++)
         {
