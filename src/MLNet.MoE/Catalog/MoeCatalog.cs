@@ -36,11 +36,16 @@ public sealed class MoeCatalog
     /// A language-model transformer from a Hugging Face DeepseekV3 checkpoint folder (config.json + safetensors) and a
     /// tokenizer, ready for pipelines and <c>mlContext.Model.Save</c>. Without <paramref name="tokenizer"/>, the folder's
     /// own is used: <c>mlnet_moe_tokenizer.bin</c> (written by <see cref="SaveHuggingFace"/>) or <c>tokenizer.json</c>.
+    /// <para>The weights are streamed tensor by tensor from the files into a model created on the chosen device in
+    /// <paramref name="weightType"/>: without it, float32 on the CPU and the checkpoint's stored type (bfloat16 for
+    /// DeepSeek-V3-class releases) on a GPU, where scoring and generation then compute in that type. No float32 copy of
+    /// a bfloat16 checkpoint exists in host memory at any time.</para>
     /// </summary>
     /// <exception cref="FileNotFoundException">No tokenizer was given and the folder holds none.</exception>
     public LanguageModelTransformer LoadHuggingFace(string checkpointDirectory, MoeTokenizer? tokenizer = null, string tokenColumnName = "Tokens",
-        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto) =>
-        HuggingFaceTransformerLoader.Load(env, checkpointDirectory, tokenizer, tokenColumnName, promptColumnName, contextLength, generation, device);
+        string? promptColumnName = null, int? contextLength = null, GenerationOptions? generation = null, ComputeDevice device = ComputeDevice.Auto,
+        ModelWeightType? weightType = null) =>
+        HuggingFaceTransformerLoader.Load(env, checkpointDirectory, tokenizer, tokenColumnName, promptColumnName, contextLength, generation, device, weightType);
 
     /// <summary>
     /// Saves a model (any ML.NET transformer, MLNet.MoE's included) to a <c>.zip</c> like <c>mlContext.Model.Save</c>, but
@@ -97,11 +102,13 @@ public sealed class MoeCatalog
     /// <c>DeepseekV3ForCausalLM.from_pretrained</c>, with its tokenizer beside it (<c>mlnet_moe_tokenizer.bin</c>, plus
     /// <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for byte-level and Hugging Face tokenizers) so that
     /// <see cref="LoadHuggingFace"/> needs no tokenizer argument and transformers' <c>AutoTokenizer</c> can read it.
+    /// The weights are stored in <paramref name="weightType"/>, by default the model's own type (float32 for a model
+    /// trained here, bfloat16 for a bfloat16 checkpoint loaded on a GPU); bfloat16 and float16 halve the files.
     /// </summary>
-    public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ScalarType storeAs = ScalarType.Float32)
+    public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ModelWeightType? weightType = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
+        HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, (weightType ?? ModelWeightTypes.FromScalarType(model.Model.WeightType)).ToScalarType());
         TokenizerFiles.Save(checkpointDirectory, model.Tokenizer, model.Model.Config.MaxPositionEmbeddings);
     }
 

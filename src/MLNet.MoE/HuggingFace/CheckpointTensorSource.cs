@@ -83,6 +83,19 @@ internal sealed partial class CheckpointTensorSource : IDisposable
     /// <exception cref="KeyNotFoundException">The checkpoint has no tensor of that name.</exception>
     public Tensor Read(string name, ScalarType targetType = ScalarType.Float32) => FileOf(name).ReadTensor(name, targetType);
 
+    /// <summary>Reads one tensor from its file as a new CPU tensor in the type it is stored in (no widening).</summary>
+    /// <param name="name">The tensor's name.</param>
+    /// <exception cref="KeyNotFoundException">The checkpoint has no tensor of that name.</exception>
+    /// <exception cref="NotSupportedException">The stored dtype has no TorchSharp counterpart.</exception>
+    public Tensor ReadAsStored(string name)
+    {
+        SafeTensorsFile file = FileOf(name);
+        string dtype = file.Tensors[name].DType;
+        if (!SafeTensorsDType.TryGetScalarType(dtype, out ScalarType stored))
+            throw new NotSupportedException($"Tensor '{name}' in '{file.Path}' has dtype {dtype}, which cannot be read; supported dtypes: {SafeTensorsDType.ReadableNames}.");
+        return file.ReadTensor(name, stored);
+    }
+
     /// <summary>True when the checkpoint has a tensor of that name.</summary>
     /// <param name="name">The tensor's name.</param>
     public bool Contains(string name) => _fileOf.ContainsKey(name);

@@ -24,10 +24,15 @@ internal static partial class HuggingFaceCheckpoint
     /// <summary>The name of the generation config file.</summary>
     public const string GenerationConfigFileName = "generation_config.json";
 
-    /// <summary>Loads the checkpoint in <paramref name="directory"/> as a float32 model on the CPU.</summary>
+    /// <summary>
+    /// Loads the checkpoint in <paramref name="directory"/>: a float32 model on the CPU by default, or with weights
+    /// created on <paramref name="placement"/>'s device in its type. Tensors are streamed one at a time from the files
+    /// straight into the model's weights (converted on the device when the types differ), so host memory holds at most
+    /// one stored tensor (one expert's matrix of a per-expert file) beside the model.
+    /// </summary>
     /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
-    /// <exception cref="InvalidDataException">A tensor is missing, unexpected, of the wrong shape or unreadable; the message names it and its file.</exception>
-    public static MoeCausalLM Load(string directory)
+    /// <exception cref="InvalidDataException">A tensor is missing, unexpected, of the wrong shape or dtype (FP8 and integer weights are refused, naming the dtype), unreadable or not finite; the message names it and its file.</exception>
+    public static MoeCausalLM Load(string directory, TensorPlacement? placement = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string full = Path.GetFullPath(directory);
@@ -36,7 +41,7 @@ internal static partial class HuggingFaceCheckpoint
         var targets = ModelTensorLayout.Of(config);
         // Check names and shapes of everything before allocating the model.
         var consumed = new HashSet<string>(StringComparer.Ordinal);
-        var plan = new List<(string Target, Func<Tensor> Read)>();
+        var plan = new List<(string Target, Action<Tensor> Fill)>();
         int mtpStart = config.NumHiddenLayers;
         bool hasMtpInFile = config.NumNextnPredictLayers > 0 && source.Names.Any(n => LayerIndex(n) is int l && l >= mtpStart);
         foreach (var (name, shape) in targets)
@@ -50,7 +55,7 @@ internal static partial class HuggingFaceCheckpoint
             }
             RequireShape(source, name, shape);
             consumed.Add(name);
-            plan.Add((name, () => source.Read(name)));
+            plan.Add((name, target => CopyChecked(source, name, target)));
         }
         // DeepSeek's MTP layers repeat the shared embedding and head; accept and ignore those copies (their shape is checked).
         foreach (string name in source.Names)
@@ -64,18 +69,15 @@ internal static partial class HuggingFaceCheckpoint
         var unexpected = source.Names.Where(n => !consumed.Contains(n)).ToList();
         if (unexpected.Count > 0)
             throw new InvalidDataException($"Checkpoint '{full}' holds tensors the config does not describe: {string.Join(", ", unexpected.Take(10))}{(unexpected.Count > 10 ? $" and {unexpected.Count - 10} more" : "")}.");
-        var model = new MoeCausalLM(config);
+        var model = MoeCausalLM.ForLoading(config, placement ?? TensorPlacement.Cpu);
         try
         {
             var state = model.state_dict();
             using var noGrad = torch.no_grad();
-            foreach (var (target, read) in plan)
+            foreach (var (target, fill) in plan)
             {
                 using var scope = torch.NewDisposeScope();
-                var values = read();
-                if (values.is_floating_point() && !torch.isfinite(values).all().item<bool>())
-                    throw new InvalidDataException($"Tensor '{target}' of checkpoint '{full}' holds NaN or infinite values.");
-                state[target].copy_(values);
+                fill(state[target]);
             }
             return model;
         }
@@ -84,6 +86,35 @@ internal static partial class HuggingFaceCheckpoint
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The type the checkpoint's weights are stored in, read from its output head (<c>lm_head.weight</c>): what a GPU load
+    /// keeps when no weight type is asked for.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The head is stored in a type model weights are not read from.</exception>
+    public static ScalarType StoredWeightType(string directory)
+    {
+        using var source = CheckpointTensorSource.Open(directory);
+        const string head = "lm_head.weight";
+        string dtype = source.Contains(head) ? source.Info(head).DType : "F32";
+        return dtype switch
+        {
+            "F32" => ScalarType.Float32,
+            "BF16" => ScalarType.BFloat16,
+            "F16" => ScalarType.Float16,
+            _ => throw new InvalidDataException($"Tensor '{head}' in checkpoint '{source.Directory}' is stored as {dtype}; model weights are read from F32, BF16 or F16."),
+        };
+    }
+
+    /// <summary>Reads tensor <paramref name="name"/> as stored, checks it is finite and copies it into <paramref name="target"/> (on its device, in its type).</summary>
+    private static void CopyChecked(CheckpointTensorSource source, string name, Tensor target)
+    {
+        using var scope = torch.NewDisposeScope();
+        var values = source.ReadAsStored(name);
+        if (values.is_floating_point() && !torch.isfinite(values).all().item<bool>())
+            throw new InvalidDataException($"Tensor '{name}' of checkpoint '{source.Directory}' holds NaN or infinite values.");
+        target.copy_(values);
     }
 
     /// <summary>
@@ -193,14 +224,14 @@ internal static partial class HuggingFaceCheckpoint
         }
     }
 
-    private static Func<Tensor> PlanExperts(CheckpointTensorSource source, string prefix, string kind, long[] shape, HashSet<string> consumed)
+    private static Action<Tensor> PlanExperts(CheckpointTensorSource source, string prefix, string kind, long[] shape, HashSet<string> consumed)
     {
         string fusedName = $"{prefix}.{kind}";
         if (source.Contains(fusedName))
         {
             RequireShape(source, fusedName, shape);
             consumed.Add(fusedName);
-            return () => source.Read(fusedName);
+            return target => CopyChecked(source, fusedName, target);
         }
         long experts = shape[0];
         var names = new List<string[]>();
@@ -222,7 +253,20 @@ internal static partial class HuggingFaceCheckpoint
             }
         }
         foreach (var n in names.SelectMany(x => x)) consumed.Add(n);
-        return () => torch.stack(names.Select(parts => parts.Length == 1 ? source.Read(parts[0]) : torch.cat(parts.Select(p => source.Read(p)).ToArray(), 0)).ToArray());
+        // Each expert's matrices go straight into their rows of the stacked weight: no stacked copy in host memory.
+        return target =>
+        {
+            for (int j = 0; j < names.Count; j++)
+            {
+                long row = 0;
+                foreach (string part in names[j])
+                {
+                    long rows = source.Info(part).Shape[0];
+                    CopyChecked(source, part, target[j].narrow(0, row, rows));
+                    row += rows;
+                }
+            }
+        };
     }
 
     private static void RequireShape(CheckpointTensorSource source, string name, long[] shape)

@@ -12,13 +12,16 @@ internal static class HuggingFaceTransformerLoader
 {
     /// <summary>Loads the checkpoint in <paramref name="checkpointDirectory"/>; see <c>MoeCatalog.LoadHuggingFace</c>.</summary>
     public static LanguageModelTransformer Load(IHostEnvironment env, string checkpointDirectory, MoeTokenizer? tokenizer, string tokenColumnName,
-        string? promptColumnName, int? contextLength, GenerationOptions? generation, ComputeDevice device)
+        string? promptColumnName, int? contextLength, GenerationOptions? generation, ComputeDevice device, ModelWeightType? weightType = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(checkpointDirectory);
         tokenizer ??= TokenizerFiles.TryLoad(checkpointDirectory)
             ?? throw new FileNotFoundException($"Checkpoint folder '{checkpointDirectory}' holds no tokenizer ({TokenizerFiles.FileName} or {TokenizerFiles.HuggingFaceFileName}): pass the tokenizer to LoadHuggingFace.",
                 Path.Combine(checkpointDirectory, TokenizerFiles.FileName));
-        var model = HuggingFaceCheckpoint.Load(checkpointDirectory);
+        var target = DeviceSelector.Select(env, device, null);
+        var type = weightType?.ToScalarType()
+            ?? (target.type == TorchSharp.DeviceType.CPU ? TorchSharp.torch.ScalarType.Float32 : HuggingFaceCheckpoint.StoredWeightType(checkpointDirectory));
+        var model = HuggingFaceCheckpoint.Load(checkpointDirectory, new TensorPlacement(target, type));
         if (model.Config.VocabSize < tokenizer.VocabularySize)
         {
             model.Dispose();
@@ -30,8 +33,6 @@ internal static class HuggingFaceTransformerLoader
             model.Dispose();
             throw new ArgumentOutOfRangeException("contextLength", context, $"contextLength must be between 2 and the checkpoint's max_position_embeddings ({model.Config.MaxPositionEmbeddings}).");
         }
-        var target = DeviceSelector.Select(env, device, null);
-        model.to(target);
         return new LanguageModelTransformer(model, tokenizer, tokenColumnName, promptColumnName, context, generation ?? new GenerationOptions(), null);
     }
 }

@@ -18,8 +18,8 @@ internal sealed class LanguageModelCheckpoint : RunCheckpoint<LanguageModelProgr
     /// <summary>Progress accumulators of the open report window, and counters.</summary>
     public required TrainingCounters Counters { get; init; }
 
-    /// <summary>Writes the checkpoint with the model's weights and the optimizer's state to <paramref name="path"/> atomically.</summary>
-    public void Write(string path, MoeCausalLM model, FlatAdamW optimizer)
+    /// <summary>Writes the checkpoint with the trained tensors (the model's state, or its LoRA factors) and the optimizer's state to <paramref name="path"/> atomically.</summary>
+    public void Write(string path, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> trained, FlatAdamW optimizer)
     {
         CheckpointEnvelope.Write(path, Magic, FormatVersion, writer =>
         {
@@ -31,7 +31,7 @@ internal sealed class LanguageModelCheckpoint : RunCheckpoint<LanguageModelProgr
             Counters.Write(writer);
             writer.Write(History.Count);
             foreach (var p in History) LanguageModelProgressFormat.Write(writer, p);
-            ModelWeightsFormat.Write(writer, model);
+            ModelWeightsFormat.Write(writer, trained);
             optimizer.Save(writer);
         });
     }
@@ -39,8 +39,8 @@ internal sealed class LanguageModelCheckpoint : RunCheckpoint<LanguageModelProgr
     /// <summary>Reads the header of a checkpoint (everything but weights and optimizer state).</summary>
     public static LanguageModelCheckpoint ReadHeader(string path) => Read(path, null, null);
 
-    /// <summary>Reads a checkpoint and, when given, loads its weights into <paramref name="model"/> and its state into <paramref name="optimizer"/>.</summary>
-    public static LanguageModelCheckpoint Read(string path, MoeCausalLM? model, FlatAdamW? optimizer) =>
+    /// <summary>Reads a checkpoint and, when given, loads its trained tensors into <paramref name="trained"/> and its state into <paramref name="optimizer"/>.</summary>
+    public static LanguageModelCheckpoint Read(string path, IReadOnlyDictionary<string, TorchSharp.torch.Tensor>? trained, FlatAdamW? optimizer) =>
         CheckpointEnvelope.Read(path, Magic, FormatVersion, Kind, reader =>
         {
             string config = reader.ReadString();
@@ -52,7 +52,7 @@ internal sealed class LanguageModelCheckpoint : RunCheckpoint<LanguageModelProgr
             var history = new List<LanguageModelProgress>(count);
             for (int i = 0; i < count; i++) history.Add(LanguageModelProgressFormat.Read(reader));
             var checkpoint = new LanguageModelCheckpoint { ConfigJson = config, Data = data, Step = step, SamplerState = sampler, Counters = counters, History = history };
-            if (model != null) ModelWeightsFormat.Read(reader, model, path);
+            if (trained != null) ModelWeightsFormat.Read(reader, trained, path);
             optimizer?.Load(reader);
             return checkpoint;
         });

@@ -26,6 +26,16 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
     public LanguageModelTransformer? InitialModel { get; set; }
 
     /// <summary>
+    /// Fine-tune <see cref="InitialModel"/> with LoRA adapters instead of all its weights (null for full fine-tuning,
+    /// the default). The base's weights are then not copied: they stay frozen, in their own type and on their own device
+    /// (load a checkpoint in bfloat16 on the GPU with <c>LoadHuggingFace</c>), shared with <see cref="InitialModel"/> and
+    /// bitwise untouched; only the adapters get gradients and optimizer state. The routing biases do not move and the
+    /// multi-token-prediction loss is off (Hugging Face checkpoints carry no trained MTP modules). The trained transformer
+    /// holds the base and the adapters; it does not dispose the base, which stays <see cref="InitialModel"/>'s.
+    /// </summary>
+    public LoraOptions? Lora { get; set; }
+
+    /// <summary>
     /// How a model trained from scratch draws its random weights (ignored with <see cref="InitialModel"/>). Default
     /// <see cref="WeightInitialization.HuggingFace"/>, which learns fastest early. For long runs over a small corpus
     /// <see cref="WeightInitialization.UnitEmbedding"/> generalised much better and keeps the router balanced (measured in
@@ -64,6 +74,11 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
         Check(MultiTokenPredictionWeight >= 0 && MultiTokenPredictionWeight <= 100, nameof(MultiTokenPredictionWeight), MultiTokenPredictionWeight, "must be between 0 and 100");
         Check(Generation != null, nameof(Generation), "null", "must be set");
         Generation!.Validate();
+        if (Lora != null)
+        {
+            Check(InitialModel != null, nameof(Lora), "set", "needs InitialModel: LoRA adapts a base model (an imported checkpoint, a loaded or trained language model)");
+            Lora.Validate("LanguageModelOptions.Lora");
+        }
         var model = InitialModel?.Config ?? Model;
         if (model != null) Check(ContextLength <= model.MaxPositionEmbeddings, nameof(ContextLength), ContextLength, $"must not exceed the model's max_position_embeddings ({model.MaxPositionEmbeddings})");
     }

@@ -41,6 +41,8 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
             ? Options.MaxSteps
             : StepsForEpochs(Options, corpus.Training.Length);
         CheckMemory(config, corpus.Training.Length, corpus.Validation.Length, device, session.ComputeType);
+        if (Options.Lora is { } lora)
+            return TrainAdapters(session, lora, tokenizer, corpus, steps, skipped);
         MoeCausalLM model = Options.InitialModel?.Model.Copy() ?? new MoeCausalLM(config, seed, Options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
@@ -67,6 +69,47 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         if (!double.IsNaN(summary.ValidationLoss))
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Validation: cross-entropy {0:F4} nats/token, perplexity {1:F3}.", summary.ValidationLoss, summary.ValidationPerplexity));
         return new LanguageModelTransformer(model, tokenizer, Options.TokenColumnName, Options.PromptColumnName, Options.ContextLength, Options.Generation, summary);
+    }
+
+    /// <summary>
+    /// LoRA fine-tuning: adapters on the frozen base of <see cref="LanguageModelOptions.InitialModel"/>, which is used in
+    /// place (its device and weight type), never copied; the routing biases stay and the MTP loss is off.
+    /// </summary>
+    private LanguageModelTransformer TrainAdapters(TrainingSession session, LoraOptions lora, MoeTokenizer tokenizer, TokenCorpus corpus, int steps, long skipped)
+    {
+        var initial = Options.InitialModel!;
+        if (initial.Adapters != null)
+            throw new ArgumentException("LanguageModelOptions.InitialModel already carries LoRA adapters: merge them first (MergeLoraAdapters) or train from its base.", nameof(LanguageModelOptions.InitialModel));
+        MoeCausalLM baseModel = initial.Model;
+        if (baseModel.Device.type != session.Device.type || baseModel.Device.index != session.Device.index)
+            throw new ArgumentException($"LanguageModelOptions.InitialModel lives on {baseModel.Device}, but this run trains on {session.Device}: LoRA adapts the base where it is, so load it on the training device (LoadHuggingFace's device argument).", nameof(LanguageModelOptions.InitialModel));
+        foreach (var parameter in baseModel.parameters()) parameter.requires_grad_(false);
+        var adapters = LoraAdapters.Create(baseModel, lora, session.Seed, "LanguageModelOptions.Lora");
+        var config = baseModel.Config;
+        long trainable = adapters.Parameters().Sum(p => p.numel());
+        session.Channel.Info(string.Format(CultureInfo.InvariantCulture,
+            "LoRA fine-tuning a {0:N1}M-parameter MoE model ({1} weights, frozen) on {2}: rank {3}, α {4}, {5} adapted modules, {6:N2}M trainable parameters; {7:N0} training and {8:N0} validation tokens, {9} steps of {10}×{11} tokens.",
+            config.ParameterCount() / 1e6, baseModel.WeightType, session.Device, lora.Rank, lora.Alpha, adapters.AdaptedModules.Count(), trainable / 1e6,
+            corpus.Training.Length, corpus.Validation.Length, steps, Options.BatchSize, Options.ContextLength));
+        var settings = new LanguageModelTrainingSettings(Options, steps, session.Seed, session.ComputeType, session.Kernels, ResolveResume(session.Channel));
+        settings = settings with { MultiTokenPredictionWeight = 0, Routing = settings.Routing with { BiasUpdateRate = 0 } };
+        var loop = new LanguageModelTrainingLoop(baseModel, settings, session.Device, adapters);
+        LanguageModelTrainingSummary summary;
+        try
+        {
+            summary = loop.Run(corpus.Training, corpus.Validation, progress =>
+            {
+                session.Channel.Info(ProgressText.Format(progress));
+                Options.Progress?.Report(progress);
+            });
+        }
+        catch
+        {
+            adapters.Dispose();
+            throw;
+        }
+        summary = summary with { SkippedEmptyRows = skipped };
+        return new LanguageModelTransformer(baseModel, ownsBase: false, adapters, tokenizer, Options.TokenColumnName, Options.PromptColumnName, Options.ContextLength, Options.Generation, summary);
     }
 
     /// <summary>The input schema plus Score, Perplexity, TokenCount, TokenAccuracy (all Single) and, with a prompt column, GeneratedText.</summary>

@@ -44,6 +44,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
 
     private readonly MoeCausalLM model;
     private readonly LanguageModelTrainingSettings settings;
+    private readonly LoraAdapters? adapters;
     private int[] trainingStream = [];
     private int[] validation = [];
     private WindowSampler? sampler;
@@ -55,12 +56,17 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     private ThroughputClock clock = new(TimeSpan.Zero);
 
     /// <summary>Creates the loop for a model already on <paramref name="device"/>.</summary>
-    public LanguageModelTrainingLoop(MoeCausalLM model, LanguageModelTrainingSettings settings, Device device)
+    public LanguageModelTrainingLoop(MoeCausalLM model, LanguageModelTrainingSettings settings, Device device, LoraAdapters? adapters = null)
         : base(model, settings, device, CheckpointPrefix, "CheckpointDirectory")
     {
         this.model = model;
         this.settings = settings;
+        this.adapters = adapters;
     }
+
+    /// <summary>What the run trains and checkpoints: the LoRA factors with adapters, else the model's whole state.</summary>
+    private IReadOnlyDictionary<string, Tensor> TrainedState() =>
+        adapters != null ? adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal) : model.state_dict();
 
     /// <summary>The newest checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
     public static string? LatestCheckpoint(string directory) =>
@@ -83,6 +89,8 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     /// <inheritdoc />
     protected override TrainingEngine CreateEngine()
     {
+        if (adapters != null)
+            return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(adapters.Parameters(), Array.Empty<TorchSharp.Modules.Parameter>(), settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device, adapters);
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
         return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(decay, noDecay, settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device);
     }
@@ -90,7 +98,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     /// <inheritdoc />
     protected override int Resume(string path, TrainingEngine engine)
     {
-        var checkpoint = LanguageModelCheckpoint.Read(path, model, engine.Optimizer);
+        var checkpoint = LanguageModelCheckpoint.Read(path, TrainedState(), engine.Optimizer);
         if (checkpoint.Data != fingerprint)
             throw new InvalidOperationException($"Training checkpoint '{path}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
         if (checkpoint.Step >= settings.Steps)
@@ -170,13 +178,13 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
             Counters = engine.Meters.ToCounters(tokensInWindow, tokensSeen),
             History = History.ToList(),
         };
-        checkpoint.Write(path, model, engine.Optimizer);
+        checkpoint.Write(path, TrainedState(), engine.Optimizer);
     }
 
     /// <inheritdoc />
     protected override LanguageModelTrainingSummary Finish(int step, bool stoppedEarly, Action<LanguageModelProgress> report)
     {
-        var (validationLoss, _) = StreamEvaluator.Evaluate(model, validation, settings.ContextLength, settings.BatchSize);
+        var (validationLoss, _) = StreamEvaluator.Evaluate(model, validation, settings.ContextLength, settings.BatchSize, adapters);
         if (!double.IsNaN(validationLoss) && History.Count > 0)
         {
             var last = History[^1] with { ValidationLoss = validationLoss };

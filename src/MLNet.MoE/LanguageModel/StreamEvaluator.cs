@@ -4,9 +4,9 @@ namespace MLNet.MoE;
 internal static class StreamEvaluator
 {
     /// <summary>Returns the mean cross-entropy (nats per predicted token) and the number of predicted tokens; NaN and 0 for a stream shorter than 2 tokens.</summary>
-    public static (double CrossEntropy, long Tokens) Evaluate(MoeCausalLM model, int[] stream, int contextLength, int windowsPerPass)
+    public static (double CrossEntropy, long Tokens) Evaluate(MoeCausalLM model, int[] stream, int contextLength, int windowsPerPass, LoraAdapters? adapters = null)
     {
-        var score = Score(model, stream, contextLength, windowsPerPass);
+        var score = Score(model, stream, contextLength, windowsPerPass, adapters);
         return (score.MeanCrossEntropy, score.Tokens);
     }
 
@@ -14,9 +14,9 @@ internal static class StreamEvaluator
     /// Scores every token of <paramref name="stream"/> after the first in consecutive windows of
     /// <paramref name="contextLength"/> inputs, <paramref name="windowsPerPass"/> windows a pass, on the model's device.
     /// </summary>
-    public static StreamScore Score(MoeCausalLM model, IReadOnlyList<int> stream, int contextLength, int windowsPerPass)
+    public static StreamScore Score(MoeCausalLM model, IReadOnlyList<int> stream, int contextLength, int windowsPerPass, LoraAdapters? adapters = null)
     {
-        using var runner = new TorchLanguageModelRunner(model, ownsModel: false);
+        using var runner = new TorchLanguageModelRunner(model, ownsModel: false, adapters);
         return LanguageModelScoring.ScoreStream(runner, stream, contextLength, windowsPerPass);
     }
 }

@@ -15,10 +15,12 @@ internal sealed class TorchDecodingSession : IDecodingSession
 
     // Without a cache, every token fed so far: each step recomputes the whole sequence.
     private readonly List<int>? fed;
+    private readonly LoraAdapters? adapters;
 
-    public TorchDecodingSession(MoeCausalLM model, bool useCache)
+    public TorchDecodingSession(MoeCausalLM model, bool useCache, LoraAdapters? adapters = null)
     {
         this.model = model;
+        this.adapters = adapters;
         evaluation = new EvaluationMode(model);
         if (useCache) cache = new KeyValueCache(model.Config.NumHiddenLayers);
         else fed = new List<int>();
@@ -30,7 +32,7 @@ internal sealed class TorchDecodingSession : IDecodingSession
         IReadOnlyList<int> input = fed ?? tokens;
         using var scope = torch.NewDisposeScope();
         var ids = torch.tensor(input.Select(t => (long)t).ToArray(), new long[] { 1, input.Count }).to(model.Device);
-        using var context = new ForwardContext { Cache = cache };
+        using var context = new ForwardContext { Cache = cache, ComputeType = ModelWeightTypes.InferenceComputeType(model.WeightType), Adapters = adapters };
         var logits = model.Forward(ids, context);
         return logits[0, -1].to(ScalarType.Float32).cpu().data<float>().ToArray();
     }

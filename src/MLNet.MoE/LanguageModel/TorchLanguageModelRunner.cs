@@ -12,13 +12,24 @@ namespace MLNet.MoE;
 internal sealed class TorchLanguageModelRunner : ILanguageModelRunner
 {
     private readonly bool ownsModel;
+    private readonly bool ownsAdapters;
 
-    /// <summary>Runs <paramref name="model"/> (disposed with the runner when <paramref name="ownsModel"/>).</summary>
-    public TorchLanguageModelRunner(MoeCausalLM model, bool ownsModel)
+    /// <summary>
+    /// Runs <paramref name="model"/> (disposed with the runner when <paramref name="ownsModel"/>), with the LoRA
+    /// <paramref name="adapters"/> in every pass when given (disposed with the runner when <paramref name="ownsAdapters"/>).
+    /// </summary>
+    public TorchLanguageModelRunner(MoeCausalLM model, bool ownsModel, LoraAdapters? adapters = null, bool ownsAdapters = false)
     {
         Model = model;
         this.ownsModel = ownsModel;
+        this.ownsAdapters = ownsAdapters;
+        Adapters = adapters;
     }
+
+    /// <summary>The LoRA adapters every pass adds to the model, or null.</summary>
+    public LoraAdapters? Adapters { get; }
+
+    private ForwardContext InferenceContext() => new() { ComputeType = ModelWeightTypes.InferenceComputeType(Model.WeightType), Adapters = Adapters };
 
     /// <summary>The model.</summary>
     public MoeCausalLM Model { get; }
@@ -41,7 +52,7 @@ internal sealed class TorchLanguageModelRunner : ILanguageModelRunner
         var x = torch.tensor(batch.Inputs, new long[] { batch.Rows, batch.Length }).to(device);
         var y = torch.tensor(batch.Targets, new long[] { batch.Rows, batch.Length }).to(device);
         var valid = torch.arange(batch.Length, device: device).unsqueeze(0).lt(torch.tensor(batch.ValidLengths.Select(v => (long)v).ToArray(), device: device).unsqueeze(1));
-        using var context = new ForwardContext();
+        using var context = InferenceContext();
         var logits = Model.Forward(x, context);
         var perToken = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), y.reshape(-1), reduction: nn.Reduction.None).view(batch.Rows, batch.Length);
         var sums = perToken.masked_fill(valid.logical_not(), 0).to(ScalarType.Float64).sum(1).cpu().data<double>().ToArray();
@@ -55,16 +66,17 @@ internal sealed class TorchLanguageModelRunner : ILanguageModelRunner
         using var scope = torch.NewDisposeScope();
         using var evaluation = new EvaluationMode(Model);
         var x = torch.tensor(ids, new long[] { rows, length }).to(Model.Device);
-        using var context = new ForwardContext();
+        using var context = InferenceContext();
         return Model.Forward(x, context).to(ScalarType.Float32).cpu().data<float>().ToArray();
     }
 
     /// <inheritdoc />
-    public IDecodingSession StartDecoding() => new TorchDecodingSession(Model, UseCache);
+    public IDecodingSession StartDecoding() => new TorchDecodingSession(Model, UseCache, Adapters);
 
     /// <summary>Frees the model when the runner owns it.</summary>
     public void Dispose()
     {
+        if (ownsAdapters) Adapters?.Dispose();
         if (ownsModel) Model.Dispose();
     }
 }

@@ -17,22 +17,22 @@ internal sealed class DecoderLayer : nn.Module
     private readonly MoeFeedForward? moeMlp;
 
     /// <summary>Creates block <paramref name="layerIndex"/>; <paramref name="useExperts"/> picks the MoE feed-forward.</summary>
-    public DecoderLayer(MoeModelConfig config, int layerIndex, bool useExperts) : base(nameof(DecoderLayer))
+    public DecoderLayer(MoeModelConfig config, int layerIndex, bool useExperts, TensorPlacement? placement = null) : base(nameof(DecoderLayer))
     {
-        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        selfAttention = new MultiHeadLatentAttention(config, layerIndex);
-        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
+        selfAttention = new MultiHeadLatentAttention(config, layerIndex, placement);
+        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
         register_module("input_layernorm", inputLayerNorm);
         register_module("self_attn", selfAttention);
         register_module("post_attention_layernorm", postAttentionLayerNorm);
         if (useExperts)
         {
-            moeMlp = new MoeFeedForward(config, layerIndex);
+            moeMlp = new MoeFeedForward(config, layerIndex, placement);
             register_module("mlp", moeMlp);
         }
         else
         {
-            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize);
+            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize, placement);
             register_module("mlp", denseMlp);
         }
     }
@@ -49,7 +49,7 @@ internal sealed class DecoderLayer : nn.Module
         using var scope = torch.NewDisposeScope();
         var h = AttentionWithResidual(x, cos, sin, rope, context);
         var normed = NormBeforeFeedForward(h, context);
-        var (mlpOut, routing) = moeMlp != null ? moeMlp.Forward(normed, context) : (denseMlp!.Forward(normed, context.Kernels), null);
+        var (mlpOut, routing) = moeMlp != null ? moeMlp.Forward(normed, context) : (denseMlp!.Forward(normed, context), null);
         return ((h + mlpOut).MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
     }
 

@@ -23,12 +23,14 @@ internal sealed class ExpertRouter : nn.Module
     private readonly RoutingModes modes;
 
     /// <summary>Creates the router of a MoE layer.</summary>
-    public ExpertRouter(MoeModelConfig config) : base(nameof(ExpertRouter))
+    public ExpertRouter(MoeModelConfig config, TensorPlacement? placement = null) : base(nameof(ExpertRouter))
     {
         this.config = config;
         modes = RoutingModes.Of(config);
-        register_parameter("weight", new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize)));
-        register_buffer("e_score_correction_bias", torch.zeros(config.NRoutedExperts, dtype: ScalarType.Float32), persistent: true);
+        // The router computes its logits in float32 whatever the weight type (as Hugging Face does); its small matrix stays float32.
+        var where = placement ?? TensorPlacement.Cpu;
+        register_parameter("weight", new Parameter(torch.empty(config.NRoutedExperts, config.HiddenSize, dtype: ScalarType.Float32, device: where.Device)));
+        register_buffer("e_score_correction_bias", where.Float32Zeros(config.NRoutedExperts), persistent: true);
     }
 
     /// <summary>The router matrix [E, H] (looked up on each use: moving the module to a device replaces it).</summary>

@@ -28,6 +28,12 @@ internal sealed class ForwardContext : IDisposable
     /// </summary>
     public KernelSet Kernels { get; init; } = KernelSet.Managed;
 
+    /// <summary>
+    /// LoRA adapters to add to the frozen projections and experts they adapt (null for none): the base model is shared,
+    /// the adapters come with the pass.
+    /// </summary>
+    public LoraAdapters? Adapters { get; init; }
+
     /// <summary>The cache to read and extend, or null for a pass over the whole sequence.</summary>
     public KeyValueCache? Cache { get; init; }
 

@@ -11,6 +11,16 @@ namespace MLNet.MoE;
 /// </summary>
 internal static class LinearExtensions
 {
+    /// <summary>
+    /// x · Wᵀ (+ b) in the dtype of <paramref name="x"/>, plus the LoRA adapter of this projection when
+    /// <paramref name="context"/> carries one.
+    /// </summary>
+    public static Tensor Project(this Linear linear, Tensor x, ForwardContext context)
+    {
+        var y = linear.Project(x);
+        return context.Adapters?.For(linear) is { } adapter ? y + adapter.Delta(x, context.Training) : y;
+    }
+
     /// <summary>x · Wᵀ (+ b) in the dtype of <paramref name="x"/>.</summary>
     public static Tensor Project(this Linear linear, Tensor x)
     {

@@ -9,12 +9,14 @@ namespace MLNet.MoE;
 /// <c>num_hidden_layers</c> blocks of multi-head latent attention and dense or MoE feed-forward, a final RMSNorm and
 /// the output head, plus optional multi-token-prediction modules for training. Parameter names equal Hugging Face's
 /// in-memory names (<c>model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight</c>, <c>model.layers.{i}.mlp.experts.gate_up_proj</c>…).
-/// Parameters are float32; pass inputs on the model's device.
+/// Parameters are float32 unless the model was created for another <see cref="TensorPlacement"/> (a bfloat16 checkpoint
+/// loaded for a GPU); pass inputs on the model's device.
 /// </summary>
 internal sealed class MoeCausalLM : nn.Module
 {
     private readonly Backbone backbone;
     private readonly Linear lmHead;
+    private readonly TensorPlacement createdOn;
 
     /// <summary>Creates a model with random weights drawn as Hugging Face does: N(0, initializer_range) matrices, unit norms, zero routing bias.</summary>
     public MoeCausalLM(MoeModelConfig config, long seed = 1) : this(config, seed, WeightInitialization.HuggingFace)
@@ -22,25 +24,48 @@ internal sealed class MoeCausalLM : nn.Module
     }
 
     /// <summary>Creates a model with random weights drawn by <paramref name="initialization"/> from <paramref name="seed"/>.</summary>
-    public MoeCausalLM(MoeModelConfig config, long seed, WeightInitialization initialization) : base(nameof(MoeCausalLM))
+    public MoeCausalLM(MoeModelConfig config, long seed, WeightInitialization initialization) : this(config, seed, initialization, TensorPlacement.Cpu)
     {
-        config.Validate();
-        CheckMemory(config);
-        Config = config;
-        backbone = new Backbone(config);
-        lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
-        register_module("model", backbone);
-        register_module("lm_head", lmHead);
+    }
+
+    /// <summary>
+    /// Creates a model whose weights live on <paramref name="placement"/>'s device in its weight type, drawn there by
+    /// <paramref name="initialization"/> from <paramref name="seed"/> (with that device's random generator).
+    /// </summary>
+    public MoeCausalLM(MoeModelConfig config, long seed, WeightInitialization initialization, TensorPlacement placement) : this(config, placement)
+    {
         InitializeWeights(seed, initialization);
     }
+
+    /// <summary>The model's modules with weights allocated on <paramref name="placement"/> but not drawn: a checkpoint fills them.</summary>
+    private MoeCausalLM(MoeModelConfig config, TensorPlacement placement) : base(nameof(MoeCausalLM))
+    {
+        config.Validate();
+        CheckMemory(config, placement);
+        Config = config;
+        createdOn = placement;
+        backbone = new Backbone(config, placement);
+        lmHead = placement.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        register_module("model", backbone);
+        register_module("lm_head", lmHead);
+    }
+
+    /// <summary>
+    /// A model whose weights are allocated on <paramref name="placement"/> and left for the caller to fill (a checkpoint
+    /// load streams its tensors into them): no random draw, and no float32 copy when the placement is a GPU in bfloat16.
+    /// </summary>
+    internal static MoeCausalLM ForLoading(MoeModelConfig config, TensorPlacement placement) => new(config, placement);
+
+    /// <summary>The type of the model's weights (float32, bfloat16 or float16), read from the output head.</summary>
+    public ScalarType WeightType => lmHead.weight!.dtype;
 
     /// <summary>The architecture.</summary>
     public MoeModelConfig Config { get; }
 
-    /// <summary>A new model with the same config and a copy of every weight and buffer, on the CPU.</summary>
+    /// <summary>A new model with the same config and a float32 copy of every weight and buffer, on the CPU (what full fine-tuning starts from).</summary>
     internal MoeCausalLM Copy()
     {
-        var copy = new MoeCausalLM(Config);
+        var copy = ForLoading(Config, TensorPlacement.Cpu);
         using var noGrad = TorchSharp.torch.no_grad();
         var from = state_dict();
         foreach (var (name, tensor) in copy.state_dict()) tensor.copy_(from[name]);
@@ -183,18 +208,21 @@ internal sealed class MoeCausalLM : nn.Module
     }
 
     /// <summary>
-    /// The float32 weights are created in host memory first (then moved to the device): a config whose weights cannot fit
-    /// in the memory this process may use is refused before any tensor exists, naming the sizes, instead of failing deep in
-    /// an allocation (or being killed for it).
+    /// Weights created in host memory (in their weight type): a config whose weights cannot fit in the memory this process
+    /// may use is refused before any tensor exists, naming the sizes, instead of failing deep in an allocation (or being
+    /// killed for it).
     /// </summary>
-    private static void CheckMemory(MoeModelConfig config)
+    private static void CheckMemory(MoeModelConfig config, TensorPlacement placement)
     {
+        // Weights placed on a GPU take no host memory; the device's own allocator reports a shortage there.
+        if (placement.Device.type != DeviceType.CPU) return;
         long parameters = config.ParameterCount();
+        int bytes = placement.ElementSize;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (available > 0 && parameters > available / sizeof(float))
+        if (available > 0 && parameters > available / bytes)
         {
             throw new ArgumentException(
-                $"The model config describes {parameters:N0} parameters ({parameters * 4.0 / (1L << 30):N1} GiB of float32 weights), more than the " +
+                $"The model config describes {parameters:N0} parameters ({parameters * (double)bytes / (1L << 30):N1} GiB of {placement.WeightType} weights), more than the " +
                 $"{available / (double)(1L << 30):N1} GiB of memory available: check num_hidden_layers ({config.NumHiddenLayers}), vocab_size ({config.VocabSize}), " +
                 $"hidden_size ({config.HiddenSize}) and n_routed_experts ({config.NRoutedExperts}).", nameof(config));
         }
@@ -205,7 +233,7 @@ internal sealed class MoeCausalLM : nn.Module
         if (!Enum.IsDefined(initialization))
             throw new ArgumentOutOfRangeException(nameof(initialization), initialization, "Unknown weight initialization.");
         using var noGrad = torch.no_grad();
-        using var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed, createdOn.Device);
         double std = Config.InitializerRange;
         foreach (var (name, parameter) in named_parameters())
         {
@@ -243,23 +271,23 @@ internal sealed class MoeCausalLM : nn.Module
         private readonly Embedding embedTokens;
         private readonly RmsNorm norm;
 
-        public Backbone(MoeModelConfig config) : base(nameof(Backbone))
+        public Backbone(MoeModelConfig config, TensorPlacement placement) : base(nameof(Backbone))
         {
-            embedTokens = nn.Embedding(config.VocabSize, config.HiddenSize);
+            embedTokens = placement.Embedding(config.VocabSize, config.HiddenSize);
             var layers = new ModuleList<nn.Module>();
             for (int i = 0; i < config.NumHiddenLayers; i++)
             {
-                var block = new DecoderLayer(config, i, config.IsMoeLayer(i));
+                var block = new DecoderLayer(config, i, config.IsMoeLayer(i), placement);
                 Blocks.Add(block);
                 layers.Add(block);
             }
             for (int k = 0; k < config.NumNextnPredictLayers; k++)
             {
-                var mtp = new MultiTokenPredictionLayer(config, config.NumHiddenLayers + k);
+                var mtp = new MultiTokenPredictionLayer(config, config.NumHiddenLayers + k, placement);
                 PredictionLayers.Add(mtp);
                 layers.Add(mtp);
             }
-            norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+            norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
             Rope = new RotaryEmbedding(config);
             register_module("embed_tokens", embedTokens);
             register_module("layers", layers);
@@ -283,6 +311,9 @@ internal sealed class MoeCausalLM : nn.Module
             var h = Embed(ids, context.ComputeType);
             var routing = RoutingStatistics.None;
             bool recompute = context.RecomputeActivations && context.Training && torch.is_grad_enabled();
+            // A recomputed block back-propagates only when its input needs a gradient; with a frozen embedding (LoRA)
+            // it would not, and the adapters inside would get none: mark the input as PEFT's enable_input_require_grads does.
+            if (recompute && !h.requires_grad) h = h.requires_grad_(true);
             foreach (var block in Blocks)
             {
                 (h, var layer) = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);

@@ -18,18 +18,18 @@ internal sealed class MoeFeedForward : nn.Module
     private readonly RouterScoring scoring;
 
     /// <summary>Creates the MoE feed-forward of block <paramref name="layerIndex"/>.</summary>
-    public MoeFeedForward(MoeModelConfig config, int layerIndex) : base(nameof(MoeFeedForward))
+    public MoeFeedForward(MoeModelConfig config, int layerIndex, TensorPlacement? placement = null) : base(nameof(MoeFeedForward))
     {
         scoring = RoutingModes.Of(config).Scoring;
         this.config = config;
         this.layerIndex = layerIndex;
-        gate = new ExpertRouter(config);
-        routedExperts = new RoutedExperts(config);
+        gate = new ExpertRouter(config, placement);
+        routedExperts = new RoutedExperts(config, placement);
         register_module("gate", gate);
         register_module("experts", routedExperts);
         if (config.NSharedExperts > 0)
         {
-            sharedExperts = new SwiGluMlp(config.HiddenSize, (long)config.MoeIntermediateSize * config.NSharedExperts);
+            sharedExperts = new SwiGluMlp(config.HiddenSize, (long)config.MoeIntermediateSize * config.NSharedExperts, placement);
             register_module("shared_experts", sharedExperts);
         }
     }
@@ -49,7 +49,7 @@ internal sealed class MoeFeedForward : nn.Module
         using var scope = torch.NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);
         var (indices, weights, scores) = gate.Route(flat);
-        var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels);
+        var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels, context.Adapters?.For(routedExperts));
         var output = AddSharedExperts(routed, x, context);
         var routing = Routing(scores, indices, load, dropped, x.shape[0], context);
         return (output.MoveToOuterDisposeScope(), routing?.MoveToOuterDisposeScope());
@@ -59,7 +59,7 @@ internal sealed class MoeFeedForward : nn.Module
     public Tensor AddSharedExperts(Tensor routed, Tensor x, ForwardContext context)
     {
         var output = routed.view(x.shape);
-        return sharedExperts != null ? output + sharedExperts.Forward(x, context.Kernels) : output;
+        return sharedExperts != null ? output + sharedExperts.Forward(x, context) : output;
     }
 
     /// <summary>

@@ -26,29 +26,30 @@ internal sealed class MultiHeadLatentAttention : nn.Module
     private readonly double queryPreScale;
 
     /// <summary>Creates the attention of block <paramref name="layerIndex"/> (its slot in the KV cache).</summary>
-    public MultiHeadLatentAttention(MoeModelConfig config, int layerIndex) : base(nameof(MultiHeadLatentAttention))
+    public MultiHeadLatentAttention(MoeModelConfig config, int layerIndex, TensorPlacement? placement = null) : base(nameof(MultiHeadLatentAttention))
     {
+        var where = placement ?? TensorPlacement.Cpu;
         this.config = config;
         this.layerIndex = layerIndex;
         int heads = config.NumAttentionHeads;
         if (config.QLoraRank is int qRank)
         {
-            qAProj = nn.Linear(config.HiddenSize, qRank, hasBias: config.AttentionBias);
-            qALayerNorm = new RmsNorm(qRank, config.RmsNormEps);
-            qBProj = nn.Linear(qRank, (long)heads * config.QkHeadDim, hasBias: false);
+            qAProj = where.Linear(config.HiddenSize, qRank, hasBias: config.AttentionBias);
+            qALayerNorm = new RmsNorm(qRank, config.RmsNormEps, where);
+            qBProj = where.Linear(qRank, (long)heads * config.QkHeadDim, hasBias: false);
             register_module("q_a_proj", qAProj);
             register_module("q_a_layernorm", qALayerNorm);
             register_module("q_b_proj", qBProj);
         }
         else
         {
-            qProj = nn.Linear(config.HiddenSize, (long)heads * config.QkHeadDim, hasBias: false);
+            qProj = where.Linear(config.HiddenSize, (long)heads * config.QkHeadDim, hasBias: false);
             register_module("q_proj", qProj);
         }
-        kvAProjWithMqa = nn.Linear(config.HiddenSize, config.KvLoraRank + config.QkRopeHeadDim, hasBias: config.AttentionBias);
-        kvALayerNorm = new RmsNorm(config.KvLoraRank, config.RmsNormEps);
-        kvBProj = nn.Linear(config.KvLoraRank, (long)heads * (config.QkNopeHeadDim + config.VHeadDim), hasBias: false);
-        oProj = nn.Linear((long)heads * config.VHeadDim, config.HiddenSize, hasBias: config.AttentionBias);
+        kvAProjWithMqa = where.Linear(config.HiddenSize, config.KvLoraRank + config.QkRopeHeadDim, hasBias: config.AttentionBias);
+        kvALayerNorm = new RmsNorm(config.KvLoraRank, config.RmsNormEps, where);
+        kvBProj = where.Linear(config.KvLoraRank, (long)heads * (config.QkNopeHeadDim + config.VHeadDim), hasBias: false);
+        oProj = where.Linear((long)heads * config.VHeadDim, config.HiddenSize, hasBias: config.AttentionBias);
         register_module("kv_a_proj_with_mqa", kvAProjWithMqa);
         register_module("kv_a_layernorm", kvALayerNorm);
         register_module("kv_b_proj", kvBProj);
@@ -66,14 +67,14 @@ internal sealed class MultiHeadLatentAttention : nn.Module
         int heads = config.NumAttentionHeads;
         int nope = config.QkNopeHeadDim;
         int ropeDim = config.QkRopeHeadDim;
-        var q = qProj != null ? qProj.Project(x) : qBProj!.Project(qALayerNorm!.Forward(qAProj!.Project(x), context.Kernels));
+        var q = qProj != null ? qProj.Project(x, context) : qBProj!.Project(qALayerNorm!.Forward(qAProj!.Project(x, context), context.Kernels), context);
         q = q.view(b, t, heads, config.QkHeadDim).transpose(1, 2);
         var qPass = q.narrow(-1, 0, nope);
         var qRot = q.narrow(-1, nope, ropeDim);
-        var compressed = kvAProjWithMqa.Project(x);
+        var compressed = kvAProjWithMqa.Project(x, context);
         var kPass = compressed.narrow(-1, 0, config.KvLoraRank);
         var kRot = compressed.narrow(-1, config.KvLoraRank, ropeDim);
-        var kv = kvBProj.Project(kvALayerNorm.Forward(kPass, context.Kernels)).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
+        var kv = kvBProj.Project(kvALayerNorm.Forward(kPass, context.Kernels), context).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
         kPass = kv.narrow(-1, 0, nope);
         var value = kv.narrow(-1, nope, config.VHeadDim);
         kRot = kRot.view(b, 1, t, ropeDim);
@@ -105,7 +106,7 @@ internal sealed class MultiHeadLatentAttention : nn.Module
             attention = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask: cols <= rows);
         }
         var merged = attention.transpose(1, 2).reshape(b, t, (long)heads * config.VHeadDim);
-        return oProj.Project(merged).MoveToOuterDisposeScope();
+        return oProj.Project(merged, context).MoveToOuterDisposeScope();
     }
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>

@@ -24,15 +24,15 @@ internal sealed class MultiTokenPredictionLayer : nn.Module
     private readonly SharedHead sharedHead;
 
     /// <summary>Creates the module at checkpoint index <paramref name="layerIndex"/> (= num_hidden_layers + k).</summary>
-    public MultiTokenPredictionLayer(MoeModelConfig config, int layerIndex) : base(nameof(MultiTokenPredictionLayer))
+    public MultiTokenPredictionLayer(MoeModelConfig config, int layerIndex, TensorPlacement? placement = null) : base(nameof(MultiTokenPredictionLayer))
     {
-        enorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        hnorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        ehProj = nn.Linear(2L * config.HiddenSize, config.HiddenSize, hasBias: false);
-        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        selfAttention = new MultiHeadLatentAttention(config, layerIndex);
-        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        sharedHead = new SharedHead(config);
+        enorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
+        hnorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
+        ehProj = (placement ?? TensorPlacement.Cpu).Linear(2L * config.HiddenSize, config.HiddenSize, hasBias: false);
+        inputLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
+        selfAttention = new MultiHeadLatentAttention(config, layerIndex, placement);
+        postAttentionLayerNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
+        sharedHead = new SharedHead(config, placement);
         register_module("enorm", enorm);
         register_module("hnorm", hnorm);
         register_module("eh_proj", ehProj);
@@ -41,12 +41,12 @@ internal sealed class MultiTokenPredictionLayer : nn.Module
         register_module("post_attention_layernorm", postAttentionLayerNorm);
         if (config.IsMoeLayer(layerIndex))
         {
-            moeMlp = new MoeFeedForward(config, layerIndex);
+            moeMlp = new MoeFeedForward(config, layerIndex, placement);
             register_module("mlp", moeMlp);
         }
         else
         {
-            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize);
+            denseMlp = new SwiGluMlp(config.HiddenSize, config.IntermediateSize, placement);
             register_module("mlp", denseMlp);
         }
         register_module("shared_head", sharedHead);
@@ -87,9 +87,9 @@ internal sealed class MultiTokenPredictionLayer : nn.Module
     /// <summary>The <c>shared_head</c> of an MTP module: its own norm; the head matrix is the model's <c>lm_head</c>.</summary>
     private sealed class SharedHead : nn.Module
     {
-        public SharedHead(MoeModelConfig config) : base(nameof(SharedHead))
+        public SharedHead(MoeModelConfig config, TensorPlacement? placement) : base(nameof(SharedHead))
         {
-            Norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+            Norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, placement);
             register_module("norm", Norm);
         }
 

@@ -98,6 +98,7 @@ internal sealed class RecomputedBlock : torch.autograd.MultiTensorFunction<Recom
             BalanceLossWeight = Context.BalanceLossWeight,
             ComputeType = Context.ComputeType,
             Kernels = Context.Kernels,
+            Adapters = Context.Adapters,
         };
     }
 }

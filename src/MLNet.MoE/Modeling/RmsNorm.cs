@@ -10,10 +10,10 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly double eps;
 
     /// <summary>Creates the norm over the last dimension of width <paramref name="size"/>.</summary>
-    public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
+    public RmsNorm(long size, double eps, TensorPlacement? placement = null) : base(nameof(RmsNorm))
     {
         this.eps = eps;
-        register_parameter("weight", new Parameter(torch.ones(size)));
+        register_parameter("weight", new Parameter((placement ?? TensorPlacement.Cpu).Ones(size)));
     }
 
     /// <summary>The learned scale, shape [size]. Looked up on each use: moving the module to a device replaces it.</summary>

@@ -18,12 +18,13 @@ internal sealed class RoutedExperts : nn.Module
     private readonly int experts;
 
     /// <summary>Creates <c>n_routed_experts</c> experts of width <c>moe_intermediate_size</c>.</summary>
-    public RoutedExperts(MoeModelConfig config) : base(nameof(RoutedExperts))
+    public RoutedExperts(MoeModelConfig config, TensorPlacement? placement = null) : base(nameof(RoutedExperts))
     {
         experts = config.NRoutedExperts;
         int intermediate = config.MoeIntermediateSize;
-        register_parameter("gate_up_proj", new Parameter(torch.empty(experts, 2L * intermediate, config.HiddenSize)));
-        register_parameter("down_proj", new Parameter(torch.empty(experts, config.HiddenSize, intermediate)));
+        var where = placement ?? TensorPlacement.Cpu;
+        register_parameter("gate_up_proj", new Parameter(where.Empty(experts, 2L * intermediate, config.HiddenSize)));
+        register_parameter("down_proj", new Parameter(where.Empty(experts, config.HiddenSize, intermediate)));
     }
 
     /// <summary>Stacked gate and up projections [E, 2·I, H].</summary>
@@ -45,7 +46,7 @@ internal sealed class RoutedExperts : nn.Module
     /// <see cref="KernelSet.Experts"/> says (<paramref name="capacityFactor"/> applies to capacity-padded training only).
     /// Returns the output [N, H], the per-expert assignment counts [E] and the dropped assignments (scalar), both int64.
     /// </summary>
-    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor, KernelSet kernels)
+    public (Tensor Output, Tensor Load, Tensor Dropped) Forward(Tensor x, Tensor indices, Tensor weights, bool training, double capacityFactor, KernelSet kernels, LoraExpertAdapter? adapter = null)
     {
         using var scope = torch.NewDisposeScope();
         long n = x.shape[0];
@@ -61,15 +62,17 @@ internal sealed class RoutedExperts : nn.Module
         var sortedToken = flatToken.index_select(0, order);
         var sortedWeight = flatWeight.index_select(0, order);
         var load = torch.bincount(flatExpert, minlength: experts);
+        // The stacked weights in the compute type, with the LoRA adapter's low-rank addition when one is attached.
+        var (gateUpWeight, downWeight) = adapter?.Adapted(GateUpProj, DownProj, x.dtype) ?? (GateUpProj.to(x.dtype), DownProj.to(x.dtype));
         if (kernels.Experts == ExpertComputation.GroupedGemm)
         {
-            var grouped = GroupedGemm(x, sortedToken, sortedWeight, load, kernels.Fused(KernelOp.GroupedMm)!);
+            var grouped = GroupedGemm(x, sortedToken, sortedWeight, load, gateUpWeight, downWeight, kernels.Fused(KernelOp.GroupedMm)!);
             return (grouped.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
         }
         bool exact = training ? kernels.Experts == ExpertComputation.ExactSegments : device.type == DeviceType.CPU;
         if (exact)
         {
-            var segments = ExactSegments(x, sortedToken, sortedWeight, load, kernels);
+            var segments = ExactSegments(x, sortedToken, sortedWeight, load, gateUpWeight, downWeight, kernels);
             return (segments.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
         }
         var starts = load.cumsum(0) - load;
@@ -85,9 +88,9 @@ internal sealed class RoutedExperts : nn.Module
         var buffer = torch.zeros(slots + 1, hidden, dtype: x.dtype, device: device);
         buffer.index_copy_(0, slot, x.index_select(0, sortedToken));
         var batched = buffer.narrow(0, 0, slots).view(experts, capacity, hidden);
-        var gateUp = torch.bmm(batched, GateUpProj.to(x.dtype).transpose(1, 2));
+        var gateUp = torch.bmm(batched, gateUpWeight.transpose(1, 2));
         var activated = SwiGluMlp.Activate(gateUp, kernels);
-        var expertOut = torch.bmm(activated, DownProj.to(x.dtype).transpose(1, 2)).reshape(slots, hidden);
+        var expertOut = torch.bmm(activated, downWeight.transpose(1, 2)).reshape(slots, hidden);
         var readSlot = torch.where(keep, slot, torch.zeros_like(slot));
         var perAssignment = expertOut.index_select(0, readSlot) * (sortedWeight * keep.to(sortedWeight.dtype)).to(x.dtype).unsqueeze(1);
         var output = torch.zeros(n, hidden, dtype: x.dtype, device: device).index_add_(0, sortedToken, perAssignment, 1.0);
@@ -101,12 +104,10 @@ internal sealed class RoutedExperts : nn.Module
     /// nothing from the padding, and with uneven loads the padded buffer multiplied the experts' work (at evaluation the
     /// capacity is the largest load). Reading the load on the host costs nothing there; on CUDA it would synchronise.
     /// </summary>
-    private Tensor ExactSegments(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, KernelSet kernels)
+    private Tensor ExactSegments(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, Tensor gateUpAll, Tensor downAll, KernelSet kernels)
     {
         long[] counts = load.cpu().data<long>().ToArray();
         var gathered = x.index_select(0, sortedToken);
-        var gateUpAll = GateUpProj.to(x.dtype);
-        var downAll = DownProj.to(x.dtype);
         var outputs = new List<Tensor>(experts);
         long start = 0;
         for (int e = 0; e < experts; e++)
@@ -127,11 +128,11 @@ internal sealed class RoutedExperts : nn.Module
     /// experts' contiguous segments, given by the cumulative loads on the device, so nothing is padded, nothing dropped
     /// and nothing read on the host.
     /// </summary>
-    private Tensor GroupedGemm(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, TorchScriptKernels kernels)
+    private static Tensor GroupedGemm(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, Tensor gateUp, Tensor down, TorchScriptKernels kernels)
     {
         var gathered = x.index_select(0, sortedToken);
         var offsets = load.cumsum(0).to(ScalarType.Int32);
-        var expertOut = kernels.GroupedSwiGluExperts(gathered, GateUpProj.to(x.dtype), DownProj.to(x.dtype), offsets);
+        var expertOut = kernels.GroupedSwiGluExperts(gathered, gateUp, down, offsets);
         var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
         return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
     }

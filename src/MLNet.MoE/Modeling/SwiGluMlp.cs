@@ -12,17 +12,18 @@ internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
     private readonly Linear downProj;
 
     /// <summary>Creates the block with hidden width <paramref name="hidden"/> and inner width <paramref name="intermediate"/>.</summary>
-    public SwiGluMlp(long hidden, long intermediate) : base(nameof(SwiGluMlp))
+    public SwiGluMlp(long hidden, long intermediate, TensorPlacement? placement = null) : base(nameof(SwiGluMlp))
     {
-        gateProj = nn.Linear(hidden, intermediate, hasBias: false);
-        upProj = nn.Linear(hidden, intermediate, hasBias: false);
-        downProj = nn.Linear(intermediate, hidden, hasBias: false);
+        var where = placement ?? TensorPlacement.Cpu;
+        gateProj = where.Linear(hidden, intermediate, hasBias: false);
+        upProj = where.Linear(hidden, intermediate, hasBias: false);
+        downProj = where.Linear(intermediate, hidden, hasBias: false);
         register_module("gate_proj", gateProj);
         register_module("up_proj", upProj);
         register_module("down_proj", downProj);
     }
 
-    /// <summary>x [..., hidden] → [..., hidden], with the managed code (see <see cref="Forward"/>).</summary>
+    /// <summary>x [..., hidden] → [..., hidden], with the managed code (see <see cref="Forward(Tensor, KernelSet)"/>).</summary>
     public override Tensor forward(Tensor x) => Forward(x, KernelSet.Managed);
 
     /// <summary>
@@ -30,7 +31,12 @@ internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
     /// their weights concatenated for this call (a copy of 2·I·H values, small beside the product; the parameters keep
     /// Hugging Face's names and shapes) and the activation as one kernel call; else as two projections, as Hugging Face does.
     /// </summary>
-    public Tensor Forward(Tensor x, KernelSet kernels)
+    public Tensor Forward(Tensor x, KernelSet kernels) => Compute(x, kernels, null, false);
+
+    /// <summary>x [..., hidden] → [..., hidden] with the kernels of <paramref name="context"/> and the LoRA adapters it carries.</summary>
+    public Tensor Forward(Tensor x, ForwardContext context) => Compute(x, context.Kernels, context.Adapters, context.Training);
+
+    private Tensor Compute(Tensor x, KernelSet kernels, LoraAdapters? adapters, bool training)
     {
         using var scope = torch.NewDisposeScope();
         Tensor hidden;
@@ -38,13 +44,29 @@ internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
         {
             // Cast, then concatenate: the copy is made once, in the compute dtype (half the bytes in bf16).
             var gateUpWeight = torch.cat(new[] { gateProj.weight!.to(x.dtype), upProj.weight!.to(x.dtype) }, 0);
-            hidden = fused.SwiGlu(nn.functional.linear(x, gateUpWeight));
+            var gateUp = nn.functional.linear(x, gateUpWeight);
+            var gateAdapter = adapters?.For(gateProj);
+            var upAdapter = adapters?.For(upProj);
+            if (gateAdapter != null || upAdapter != null)
+            {
+                // The adapters' additions to the gate and up halves, concatenated as the fused product's columns are.
+                var gateDelta = gateAdapter?.Delta(x, training) ?? torch.zeros_like(gateUp.narrow(-1, 0, gateUp.shape[^1] / 2));
+                var upDelta = upAdapter?.Delta(x, training) ?? torch.zeros_like(gateUp.narrow(-1, 0, gateUp.shape[^1] / 2));
+                gateUp = gateUp + torch.cat(new[] { gateDelta, upDelta }, -1);
+            }
+            hidden = fused.SwiGlu(gateUp);
         }
         else
         {
-            hidden = nn.functional.silu(gateProj.Project(x)) * upProj.Project(x);
+            hidden = nn.functional.silu(Adapted(gateProj, x, adapters, training)) * Adapted(upProj, x, adapters, training);
         }
-        return downProj.Project(hidden).MoveToOuterDisposeScope();
+        return Adapted(downProj, hidden, adapters, training).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor Adapted(Linear projection, Tensor x, LoraAdapters? adapters, bool training)
+    {
+        var y = projection.Project(x);
+        return adapters?.For(projection) is { } adapter ? y + adapter.Delta(x, training) : y;
     }
 
     /// <summary>silu(gate) · up for gate_up [..., 2·I] (gate first, then up) → [..., I], fused or managed as <paramref name="kernels"/> says.</summary>

@@ -19,13 +19,16 @@ internal sealed class TrainingEngine : IDisposable
     private readonly List<(int Layer, MoeFeedForward Moe)> moeLayers;
     private readonly long routedExperts;
     private readonly LearningRateSchedule schedule;
+    private readonly LoraAdapters? adapters;
 
     /// <summary>
     /// Creates the optimizer over <paramref name="groups"/> (parameters already on <paramref name="device"/>) for a run
-    /// of <paramref name="settings"/>; <paramref name="moeLayers"/> are the MoE layers whose routing biases follow the loads.
+    /// of <paramref name="settings"/>; <paramref name="moeLayers"/> are the MoE layers whose routing biases follow the loads;
+    /// <paramref name="adapters"/>, when given, go into every forward context (the groups then hold their factors).
     /// </summary>
-    public TrainingEngine(TrainingEngineSettings settings, IReadOnlyList<OptimizerGroup> groups, IEnumerable<(int Layer, MoeFeedForward Moe)> moeLayers, long routedExperts, Device device)
+    public TrainingEngine(TrainingEngineSettings settings, IReadOnlyList<OptimizerGroup> groups, IEnumerable<(int Layer, MoeFeedForward Moe)> moeLayers, long routedExperts, Device device, LoraAdapters? adapters = null)
     {
+        this.adapters = adapters;
         this.settings = settings;
         this.device = device;
         this.moeLayers = moeLayers.ToList();
@@ -51,6 +54,7 @@ internal sealed class TrainingEngine : IDisposable
         BalanceLossWeight = settings.Routing.BalanceLossWeight,
         RecomputeActivations = settings.RecomputeActivations,
         Kernels = settings.Kernels,
+        Adapters = adapters,
     };
 
     /// <summary>

@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE;
+
+/// <summary>
+/// The LoRA adapters entry of a model zip: rank, α, dropout, target names, the SHA-256 of the base weights
+/// (<see cref="LoraAdapters.WeightsDigest"/>) and the factors as a weights block (<see cref="ModelWeightsFormat"/>).
+/// </summary>
+internal static class LoraAdaptersFormat
+{
+    private const int Magic = 0x41524F4C; // "LORA"
+    private const int FormatVersion = 1;
+
+    /// <summary>Writes <paramref name="adapters"/>.</summary>
+    public static void Write(BinaryWriter writer, LoraAdapters adapters)
+    {
+        writer.Write(Magic);
+        writer.Write(FormatVersion);
+        writer.Write(adapters.Rank);
+        writer.Write(adapters.Alpha);
+        writer.Write(adapters.Dropout);
+        writer.Write(adapters.TargetModules.Count);
+        foreach (string target in adapters.TargetModules) writer.Write(target);
+        writer.Write(adapters.BaseDigest);
+        ModelWeightsFormat.Write(writer, adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal));
+    }
+
+    /// <summary>Reads adapters for <paramref name="baseModel"/>, refusing those made for another base (digest mismatch).</summary>
+    /// <exception cref="InvalidDataException">The entry is damaged, or its adapters belong to other base weights; the message names <paramref name="entry"/>.</exception>
+    public static LoraAdapters Read(BinaryReader reader, MoeCausalLM baseModel, string entry)
+    {
+        try
+        {
+            if (reader.ReadInt32() != Magic) throw new InvalidDataException($"Model entry '{entry}' is not a LoRA adapters block.");
+            int version = reader.ReadInt32();
+            if (version != FormatVersion) throw new InvalidDataException($"Model entry '{entry}' has adapters format {version}; this library reads format {FormatVersion}.");
+            int rank = reader.ReadInt32();
+            double alpha = reader.ReadDouble();
+            double dropout = reader.ReadDouble();
+            int count = reader.ReadInt32();
+            if (count < 1 || count > 1024) throw new InvalidDataException($"Model entry '{entry}' is damaged: {count} target modules are announced.");
+            var targets = new List<string>(count);
+            for (int i = 0; i < count; i++) targets.Add(reader.ReadString());
+            byte[] digest = reader.ReadBytes(32);
+            if (digest.Length != 32) throw new EndOfStreamException();
+            if (!CryptographicOperations.FixedTimeEquals(digest, LoraAdapters.WeightsDigest(baseModel)))
+                throw new InvalidDataException($"Model entry '{entry}' holds adapters made for other base weights (their SHA-256 differs from this base's): the adapters and the base do not belong together.");
+            var adapters = LoraAdapters.FromFactors(baseModel, rank, alpha, dropout, targets, new Dictionary<string, Tensor>(), entry, allowMissing: true);
+            try
+            {
+                ModelWeightsFormat.Read(reader, adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal), entry);
+                return adapters;
+            }
+            catch
+            {
+                adapters.Dispose();
+                throw;
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"Model entry '{entry}' is truncated.", e);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.MoE;
+
+/// <summary>
+/// Low-rank adapters on every routed expert of one MoE layer, batched over the experts: for the stacked
+/// <c>gate_up_proj</c> [E, 2·I, H] factors A [E, r, H] and B [E, 2·I, r], for <c>down_proj</c> [E, H, I] factors
+/// A [E, r, I] and B [E, H, r] (B zero at first, A Kaiming-uniform as PEFT draws it). Each forward pass adds
+/// (α/r)·B·A to the frozen stacked weights (a batched product of rank r, small beside the experts' token work) and runs
+/// the experts as it always does, so the capacity-padded, exact-segment and dropless grouped-GEMM paths all stay as they are.
+/// </summary>
+internal sealed class LoraExpertAdapter : IDisposable
+{
+    /// <summary>Creates the factors for <paramref name="experts"/> experts of hidden width <paramref name="hidden"/> and inner width <paramref name="intermediate"/>.</summary>
+    public LoraExpertAdapter(long experts, long hidden, long intermediate, int rank, double scaling, Device device, Generator generator)
+    {
+        using (torch.no_grad())
+        {
+            GateUpA = new Parameter(torch.empty(experts, rank, hidden, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(hidden), 1 / Math.Sqrt(hidden), generator));
+            GateUpB = new Parameter(torch.zeros(experts, 2 * intermediate, rank, dtype: ScalarType.Float32, device: device));
+            DownA = new Parameter(torch.empty(experts, rank, intermediate, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(intermediate), 1 / Math.Sqrt(intermediate), generator));
+            DownB = new Parameter(torch.zeros(experts, hidden, rank, dtype: ScalarType.Float32, device: device));
+        }
+        Scaling = scaling;
+    }
+
+    /// <summary>A of <c>gate_up_proj</c> [E, r, H].</summary>
+    public Parameter GateUpA { get; }
+
+    /// <summary>B of <c>gate_up_proj</c> [E, 2·I, r].</summary>
+    public Parameter GateUpB { get; }
+
+    /// <summary>A of <c>down_proj</c> [E, r, I].</summary>
+    public Parameter DownA { get; }
+
+    /// <summary>B of <c>down_proj</c> [E, H, r].</summary>
+    public Parameter DownB { get; }
+
+    /// <summary>α / r.</summary>
+    public double Scaling { get; }
+
+    /// <summary>The adapted stacked weights in <paramref name="dtype"/>: frozen weight + (α/r)·B·A, differentiable in the factors.</summary>
+    public (Tensor GateUp, Tensor Down) Adapted(Tensor gateUp, Tensor down, ScalarType dtype) =>
+        (gateUp.to(dtype) + torch.bmm(GateUpB.to(dtype), GateUpA.to(dtype)) * Scaling,
+         down.to(dtype) + torch.bmm(DownB.to(dtype), DownA.to(dtype)) * Scaling);
+
+    /// <summary>(α/r)·B·A for both stacked weights, float32: what merging adds.</summary>
+    public (Tensor GateUp, Tensor Down) MergedDelta() =>
+        (torch.bmm(GateUpB.detach(), GateUpA.detach()) * Scaling, torch.bmm(DownB.detach(), DownA.detach()) * Scaling);
+
+    /// <summary>Frees the factors.</summary>
+    public void Dispose()
+    {
+        GateUpA.Dispose();
+        GateUpB.Dispose();
+        DownA.Dispose();
+        DownB.Dispose();
+    }
+}

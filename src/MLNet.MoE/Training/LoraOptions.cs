@@ -1,0 +1,58 @@
+namespace MLNet.MoE;
+
+/// <summary>
+/// Low-rank adaptation (LoRA) of a model's projections, as PEFT's <c>LoraConfig</c>: the base weights stay frozen (and
+/// bitwise untouched), and only the adapters' factors get gradients and optimizer state. Set it on
+/// <see cref="LanguageModelOptions.Lora"/> together with a base
+/// model (an imported checkpoint, usually in bfloat16 on a GPU).
+/// </summary>
+public sealed class LoraOptions
+{
+    /// <summary>The module names PEFT's DeepSeek-V3 recipes target: every attention projection and the dense and shared-expert MLP projections.</summary>
+    public static IReadOnlyList<string> AttentionAndMlpModules { get; } =
+        new[] { "q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "gate_proj", "up_proj", "down_proj" };
+
+    /// <summary>Every module name an adapter can target: the projections, <c>experts</c> (every routed expert, batched) and <c>lm_head</c>.</summary>
+    public static IReadOnlyList<string> AdaptableModules { get; } =
+        AttentionAndMlpModules.Concat(new[] { "experts", "lm_head" }).ToArray();
+
+    /// <summary>The rank r of each adapter (default 16); at most the smaller side of every adapted matrix.</summary>
+    public int Rank { get; set; } = 16;
+
+    /// <summary>α: adapters add (α / r)·B·A (default 32, PEFT's usual 2·r).</summary>
+    public double Alpha { get; set; } = 32;
+
+    /// <summary>Dropout on each adapter's input during training (default 0).</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>
+    /// The modules to adapt, by Hugging Face module name: a name matches a module whose full name equals it or ends
+    /// with "." and it (<c>q_proj</c> adapts every layer's, <c>model.layers.3.self_attn.q_proj</c> one). Default
+    /// <see cref="AttentionAndMlpModules"/>; add <c>experts</c> for batched adapters on every routed expert.
+    /// The router (<c>mlp.gate</c>), the norms and the multi-token-prediction modules stay frozen.
+    /// </summary>
+    public IList<string> TargetModules { get; set; } = AttentionAndMlpModules.ToList();
+
+    /// <summary>Checks the values, naming <paramref name="optionName"/> and the field at fault.</summary>
+    internal void Validate(string optionName)
+    {
+        if (Rank < 1)
+            throw new ArgumentOutOfRangeException(optionName, Rank, $"{optionName}.Rank must be at least 1.");
+        if (!(Alpha > 0) || double.IsInfinity(Alpha))
+            throw new ArgumentOutOfRangeException(optionName, Alpha, $"{optionName}.Alpha must be a positive finite number.");
+        if (!(Dropout >= 0 && Dropout < 1))
+            throw new ArgumentOutOfRangeException(optionName, Dropout, $"{optionName}.Dropout must be in [0, 1).");
+        if (TargetModules is null || TargetModules.Count == 0)
+            throw new ArgumentException($"{optionName}.TargetModules is empty: name at least one module ({string.Join(", ", AdaptableModules)}).", optionName);
+        foreach (string target in TargetModules)
+        {
+            if (string.IsNullOrWhiteSpace(target))
+                throw new ArgumentException($"{optionName}.TargetModules holds an empty name.", optionName);
+            string last = target[(target.LastIndexOf('.') + 1)..];
+            if (last == "gate")
+                throw new ArgumentException($"{optionName}.TargetModules names '{target}': the router (mlp.gate) is not adapted; it stays frozen with its selection bias.", optionName);
+            if (!AdaptableModules.Contains(last, StringComparer.Ordinal))
+                throw new ArgumentException($"{optionName}.TargetModules names '{target}', which is no adaptable module; the adaptable modules are {string.Join(", ", AdaptableModules)}.", optionName);
+        }
+    }
+}
