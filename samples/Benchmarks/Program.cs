@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--adapt-experts] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir>");
     return 2;
 }
 string Option(string name, string fallback)
@@ -61,6 +61,24 @@ switch (args[0])
         // What loading a model zip costs, and how much of it is the integrity checks (CRC-32 of every entry, the weights'
         // layout before the model is built, the SHA-256 of weights, tokenizer and config).
         Emit(ZipLoadBenchmark.Run(positional[0], configs, int.Parse(Option("--repeats", "3"), CultureInfo.InvariantCulture)));
+        return 0;
+    case "lora":
+        {
+            // LoRA fine-tuning of a bfloat16 base: random weights of a config, or --checkpoint DIR streamed from files.
+            var (loraConfig, loraBatch, loraSeq) = Load(positional[0]);
+            Emit(LoraBenchmark.Run(loraConfig, positional[0], device,
+                int.Parse(Option("--batch", loraBatch.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
+                int.Parse(Option("--seq", loraSeq.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
+                int.Parse(Option("--steps", "4"), CultureInfo.InvariantCulture), int.Parse(Option("--rank", "16"), CultureInfo.InvariantCulture),
+                args.Contains("--adapt-experts"), Option("--checkpoint", "") is { Length: > 0 } dir ? dir : null,
+                Option("--reference-logits", "") is { Length: > 0 } reference ? reference : null,
+                int.Parse(Option("--generate", "0"), CultureInfo.InvariantCulture), kernelMode, expertDispatch));
+            return 0;
+        }
+    case "lora-export":
+        // Parity with PEFT: LoRA-trains the tiny fixture a few steps, writes the adapters in PEFT's format and this
+        // library's logits for the fixture's ids, for tools/gpu/peft_parity.py to load with PeftModel and compare.
+        Emit(LoraExport.Run(Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a"), positional[0]));
         return 0;
     case "compare-cpu":
         // A check: exits 1 when a loss differs from the CPU's by more than --tolerance.

@@ -79,7 +79,68 @@ public sealed class MoeCatalog
     public void ExportOnnx(LanguageModelTransformer model, string directory, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (model.Adapters is { } adapters)
+        {
+            // A LoRA-tuned model exports as its merged weights: ONNX Runtime runs one plain decoder.
+            using var merged = MergedCopy(model.Model, adapters);
+            OnnxExporter.Export(merged, model.Tokenizer, directory, options, model.ContextLength, model.Generation);
+            return;
+        }
         OnnxExporter.Export(model.Model, model.Tokenizer, directory, options, model.ContextLength, model.Generation);
+    }
+
+    /// <summary>
+    /// Writes the LoRA adapters of a fine-tuned language model in PEFT's format (<c>adapter_config.json</c> and
+    /// <c>adapter_model.safetensors</c>, PEFT's key names, float32), so transformers + PEFT load them with
+    /// <c>PeftModel.from_pretrained(base, directory)</c> onto the same base checkpoint. The file also records the SHA-256
+    /// of the base weights, which <see cref="LoadLoraAdapters"/> checks. Each file is written atomically.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model carries no adapters (it was not trained with <see cref="LanguageModelOptions.Lora"/>).</exception>
+    /// <exception cref="NotSupportedException">The adapters include routed-expert adapters, which PEFT's format does not describe (save the merged checkpoint with <see cref="SaveHuggingFace"/>).</exception>
+    public void SaveLoraAdapters(LanguageModelTransformer model, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var adapters = model.Adapters ?? throw new ArgumentException("The language model carries no LoRA adapters: train it with LanguageModelOptions.Lora.", nameof(model));
+        PeftAdapterFiles.Save(adapters, model.Model.Config, directory);
+    }
+
+    /// <summary>
+    /// A language-model transformer of <paramref name="baseModel"/>'s weights (shared, not copied, and left unchanged)
+    /// plus the LoRA adapters in <paramref name="directory"/> (PEFT's format: written by <see cref="SaveLoraAdapters"/>
+    /// or by PEFT's <c>save_pretrained</c>). Adapters that record their base's SHA-256 are refused on other base weights.
+    /// The new transformer does not dispose the base; dispose it after the base's last use.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The adapters do not fit the base (missing or misshapen factors, unknown modules, another base's digest) or use PEFT features this library does not apply (DoRA, rsLoRA, per-module ranks, biases).</exception>
+    public LanguageModelTransformer LoadLoraAdapters(LanguageModelTransformer baseModel, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        if (baseModel.Adapters != null)
+            throw new ArgumentException("The base model already carries LoRA adapters: merge them first (MergeLoraAdapters).", nameof(baseModel));
+        var adapters = PeftAdapterFiles.Load(baseModel.Model, directory);
+        return new LanguageModelTransformer(baseModel.Model, ownsBase: false, adapters, baseModel.Tokenizer, baseModel.TokenColumnName,
+            baseModel.PromptColumnName, baseModel.ContextLength, baseModel.Generation, null);
+    }
+
+    /// <summary>
+    /// A new language-model transformer whose weights are <paramref name="model"/>'s base weights with its LoRA adapters
+    /// merged in (W + α/r·B·A, in float32 on the CPU, then moved to the base's device): a plain model to save, export or
+    /// fine-tune further. The adapted transformer is left as it was.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model carries no adapters.</exception>
+    public LanguageModelTransformer MergeLoraAdapters(LanguageModelTransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var adapters = model.Adapters ?? throw new ArgumentException("The language model carries no LoRA adapters to merge.", nameof(model));
+        var merged = MergedCopy(model.Model, adapters);
+        merged.to(model.Model.Device);
+        return new LanguageModelTransformer(merged, model.Tokenizer, model.TokenColumnName, model.PromptColumnName, model.ContextLength, model.Generation, model.TrainingSummary);
+    }
+
+    private static MoeCausalLM MergedCopy(MoeCausalLM baseModel, LoraAdapters adapters)
+    {
+        var copy = baseModel.Copy();
+        adapters.MergeInto(copy);
+        return copy;
     }
 
     /// <summary>
@@ -103,12 +164,23 @@ public sealed class MoeCatalog
     /// <c>tokenizer.json</c> and <c>tokenizer_config.json</c> for byte-level and Hugging Face tokenizers) so that
     /// <see cref="LoadHuggingFace"/> needs no tokenizer argument and transformers' <c>AutoTokenizer</c> can read it.
     /// The weights are stored in <paramref name="weightType"/>, by default the model's own type (float32 for a model
-    /// trained here, bfloat16 for a bfloat16 checkpoint loaded on a GPU); bfloat16 and float16 halve the files.
+    /// trained here, bfloat16 for a bfloat16 checkpoint loaded on a GPU); bfloat16 and float16 halve the files. A
+    /// LoRA-tuned model is written with its adapters merged into the weights (<see cref="SaveLoraAdapters"/> writes the
+    /// adapters alone).
     /// </summary>
     public void SaveHuggingFace(LanguageModelTransformer model, string checkpointDirectory, ModelWeightType? weightType = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, (weightType ?? ModelWeightTypes.FromScalarType(model.Model.WeightType)).ToScalarType());
+        var storeAs = (weightType ?? ModelWeightTypes.FromScalarType(model.Model.WeightType)).ToScalarType();
+        if (model.Adapters is { } adapters)
+        {
+            using var merged = MergedCopy(model.Model, adapters);
+            HuggingFaceCheckpoint.Save(merged, checkpointDirectory, storeAs);
+        }
+        else
+        {
+            HuggingFaceCheckpoint.Save(model.Model, checkpointDirectory, storeAs);
+        }
         TokenizerFiles.Save(checkpointDirectory, model.Tokenizer, model.Model.Config.MaxPositionEmbeddings);
     }
 
