@@ -32,8 +32,9 @@ internal sealed record MetaspaceSettings(string Replacement, MetaspacePrepend Pr
             yield return text;
             yield break;
         }
+        if (text.Length == 0) yield break;
         int start = 0;
-        int at = text.IndexOf(Replacement, 1 <= text.Length ? 1 : 0, StringComparison.Ordinal);
+        int at = text.IndexOf(Replacement, 1, StringComparison.Ordinal);
         while (at > 0)
         {
             yield return text[start..at];
