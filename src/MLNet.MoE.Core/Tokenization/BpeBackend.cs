@@ -13,6 +13,8 @@ internal sealed class BpeBackend : TokenizerBackend
     private readonly AddedTokenSplitter _rawTokensWithSpecial;
     private readonly AddedTokenSplitter _normalizedTokens;
     private readonly AddedTokenSplitter _normalizedTokensWithSpecial;
+    private readonly PreTokenizer? _wordSplitter;
+    private readonly Dictionary<string, int>? _vocabulary;
 
     /// <summary>Builds the tokenizer; <paramref name="source"/> names the input in error messages.</summary>
     public BpeBackend(BpeModelDefinition definition, string source)
@@ -20,15 +22,33 @@ internal sealed class BpeBackend : TokenizerBackend
         // Added tokens are not given to BpeTokenizer (nor to its pre-tokenizer), which knows no lstrip, rstrip,
         // single_word or normalized flags and cannot leave special tokens as plain text: they are split out first, here,
         // and the normalizer runs on the text between them, as in Hugging Face tokenizers.
-        _normalizer = definition.Normalizer;
+        // Normalized added tokens are looked for in normalized text, so their own text goes through the file's
+        // normalizer too, as Hugging Face does.
+        Normalizer? fileNormalizer = definition.Normalizer;
+        var normalized = definition.AddedTokenRules
+            .Where(t => t.Normalized)
+            .Select(t => t with { Content = fileNormalizer is null ? t.Content : fileNormalizer.Normalize(t.Content) })
+            .Where(t => t.Content.Length > 0)
+            .ToList();
+        _normalizer = definition.AddPrefixSpace
+            ? new TextNormalizer([s => fileNormalizer is null ? s : fileNormalizer.Normalize(s), TextNormalizer.PrefixSpace])
+            : fileNormalizer;
         _rawTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized && !t.Special));
         _rawTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized));
-        _normalizedTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => t.Normalized && !t.Special));
-        _normalizedTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => t.Normalized));
+        _normalizedTokens = new AddedTokenSplitter(normalized.Where(t => !t.Special));
+        _normalizedTokensWithSpecial = new AddedTokenSplitter(normalized);
+
+        // ignore_merges (Llama-3): a pre-tokenized word that is itself in the vocabulary is one token. BpeTokenizer has no
+        // such option, so the words are cut here and BpeTokenizer gets one word at a time.
+        if (definition.IgnoreMerges)
+        {
+            _wordSplitter = definition.PreTokenizer;
+            _vocabulary = definition.Vocabulary;
+        }
         var options = new BpeOptions(definition.Vocabulary)
         {
             Merges = definition.Merges,
-            PreTokenizer = definition.PreTokenizer,
+            PreTokenizer = definition.IgnoreMerges ? new WholeTextPreTokenizer() : definition.PreTokenizer,
             ContinuingSubwordPrefix = definition.ContinuingSubwordPrefix,
             EndOfWordSuffix = definition.EndOfWordSuffix,
             ByteLevel = true,
@@ -53,6 +73,8 @@ internal sealed class BpeBackend : TokenizerBackend
         {
             _literalTokens[entry.Value] = entry.Key;
         }
+        // A normalized added token decodes in its normalized form, as in Hugging Face tokenizers 0.23.
+        foreach (AddedToken token in normalized) _literalTokens[token.Id] = token.Content;
 
         _vocabularyIds = definition.Vocabulary.Values.ToHashSet();
 
@@ -94,10 +116,25 @@ internal sealed class BpeBackend : TokenizerBackend
             foreach ((int subStart, int subLength, int? subId) in normalized.Split(piece))
             {
                 if (subId is int subTokenId) ids.Add(subTokenId);
-                else ids.AddRange(_tokenizer.EncodeToIds(piece.Substring(subStart, subLength)));
+                else if (_wordSplitter is null) ids.AddRange(_tokenizer.EncodeToIds(piece.Substring(subStart, subLength)));
+                else EncodeWords(piece.Substring(subStart, subLength), ids);
             }
         }
         return ids.ToArray();
+    }
+
+    /// <summary>ignore_merges: each word found whole in the vocabulary (as byte-level symbols) is one token; the others go through BPE.</summary>
+    private void EncodeWords(string text, List<int> ids)
+    {
+        foreach ((int offset, int length) in _wordSplitter!.PreTokenize(text))
+        {
+            string word = text.Substring(offset, length);
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(word);
+            var symbols = new System.Text.StringBuilder(bytes.Length);
+            foreach (byte b in bytes) symbols.Append(ByteLevelAlphabet.ByteToChar[b]);
+            if (_vocabulary!.TryGetValue(symbols.ToString(), out int id)) ids.Add(id);
+            else ids.AddRange(_tokenizer.EncodeToIds(word));
+        }
     }
 
     /// <inheritdoc />

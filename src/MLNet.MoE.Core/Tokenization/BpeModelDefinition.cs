@@ -2,7 +2,11 @@ using Microsoft.ML.Tokenizers;
 
 namespace MLNet.MoE;
 
-/// <summary>Everything needed to build a byte-level <see cref="BpeTokenizer"/>, as parsed from vocab.json + merges.txt or tokenizer.json.</summary>
+/// <summary>
+/// Everything needed to build a BPE tokenizer, as parsed from vocab.json + merges.txt or tokenizer.json: byte-level
+/// (a <see cref="BpeTokenizer"/>) when <see cref="ByteLevel"/>, else the character-level model of Llama- and Gemma-style
+/// files (<see cref="CharacterBpeModel"/>).
+/// </summary>
 internal sealed class BpeModelDefinition
 {
     /// <summary>Token text (byte-level symbols) to id.</summary>
@@ -20,8 +24,35 @@ internal sealed class BpeModelDefinition
     /// <summary>Splits text before BPE; must know no special tokens.</summary>
     public required PreTokenizer PreTokenizer { get; init; }
 
-    /// <summary>Optional text normalization before pre-tokenization.</summary>
+    /// <summary>Optional text normalization before pre-tokenization (the file's normalizer; also applied to the text of normalized added tokens).</summary>
     public Normalizer? Normalizer { get; init; }
+
+    /// <summary>The ByteLevel pre-tokenizer's add_prefix_space: a space put in front of each piece of text after normalization.</summary>
+    public bool AddPrefixSpace { get; init; }
+
+    /// <summary>Whether the model works on byte-level symbols (a ByteLevel pre-tokenizer); false for character-level BPE.</summary>
+    public bool ByteLevel { get; init; } = true;
+
+    /// <summary>The merges as (left, right) pairs in rank order (tokens of character-level models may hold spaces).</summary>
+    public IReadOnlyList<(string Left, string Right)> MergePairs { get; init; } = [];
+
+    /// <summary>model.unk_token, when set.</summary>
+    public string? UnknownToken { get; init; }
+
+    /// <summary>model.fuse_unk: consecutive unknown characters become one unknown token.</summary>
+    public bool FuseUnknown { get; init; }
+
+    /// <summary>model.byte_fallback: a character missing from the vocabulary becomes its bytes as "&lt;0xNN&gt;" tokens.</summary>
+    public bool ByteFallback { get; init; }
+
+    /// <summary>model.ignore_merges: a pre-tokenized word found in the vocabulary is one token, without merging.</summary>
+    public bool IgnoreMerges { get; init; }
+
+    /// <summary>The Metaspace pre-tokenizer, when the file's pre-tokenizer is one (character-level models only).</summary>
+    public MetaspaceSettings? Metaspace { get; init; }
+
+    /// <summary>The file's decoder (character-level models; byte-level models decode their bytes).</summary>
+    public TokenDecoder? Decoder { get; init; }
 
     /// <summary>Optional prefix of non-initial subwords.</summary>
     public string? ContinuingSubwordPrefix { get; init; }

@@ -1,7 +1,7 @@
 namespace MLNet.MoE;
 
 /// <summary>
-/// Checks a byte-level BPE vocabulary and merge list before Microsoft.ML.Tokenizers sees them, so that a bad
+/// Checks a BPE vocabulary and merge list before Microsoft.ML.Tokenizers sees them, so that a bad
 /// file gives an <see cref="InvalidDataException"/> naming the file and the field or line, and so that no byte
 /// of input can be dropped silently (BpeTokenizer skips characters missing from the vocabulary).
 /// </summary>
@@ -38,6 +38,21 @@ internal static class BpeValidation
             }
         }
 
+        ValidateMerges(vocabulary, merges, continuingSubwordPrefix, vocabularySource, mergesSource);
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> for the first merge whose parts or result are not in the vocabulary.</summary>
+    public static void ValidateMerges(
+        IReadOnlyDictionary<string, int> vocabulary,
+        IReadOnlyList<Merge> merges,
+        string? continuingSubwordPrefix,
+        string vocabularySource,
+        string mergesSource)
+    {
+        if (vocabulary.Count == 0)
+        {
+            throw new InvalidDataException($"{vocabularySource} is empty.");
+        }
         int prefixLength = continuingSubwordPrefix?.Length ?? 0;
         foreach (Merge merge in merges)
         {

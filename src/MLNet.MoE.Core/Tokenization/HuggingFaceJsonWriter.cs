@@ -55,6 +55,26 @@ internal static class HuggingFaceJsonWriter
         return Encoding.UTF8.GetBytes(root.ToJsonString(Indented));
     }
 
+    /// <summary>
+    /// <c>tokenizer_config.json</c> for a character-level BPE tokenizer.json (Llama-2, Gemma style): the generic
+    /// <c>PreTrainedTokenizerFast</c>, which takes the normalizer, pre-tokenizer and decoder from tokenizer.json as they
+    /// are (GPT2TokenizerFast would demand a ByteLevel pre-tokenizer).
+    /// </summary>
+    public static byte[] FastTokenizerConfigJson(string endOfText, string? unknownToken, int modelMaxLength)
+    {
+        var root = new JsonObject
+        {
+            ["tokenizer_class"] = "PreTrainedTokenizerFast",
+            ["eos_token"] = endOfText,
+            ["add_bos_token"] = false,
+            ["add_eos_token"] = false,
+            ["model_max_length"] = modelMaxLength,
+            ["clean_up_tokenization_spaces"] = false,
+        };
+        if (unknownToken is not null) root["unk_token"] = unknownToken;
+        return Encoding.UTF8.GetBytes(root.ToJsonString(Indented));
+    }
+
     /// <summary><c>tokenizer_config.json</c> for a GPT-2-style byte-level BPE tokenizer whose end-of-text token is <paramref name="endOfText"/>.</summary>
     public static byte[] TokenizerConfigJson(string endOfText, int modelMaxLength)
     {

