@@ -49,8 +49,8 @@ public abstract class LanguageModelTransformerBase : ITransformer, ICanSaveModel
         Header = header;
     }
 
-    /// <summary>The backend.</summary>
-    private protected ILanguageModelRunner Runner { get; }
+    /// <summary>The backend (internal: the chat client of the Chat layer decodes through it too).</summary>
+    internal ILanguageModelRunner Runner { get; }
 
     /// <summary>The settings saved first in the model zip.</summary>
     private protected LanguageModelHeader Header { get; }

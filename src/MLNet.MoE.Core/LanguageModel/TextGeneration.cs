@@ -14,6 +14,25 @@ internal static class TextGeneration
     public static int[] GenerateIds(ILanguageModelRunner runner, IReadOnlyList<int> prompt, int maxNewTokens, TokenSampler sampler,
         int? stopId, Func<IReadOnlyList<int>, bool>? step)
     {
+        var generated = new List<int>();
+        foreach (int next in SampleIds(runner, prompt, maxNewTokens, sampler))
+        {
+            if (stopId.HasValue && next == stopId.Value) break;
+            generated.Add(next);
+            if (step != null && step(generated)) break;
+        }
+        return generated.ToArray();
+    }
+
+    /// <summary>
+    /// Samples up to <paramref name="maxNewTokens"/> ids after <paramref name="prompt"/>, one a step, lazily: the cached
+    /// decoding session opens at the first <c>MoveNext</c> (the pass over the prompt) and closes when the enumeration ends
+    /// or is disposed, so a caller stops whenever it likes (an end token, a stop sequence, a cancelled request). The
+    /// arguments are checked at the call. A session keeps per-thread state of its backend (TorchSharp's no-grad mode), so
+    /// one enumeration runs on one thread.
+    /// </summary>
+    public static IEnumerable<int> SampleIds(ILanguageModelRunner runner, IReadOnlyList<int> prompt, int maxNewTokens, TokenSampler sampler)
+    {
         ArgumentNullException.ThrowIfNull(prompt);
         if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token.", nameof(prompt));
         if (maxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(maxNewTokens), maxNewTokens, "maxNewTokens must not be negative.");
@@ -24,18 +43,20 @@ internal static class TextGeneration
             if ((uint)id >= (uint)runner.VocabSize)
                 throw new ArgumentOutOfRangeException(nameof(prompt), $"Prompt token id {id} is outside the model's vocabulary (0..{runner.VocabSize - 1}).");
         }
-        var generated = new List<int>();
+        return Sample(runner, prompt, maxNewTokens, sampler);
+    }
+
+    private static IEnumerable<int> Sample(ILanguageModelRunner runner, IReadOnlyList<int> prompt, int maxNewTokens, TokenSampler sampler)
+    {
+        if (maxNewTokens == 0) yield break;
         using var session = runner.StartDecoding();
         IReadOnlyList<int> feed = prompt;
         for (int i = 0; i < maxNewTokens; i++)
         {
             int next = sampler.Next(session.Feed(feed));
-            if (stopId.HasValue && next == stopId.Value) break;
-            generated.Add(next);
-            if (step != null && step(generated)) break;
+            yield return next;
             feed = new[] { next };
         }
-        return generated.ToArray();
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ public class LayerTests
 
     /// <summary>The layers of MLNet.MoE.Core, top first.</summary>
     public static readonly string[] CoreLayers =
-        { "TextClassification", "LanguageModel", "TextTransforms", "DataView", "ModelFiles", "Onnx", "Tokenization", "MachineLearningAccess" };
+        { "Chat", "TextClassification", "LanguageModel", "TextTransforms", "DataView", "ModelFiles", "Onnx", "Tokenization", "MachineLearningAccess" };
 
     [Fact]
     public void LibraryLayersPointOneWayOnly() => AssertOneWay("MLNet.MoE", LibraryLayers);
