@@ -44,6 +44,14 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     /// <summary>A language model in memory whose weights start the backbone (copied: the given model is not changed) and whose tokenizer is the default. Default null.</summary>
     public LanguageModelTransformer? InitialModel { get; set; }
 
+    /// <summary>
+    /// Fine-tune the pre-trained backbone (<see cref="LanguageModelPath"/>, <see cref="HuggingFaceCheckpointDirectory"/>
+    /// or <see cref="InitialModel"/>) with LoRA adapters instead of all its weights: the backbone stays frozen while the
+    /// adapters and the head train, and when training ends the adapters are merged into the backbone's weights, so the
+    /// classifier saves, loads and exports as any other. Null (the default) trains the whole backbone.
+    /// </summary>
+    public LoraOptions? Lora { get; set; }
+
     /// <summary>Tokens per row at most, end-of-text tokens included (4 to the model's max_position_embeddings, at most 1,048,576); longer rows keep their first tokens. Default 128.</summary>
     public int MaxLength { get; set; } = 128;
 
@@ -123,6 +131,11 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
         Check(!string.IsNullOrWhiteSpace(ScoreColumnName) && ScoreColumnName != PredictedLabelColumnName, nameof(ScoreColumnName), ScoreColumnName ?? "null", "must name a column other than PredictedLabelColumnName");
         int sources = (LanguageModelPath != null ? 1 : 0) + (HuggingFaceCheckpointDirectory != null ? 1 : 0) + (InitialModel != null ? 1 : 0);
         Check(sources <= 1, nameof(LanguageModelPath), sources, "LanguageModelPath, HuggingFaceCheckpointDirectory and InitialModel exclude each other: set at most one");
+        if (Lora != null)
+        {
+            Check(sources == 1, nameof(Lora), "set", "needs a pre-trained backbone: set LanguageModelPath, HuggingFaceCheckpointDirectory or InitialModel");
+            Lora.Validate("MoeTextClassificationOptions.Lora");
+        }
         Check(MaxLength >= 4 && MaxLength <= 1 << 20, nameof(MaxLength), MaxLength, "must be between 4 and 1,048,576");
         Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");

@@ -71,6 +71,7 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
                 backbone = null;
                 members.Add(model);
                 model.to(device);
+                if (Options.Lora is { } lora) model.AttachAdapters(LoraAdapters.Create(model.Backbone, lora, memberSeed, "MoeTextClassificationOptions.Lora"));
                 channel.Info(string.Format(CultureInfo.InvariantCulture,
                     "Training {0}a {1}-class MoE text classifier ({2:N2}M-parameter backbone) on {3}: {4} training and {5} validation rows, up to {6} steps of {7} rows, tokens per row ≤ {8} (mean {9:F1}).",
                     size > 1 ? $"member {member} of {size}, seed {memberSeed}: " : "", classCount, model.Backbone.Config.ParameterCount() / 1e6, device, training.Count, validation.Count, steps,
@@ -87,6 +88,7 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
                 var summary = (size > 1 && resume != null ? loop.TryLoadFinished(resume, training, validation) : null)
                     ?? loop.Run(training, validation, Report);
                 summary = summary with { SkippedRows = skipped };
+                model.MergeAdapters();
                 summaries.Add(summary);
                 if (validation.Count > 0)
                     channel.Info(string.Format(CultureInfo.InvariantCulture, "{0}Kept the weights of step {1}: validation loss {2:F4}, accuracy {3:P1}{4}.",

@@ -79,6 +79,38 @@ internal sealed class MoeTextClassifier : nn.Module
     /// <summary>The backbone language model.</summary>
     public MoeCausalLM Backbone => backbone;
 
+    /// <summary>LoRA adapters on the frozen backbone while the classifier trains with them, else null.</summary>
+    public LoraAdapters? Adapters { get; private set; }
+
+    /// <summary>
+    /// Freezes the backbone and trains <paramref name="adapters"/> (made for it) in its place: the optimizer then sees
+    /// the adapters and the head, and every pass adds the adapters.
+    /// </summary>
+    public void AttachAdapters(LoraAdapters adapters)
+    {
+        foreach (var parameter in backbone.parameters()) parameter.requires_grad_(false);
+        Adapters = adapters;
+    }
+
+    /// <summary>Merges the adapters into the backbone's weights, frees them and makes the backbone trainable again: a plain classifier.</summary>
+    public void MergeAdapters()
+    {
+        if (Adapters is not { } adapters) return;
+        adapters.MergeInto(backbone);
+        adapters.Dispose();
+        Adapters = null;
+        foreach (var parameter in backbone.parameters()) parameter.requires_grad_(true);
+    }
+
+    /// <summary>What training snapshots and checkpoints: the classifier's state plus, while attached, the adapters' factors (named <c>lora.{factor}</c>).</summary>
+    public Dictionary<string, Tensor> TrainingState()
+    {
+        var state = new Dictionary<string, Tensor>(state_dict(), StringComparer.Ordinal);
+        if (Adapters != null)
+            foreach (var (name, factor) in Adapters.NamedFactors()) state.Add("lora." + name, factor);
+        return state;
+    }
+
     /// <summary>Number of classes (logits per row).</summary>
     public int ClassCount { get; }
 
@@ -160,11 +192,15 @@ internal sealed class MoeTextClassifier : nn.Module
     public IReadOnlyList<OptimizerGroup> OptimizerGroups(double weightDecay, double backboneLearningRateScale)
     {
         var (decay, noDecay) = ParameterGroupsForWeightDecay();
+        // A frozen backbone (LoRA) trains nothing: its weights stay out of the optimizer, the adapters go in.
+        decay = decay.Where(p => p.requires_grad).ToList();
+        noDecay = noDecay.Where(p => p.requires_grad).ToList();
         var backboneParameters = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         foreach (var parameter in backbone.parameters()) backboneParameters.Add(parameter);
         bool InBackbone(Parameter p) => backboneParameters.Contains(p);
         return OptimizerGroup.ForWeightDecay(decay.Where(InBackbone).ToList(), noDecay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale)
             .Concat(OptimizerGroup.ForWeightDecay(decay.Where(p => !InBackbone(p)).ToList(), noDecay.Where(p => !InBackbone(p)).ToList(), weightDecay))
+            .Concat(Adapters != null ? OptimizerGroup.ForWeightDecay(Adapters.Parameters(), Array.Empty<Parameter>(), weightDecay) : Array.Empty<OptimizerGroup>())
             .ToList();
     }
 
@@ -176,7 +212,11 @@ internal sealed class MoeTextClassifier : nn.Module
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) dropoutGenerator.Dispose();
+        if (disposing)
+        {
+            dropoutGenerator.Dispose();
+            Adapters?.Dispose();
+        }
         base.Dispose(disposing);
     }
 }

@@ -25,7 +25,7 @@ internal static class TextClassificationBatches
         {
             using var scope = torch.NewDisposeScope();
             var (ids, lengths) = Pad(chunk.Select(i => sequences[i]).ToList(), padId, model.Device);
-            using var context = new ForwardContext();
+            using var context = new ForwardContext { Adapters = model.Adapters };
             var probabilities = nn.functional.softmax(model.Forward(ids, lengths, context).Logits, 1).cpu();
             var values = probabilities.data<float>().ToArray();
             int c = model.ClassCount;

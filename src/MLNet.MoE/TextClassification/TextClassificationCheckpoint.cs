@@ -54,7 +54,7 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
             State.Write(writer);
             writer.Write(History.Count);
             foreach (var p in History) WriteProgress(writer, p);
-            ModelWeightsFormat.Write(writer, model);
+            ModelWeightsFormat.Write(writer, model.TrainingState());
             writer.Write(best != null);
             if (best != null) ModelWeightsFormat.Write(writer, best);
             optimizer.Save(writer);
@@ -96,13 +96,13 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
                 BatchesDoneInEpoch = batchesDone, State = state, History = history,
             };
             if (model == null) return checkpoint;
-            ModelWeightsFormat.Read(reader, model, path);
+            ModelWeightsFormat.Read(reader, model.TrainingState(), path);
             if (reader.ReadBoolean())
             {
                 if (best == null) throw new ArgumentNullException(nameof(best), "A dictionary for the best weights is needed to read a checkpoint's weights.");
                 using (torch.no_grad())
                 {
-                    foreach (var (name, tensor) in model.state_dict()) best.Add(name, torch.empty_like(tensor).DetachFromDisposeScope());
+                    foreach (var (name, tensor) in model.TrainingState()) best.Add(name, torch.empty_like(tensor).DetachFromDisposeScope());
                 }
                 ModelWeightsFormat.Read(reader, best, path);
             }

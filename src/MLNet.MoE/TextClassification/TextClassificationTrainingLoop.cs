@@ -105,7 +105,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     /// <inheritdoc />
     protected override TrainingEngine CreateEngine() =>
         new(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale),
-            model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, Device);
+            model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, Device, model.Adapters);
 
     /// <inheritdoc />
     protected override int Resume(string path, TrainingEngine engine)
@@ -388,13 +388,13 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     private void Snapshot(Dictionary<string, Tensor> into)
     {
         using var noGrad = torch.no_grad();
-        foreach (var (name, tensor) in model.state_dict()) into[name] = tensor.detach().clone().DetachFromDisposeScope();
+        foreach (var (name, tensor) in model.TrainingState()) into[name] = tensor.detach().clone().DetachFromDisposeScope();
     }
 
     private void Restore(Dictionary<string, Tensor> snapshot)
     {
         using var noGrad = torch.no_grad();
-        foreach (var (name, tensor) in model.state_dict()) tensor.copy_(snapshot[name]);
+        foreach (var (name, tensor) in model.TrainingState()) tensor.copy_(snapshot[name]);
     }
 
     private static void DisposeAll(Dictionary<string, Tensor> tensors)

@@ -3,7 +3,7 @@ namespace MLNet.MoE;
 /// <summary>
 /// Low-rank adaptation (LoRA) of a model's projections, as PEFT's <c>LoraConfig</c>: the base weights stay frozen (and
 /// bitwise untouched), and only the adapters' factors get gradients and optimizer state. Set it on
-/// <see cref="LanguageModelOptions.Lora"/> together with a base
+/// <see cref="LanguageModelOptions.Lora"/> or <see cref="MoeTextClassificationOptions.Lora"/> together with a base
 /// model (an imported checkpoint, usually in bfloat16 on a GPU).
 /// </summary>
 public sealed class LoraOptions
