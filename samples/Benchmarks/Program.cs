@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--adapt-experts] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir>");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--adapt-experts] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir> | token-store build|resume <text file> <store dir> [--tokenizer gpt2|byte-level] [--workers N] [--chunk N] [--kill-at F] | token-store train <text file> <work dir> <config> [--device cuda] [--steps N] [--batch N] [--context N] [--sparse-tokens N]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -84,6 +84,22 @@ switch (args[0])
         // A check: exits 1 when a loss differs from the CPU's by more than --tolerance.
         return EmitCheck(CompareWithCpu(positional[0], int.Parse(Option("--steps", "5"), CultureInfo.InvariantCulture),
             double.Parse(Option("--tolerance", "0.02"), CultureInfo.InvariantCulture)));
+    case "token-store":
+        // The token store (see TokenStoreBenchmark.cs): build <text> <store>, resume <text> <store>, train <text> <work dir> <config>.
+        int storeWorkers = int.Parse(Option("--workers", "1"), CultureInfo.InvariantCulture);
+        int chunk = int.Parse(Option("--chunk", (1 << 22).ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+        string storeTokenizer = Option("--tokenizer", "gpt2");
+        Emit(positional[0] switch
+        {
+            "build" => TokenStoreBenchmark.Build(positional[1], positional[2], storeTokenizer, storeWorkers, chunk, resume: !args.Contains("--fresh")),
+            "resume" => TokenStoreBenchmark.Resume(positional[1], positional[2], storeTokenizer, storeWorkers, chunk, double.Parse(Option("--kill-at", "0.5"), CultureInfo.InvariantCulture)),
+            "train" => TokenStoreBenchmark.Train(positional[1], positional[2], positional[3] == "small" ? MoeModelConfig.Small : MoeModelConfig.FromJson(configs[positional[3]]!["model"]!.ToJsonString(), $"configs.json:{positional[3]}"), storeTokenizer,
+                int.Parse(Option("--steps", "200"), CultureInfo.InvariantCulture), int.Parse(Option("--batch", "32"), CultureInfo.InvariantCulture),
+                int.Parse(Option("--context", "512"), CultureInfo.InvariantCulture), deviceName == "cuda" ? ComputeDevice.Cuda : ComputeDevice.Cpu,
+                long.Parse(Option("--sparse-tokens", "0"), CultureInfo.InvariantCulture)),
+            var mode => throw new ArgumentException($"token-store {mode}: build, resume or train."),
+        });
+        return 0;
     default:
         Console.Error.WriteLine($"unknown command '{args[0]}'");
         return 2;

@@ -67,24 +67,37 @@ def parse_args():
 
 
 def read_tokens(folder):
-    """The header and the train/validation streams (memory-mapped) of an MLNet.MoE token file folder."""
+    """The header and the train/validation streams (memory-mapped) of an MLNet.MoE token store (docs/token-store.md).
+
+    Version 2 (what ExportTokens writes) adds per-split document indexes (`*.idx`, int64 starts) and chunk checksums;
+    version 1 folders (no index) are still read. Streams are np.memmap views: nothing is copied into memory, so a store
+    larger than RAM trains the same way."""
     path = os.path.join(folder, "tokens.json")
     if not os.path.exists(path):
         sys.exit(f"{folder}: no tokens.json; write the folder with mlContext.MoE().ExportTokens")
     with open(path) as f:
         header = json.load(f)
-    if header.get("format") != TOKEN_FORMAT or header.get("version") != 1:
+    if header.get("format") != TOKEN_FORMAT or header.get("version") not in (1, 2):
         sys.exit(f"{path}: not an MLNet.MoE token file header (format {header.get('format')!r}, version {header.get('version')!r})")
     dtype = {"uint16": "<u2", "uint32": "<u4"}.get(header.get("dtype"))
     if dtype is None:
         sys.exit(f"{path}: dtype {header.get('dtype')!r} is neither uint16 nor uint32")
 
+    def memmap(file, dtype, count):
+        if count == 0:
+            return np.zeros(0, dtype=dtype)
+        expected = count * np.dtype(dtype).itemsize
+        if not os.path.exists(file) or os.path.getsize(file) != expected:
+            sys.exit(f"{file}: {os.path.getsize(file) if os.path.exists(file) else 'missing'} bytes, but tokens.json says {count} ids ({expected} bytes)")
+        return np.memmap(file, dtype=dtype, mode="r", shape=(count,))
+
     def split(name):
         s = header["splits"][name]
-        file = os.path.join(folder, s["file"])
-        data = np.memmap(file, dtype=dtype, mode="r") if s["tokens"] > 0 else np.zeros(0, dtype=dtype)
-        if data.shape[0] != s["tokens"]:
-            sys.exit(f"{file}: {data.shape[0]} ids, but tokens.json says {s['tokens']}")
+        data = memmap(os.path.join(folder, s["file"]), dtype, s["tokens"])
+        if header["version"] >= 2:
+            starts = memmap(os.path.join(folder, s["index"]), "<i8", s["documents"])
+            if s["documents"] and (starts[0] != 0 or data[0] != header["eos_token_id"]):
+                sys.exit(f"{os.path.join(folder, s['index'])}: the first document does not start with eos_token_id at 0")
         return data
 
     return header, split("train"), split("validation")

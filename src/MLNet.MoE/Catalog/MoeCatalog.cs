@@ -185,18 +185,36 @@ public sealed class MoeCatalog
     }
 
     /// <summary>
-    /// Exports the token-id column of <paramref name="data"/> as a token file folder for training engines outside .NET
-    /// (format: docs/scale-out.md): <c>train.bin</c> and <c>validation.bin</c> hold the documents packed exactly as the
-    /// language-model trainer packs them (each preceded by the end-of-text id; the same held-out rows for the same seed
-    /// and fraction), <c>tokens.json</c> describes them, and the tokenizer is written beside them.
+    /// Writes a token store in <paramref name="directory"/> (format: docs/token-store.md): the documents of a token-id
+    /// column, or of a text column tokenized on several threads (<see cref="TokenExportOptions.TextColumnName"/>), packed
+    /// as the language-model trainer packs them (each preceded by the end-of-text id; the same held-out documents for the
+    /// same seed and fraction) into <c>train.bin</c> and <c>validation.bin</c>, with document indexes, a header
+    /// (<c>tokens.json</c>, written last) and the tokenizer. Rows stream through with bounded memory; progress goes to the
+    /// MLContext's log and <see cref="TokenExportOptions.Progress"/>; a killed export resumes where it stopped when run
+    /// again. The files are what <see cref="LoadTokens"/> maps for training and what a PyTorch script reads with
+    /// <c>numpy.memmap</c>.
     /// </summary>
     /// <returns>The header that was written.</returns>
     public TokenFileInfo ExportTokens(IDataView data, string directory, TokenExportOptions? options = null) =>
         TokenExport.Export(env, data, directory, options ?? new TokenExportOptions());
 
     /// <summary>
-    /// Reads back a token file folder written by <see cref="ExportTokens"/> (its header checked): the training stream, or
-    /// with <paramref name="validation"/> the held-out one, each document preceded by the end-of-text id.
+    /// Opens a token store written by <see cref="ExportTokens"/> for training: pass it to the language-model trainer's
+    /// <c>Fit</c>, which samples windows from its memory map and validates on its validation split. Its header, file
+    /// lengths and (with <paramref name="verifyChecksums"/>, one read of the whole store) every chunk's checksum are
+    /// checked first. Dispose it after training.
+    /// </summary>
+    /// <param name="directory">The store's folder.</param>
+    /// <param name="tokenColumnName">The name of the token-id column the store shows as an IDataView (the trainer's TokenColumnName). Default "Tokens".</param>
+    /// <param name="verifyChecksums">Whether to verify every chunk's checksum. Default true.</param>
+    /// <exception cref="InvalidDataException">A file is damaged; the message names it.</exception>
+    public TokenStore LoadTokens(string directory, string tokenColumnName = "Tokens", bool verifyChecksums = true) =>
+        TokenStore.Open(directory, tokenColumnName, verifyChecksums);
+
+    /// <summary>
+    /// Reads a split of a token file folder written by <see cref="ExportTokens"/> into memory (its header checked): the
+    /// training stream, or with <paramref name="validation"/> the held-out one, each document preceded by the end-of-text
+    /// id. A split longer than an array holds is refused: map it with <see cref="LoadTokens"/> instead.
     /// </summary>
     /// <returns>The header and the stream's token ids.</returns>
     public (TokenFileInfo Info, int[] Tokens) ReadTokens(string directory, bool validation = false)

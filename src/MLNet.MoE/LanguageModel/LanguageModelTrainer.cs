@@ -12,7 +12,9 @@ namespace MLNet.MoE;
 /// <see cref="LanguageModelTransformer"/>. Rows are documents: empty or missing ones are skipped (and counted in the
 /// log), the rest are packed into one stream with the end-of-text token before each, and training windows of
 /// <see cref="LanguageModelOptions.ContextLength"/> tokens are drawn from it, so rows longer than the context are split
-/// across windows. Created by <c>mlContext.MoE().Trainers.LanguageModel(...)</c>.
+/// across windows. Given a <see cref="TokenStore"/> (<c>mlContext.MoE().LoadTokens</c>) as its input, it reads no rows:
+/// windows are sampled from the store's memory map and validation scores the store's validation split. Created by
+/// <c>mlContext.MoE().Trainers.LanguageModel(...)</c>.
 /// </summary>
 internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions, LanguageModelTransformer>
 {
@@ -32,29 +34,50 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         using var session = StartSession();
         var (channel, seed, device) = (session.Channel, session.Seed, session.Device);
         MoeModelConfig config = ResolveConfig(tokenizer);
-        var (documents, skipped) = TokenDocumentReader.Read(input, tokenColumn, config.VocabSize);
-        if (skipped > 0) channel.Info($"Skipped {skipped} rows with empty or missing text in column '{Options.TokenColumnName}'.");
-        var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, Options.ValidationFraction, seed);
-        if (corpus.Training.Length < 2)
-            throw new InvalidOperationException($"Column '{Options.TokenColumnName}' holds no training tokens ({documents.Count} non-empty rows).");
+        ITokenStream training;
+        IReadOnlyList<int> validation;
+        DataFingerprint data;
+        long skipped = 0, trainingDocuments;
+        if (input is TokenStore store)
+        {
+            // A token store is not read row by row: windows come from its memory map, validation from its own split.
+            if (store.Info.VocabSize > config.VocabSize || store.Info.EndOfTextId != tokenizer.EndOfTextId)
+                throw new InvalidOperationException($"Token store '{store.Directory}' holds ids of {store.Info.Tokenizer} ({store.Info.VocabSize} ids, end of text {store.Info.EndOfTextId}), not of the tokenizer {tokenizer.Name} ({tokenizer.VocabularySize} ids, end of text {tokenizer.EndOfTextId}).");
+            (training, validation, data, trainingDocuments) = (store.Training, store.Validation, store.Fingerprint, store.Info.Train.Documents);
+            channel.Info(string.Format(CultureInfo.InvariantCulture, "Training from token store '{0}' (identity {1}): its validation split ({2:0.###} of the documents) is used and LanguageModelOptions.ValidationFraction is not.",
+                store.Directory, store.Info.Identity, store.Info.ValidationFraction));
+        }
+        else
+        {
+            var (documents, emptyRows) = TokenDocumentReader.Read(input, tokenColumn, config.VocabSize);
+            skipped = emptyRows;
+            if (skipped > 0) channel.Info($"Skipped {skipped} rows with empty or missing text in column '{Options.TokenColumnName}'.");
+            var corpus = TokenCorpus.Pack(documents, tokenizer.EndOfTextId, Options.ValidationFraction, seed);
+            training = new ArrayTokenStream(corpus.Training);
+            validation = corpus.Validation;
+            data = DataFingerprint.Of(corpus.Training);
+            trainingDocuments = corpus.TrainingDocuments;
+        }
+        if (training.Length < 2)
+            throw new InvalidOperationException($"Column '{Options.TokenColumnName}' holds no training tokens ({trainingDocuments} training documents).");
         int steps = Options.MaxSteps > 0
             ? Options.MaxSteps
-            : StepsForEpochs(Options, corpus.Training.Length);
-        CheckMemory(config, corpus.Training.Length, corpus.Validation.Length, device, session.ComputeType);
+            : StepsForEpochs(Options, training.Length);
+        CheckMemory(config, training.Length, validation.Count, device, session.ComputeType);
         if (Options.Lora is { } lora)
-            return TrainAdapters(session, lora, tokenizer, corpus, steps, skipped);
+            return TrainAdapters(session, lora, tokenizer, training, validation, data, steps, skipped);
         MoeCausalLM model = Options.InitialModel?.Model.Copy() ?? new MoeCausalLM(config, seed, Options.Initialization);
         model.to(device);
         channel.Info(string.Format(CultureInfo.InvariantCulture,
             "Training a {0:N1}M-parameter MoE model ({1:N1}M active per token) on {2}: {3} documents, {4:N0} training and {5:N0} validation tokens (ValidationFraction {9:0.###} of the rows held out; set it to 0 for a training set split already), {6} steps of {7}×{8} tokens.",
-            config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, corpus.TrainingDocuments,
-            corpus.Training.Length, corpus.Validation.Length, steps, Options.BatchSize, Options.ContextLength, Options.ValidationFraction));
+            config.ParameterCount() / 1e6, config.ParameterCount(activeOnly: true) / 1e6, device, trainingDocuments,
+            training.Length, validation.Count, steps, Options.BatchSize, Options.ContextLength, Options.ValidationFraction));
         var settings = new LanguageModelTrainingSettings(Options, steps, seed, session.ComputeType, session.Kernels, ResolveResume(channel));
         var loop = new LanguageModelTrainingLoop(model, settings, device);
         LanguageModelTrainingSummary summary;
         try
         {
-            summary = loop.Run(corpus.Training, corpus.Validation, progress =>
+            summary = loop.Run(training, validation, data, progress =>
             {
                 channel.Info(ProgressText.Format(progress));
                 Options.Progress?.Report(progress);
@@ -75,7 +98,7 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
     /// LoRA fine-tuning: adapters on the frozen base of <see cref="LanguageModelOptions.InitialModel"/>, which is used in
     /// place (its device and weight type), never copied; the routing biases stay and the MTP loss is off.
     /// </summary>
-    private LanguageModelTransformer TrainAdapters(TrainingSession session, LoraOptions lora, MoeTokenizer tokenizer, TokenCorpus corpus, int steps, long skipped)
+    private LanguageModelTransformer TrainAdapters(TrainingSession session, LoraOptions lora, MoeTokenizer tokenizer, ITokenStream training, IReadOnlyList<int> validation, DataFingerprint data, int steps, long skipped)
     {
         var initial = Options.InitialModel!;
         if (initial.Adapters != null)
@@ -90,14 +113,14 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         session.Channel.Info(string.Format(CultureInfo.InvariantCulture,
             "LoRA fine-tuning a {0:N1}M-parameter MoE model ({1} weights, frozen) on {2}: rank {3}, α {4}, {5} adapted modules, {6:N2}M trainable parameters; {7:N0} training and {8:N0} validation tokens, {9} steps of {10}×{11} tokens.",
             config.ParameterCount() / 1e6, baseModel.WeightType, session.Device, lora.Rank, lora.Alpha, adapters.AdaptedModules.Count(), trainable / 1e6,
-            corpus.Training.Length, corpus.Validation.Length, steps, Options.BatchSize, Options.ContextLength));
+            training.Length, validation.Count, steps, Options.BatchSize, Options.ContextLength));
         var settings = new LanguageModelTrainingSettings(Options, steps, session.Seed, session.ComputeType, session.Kernels, ResolveResume(session.Channel));
         settings = settings with { MultiTokenPredictionWeight = 0, Routing = settings.Routing with { BiasUpdateRate = 0 } };
         var loop = new LanguageModelTrainingLoop(baseModel, settings, session.Device, adapters);
         LanguageModelTrainingSummary summary;
         try
         {
-            summary = loop.Run(corpus.Training, corpus.Validation, progress =>
+            summary = loop.Run(training, validation, data, progress =>
             {
                 session.Channel.Info(ProgressText.Format(progress));
                 Options.Progress?.Report(progress);
@@ -131,12 +154,12 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
     /// and the validation passes) exceeds the memory this process may use, before the model exists, rather than failing
     /// in TorchSharp's allocator at the first step. On CUDA the check is not made: TorchSharp offers no device-memory query.
     /// </summary>
-    private void CheckMemory(MoeModelConfig config, int trainingTokens, int validationTokens, Device device, ScalarType computeType)
+    private void CheckMemory(MoeModelConfig config, long trainingTokens, int validationTokens, Device device, ScalarType computeType)
     {
         if (device.type != DeviceType.CPU) return;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (available <= 0) return;
-        int window = Math.Min(Options.ContextLength, trainingTokens - 1);
+        int window = (int)Math.Min(Options.ContextLength, trainingTokens - 1);
         long rows = Options.BatchSize / Options.GradientAccumulationSteps;
         int validationWindow = Math.Min(Options.ContextLength, Math.Max(0, validationTokens - 1));
         long validationRows = validationWindow == 0 ? 0 : Math.Min(Options.BatchSize, (validationTokens - 2) / Options.ContextLength + 1);

@@ -45,8 +45,8 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     private readonly MoeCausalLM model;
     private readonly LanguageModelTrainingSettings settings;
     private readonly LoraAdapters? adapters;
-    private int[] trainingStream = [];
-    private int[] validation = [];
+    private ITokenStream trainingStream = new ArrayTokenStream([]);
+    private IReadOnlyList<int> validation = [];
     private WindowSampler? sampler;
     private int window;
     private DataFingerprint fingerprint;
@@ -72,15 +72,22 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     public static string? LatestCheckpoint(string directory) =>
         CheckpointFiles.Latest(directory, CheckpointPrefix);
 
-    /// <summary>Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated at the end.</summary>
-    public LanguageModelTrainingSummary Run(int[] trainingStream, int[] validation, Action<LanguageModelProgress> report, CancellationToken cancellation = default)
+    /// <summary>Runs the steps over an in-memory stream (its fingerprint computed from its ids).</summary>
+    public LanguageModelTrainingSummary Run(int[] trainingStream, int[] validation, Action<LanguageModelProgress> report, CancellationToken cancellation = default) =>
+        Run(new ArrayTokenStream(trainingStream), validation, DataFingerprint.Of(trainingStream), report, cancellation);
+
+    /// <summary>
+    /// Runs the steps; <paramref name="report"/> receives each progress report; <paramref name="validation"/> is evaluated
+    /// at the end. <paramref name="data"/> identifies the training data in checkpoints: a resume on other data is refused.
+    /// </summary>
+    public LanguageModelTrainingSummary Run(ITokenStream trainingStream, IReadOnlyList<int> validation, DataFingerprint data, Action<LanguageModelProgress> report, CancellationToken cancellation = default)
     {
-        window = Math.Min(settings.ContextLength, trainingStream.Length - 1);
+        window = (int)Math.Min(settings.ContextLength, trainingStream.Length - 1);
         if (window < 1) throw new ArgumentException("The training data holds fewer than two tokens.", nameof(trainingStream));
         this.trainingStream = trainingStream;
         this.validation = validation;
         sampler = new WindowSampler(trainingStream, window, settings.Seed);
-        fingerprint = DataFingerprint.Of(trainingStream);
+        fingerprint = data;
         return RunSteps(report, cancellation);
     }
 
@@ -100,7 +107,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     {
         var checkpoint = LanguageModelCheckpoint.Read(path, TrainedState(), engine.Optimizer);
         if (checkpoint.Data != fingerprint)
-            throw new InvalidOperationException($"Training checkpoint '{path}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data, seed and validation split.");
+            throw new InvalidOperationException($"Training checkpoint '{path}' was made on other training data ({checkpoint.Data.Length} tokens, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} tokens, hash {fingerprint.Hash:x16}. Resume with the same data (the same token store), seed and validation split.");
         if (checkpoint.Step >= settings.Steps)
             throw new InvalidOperationException($"Training checkpoint '{path}' is at step {checkpoint.Step}; this run has only {settings.Steps} steps.");
         Sampler.State = checkpoint.SamplerState;
@@ -196,7 +203,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
             Steps = settings.Steps,
             TrainingTokens = tokensSeen,
             TrainingStreamTokens = trainingStream.Length,
-            ValidationStreamTokens = validation.Length,
+            ValidationStreamTokens = validation.Count,
             FinalTrainingLoss = lastLoss,
             ValidationLoss = validationLoss,
             SkippedSteps = SkippedSteps,

@@ -4,7 +4,7 @@ namespace MLNet.MoE;
 internal static class StreamEvaluator
 {
     /// <summary>Returns the mean cross-entropy (nats per predicted token) and the number of predicted tokens; NaN and 0 for a stream shorter than 2 tokens.</summary>
-    public static (double CrossEntropy, long Tokens) Evaluate(MoeCausalLM model, int[] stream, int contextLength, int windowsPerPass, LoraAdapters? adapters = null)
+    public static (double CrossEntropy, long Tokens) Evaluate(MoeCausalLM model, IReadOnlyList<int> stream, int contextLength, int windowsPerPass, LoraAdapters? adapters = null)
     {
         var score = Score(model, stream, contextLength, windowsPerPass, adapters);
         return (score.MeanCrossEntropy, score.Tokens);

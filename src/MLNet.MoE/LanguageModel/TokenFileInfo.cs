@@ -1,6 +1,6 @@
 namespace MLNet.MoE;
 
-/// <summary>The header (<c>tokens.json</c>) of a token file folder written by <see cref="TokenFile.Write"/>.</summary>
+/// <summary>The header (<c>tokens.json</c>) of a token file folder (a token store) written by <c>mlContext.MoE().ExportTokens</c>.</summary>
 public sealed record TokenFileInfo
 {
     /// <summary>Always <see cref="TokenFile.FormatName"/>.</summary>
@@ -36,6 +36,12 @@ public sealed record TokenFileInfo
 
     /// <summary>The token column the documents were read from.</summary>
     public required string SourceColumn { get; init; }
+
+    /// <summary>
+    /// A 64-bit hash (16 hex digits) of the store's contents, from the checksums of its chunks: two stores with the same
+    /// identity hold the same ids, documents and split. Training checkpoints record it. Null in a version-1 folder.
+    /// </summary>
+    public string? Identity { get; init; }
 
     /// <summary>Bytes per stored id.</summary>
     public int BytesPerToken => DType == "uint16" ? 2 : 4;

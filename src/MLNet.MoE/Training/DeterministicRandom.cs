@@ -31,4 +31,16 @@ internal sealed class DeterministicRandom
         // Lemire's multiply-shift: the high 32 bits of (32 random bits × range).
         return (int)(((NextUInt64() >> 32) * (ulong)maxExclusive) >> 32);
     }
+
+    /// <summary>
+    /// A uniform integer in [0, <paramref name="maxExclusive"/>): the same numbers as <see cref="Next(int)"/> below
+    /// 2^31, so a stream's windows do not depend on whether it is held in an array or mapped from a store; above it,
+    /// the high 64 bits of (64 random bits × range).
+    /// </summary>
+    public long Next(long maxExclusive)
+    {
+        if (maxExclusive <= 0) throw new ArgumentOutOfRangeException(nameof(maxExclusive), maxExclusive, "must be positive");
+        if (maxExclusive <= int.MaxValue) return Next((int)maxExclusive);
+        return (long)Math.BigMul(NextUInt64(), (ulong)maxExclusive, out _);
+    }
 }
