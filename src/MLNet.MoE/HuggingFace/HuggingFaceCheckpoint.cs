@@ -72,6 +72,9 @@ internal static partial class HuggingFaceCheckpoint
         var model = MoeCausalLM.ForLoading(config, placement ?? TensorPlacement.Cpu);
         try
         {
+            // MTP modules the file does not hold are drawn fresh, as a model made from the config would have them.
+            if (config.NumNextnPredictLayers > 0 && !hasMtpInFile)
+                model.InitializeWeights(seed: 1, WeightInitialization.HuggingFace, name => LayerIndex(name) is int l && l >= mtpStart);
             var state = model.state_dict();
             using var noGrad = torch.no_grad();
             foreach (var (target, fill) in plan)

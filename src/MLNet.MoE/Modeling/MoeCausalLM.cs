@@ -228,7 +228,13 @@ internal sealed class MoeCausalLM : nn.Module
         }
     }
 
-    private void InitializeWeights(long seed, WeightInitialization initialization)
+    private void InitializeWeights(long seed, WeightInitialization initialization) => InitializeWeights(seed, initialization, _ => true);
+
+    /// <summary>
+    /// Draws the parameters whose names <paramref name="which"/> accepts as <paramref name="initialization"/> does (a
+    /// checkpoint without multi-token-prediction modules leaves theirs to this).
+    /// </summary>
+    internal void InitializeWeights(long seed, WeightInitialization initialization, Func<string, bool> which)
     {
         if (!Enum.IsDefined(initialization))
             throw new ArgumentOutOfRangeException(nameof(initialization), initialization, "Unknown weight initialization.");
@@ -237,6 +243,7 @@ internal sealed class MoeCausalLM : nn.Module
         double std = Config.InitializerRange;
         foreach (var (name, parameter) in named_parameters())
         {
+            if (!which(name)) continue;
             bool embedding = name.EndsWith("embed_tokens.weight", StringComparison.Ordinal);
             if (parameter.dim() >= 2 && initialization == WeightInitialization.UnitEmbedding && embedding)
             {
