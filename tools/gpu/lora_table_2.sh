@@ -5,9 +5,10 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 log=$OUT/lora.jsonl
-for b in 1 4; do
+timeout 200 python3 tools/gpu/moonlight_checkpoint.py /tmp/moonlight | tail -1 | tee -a $log
+timeout 200 bash .gpu/run.sh lora moonlight --device cuda --batch 8 --seq 2048 --steps 4 --checkpoint /tmp/moonlight --reference-logits /tmp/moonlight/reference.json --generate 64 | tail -1 | tee -a $log
+rm -rf /tmp/moonlight
+for b in 4 1; do
   timeout 120 python3 tools/gpu/peft_moonlight.py 2048 $b | tail -1 | tee -a $log
   timeout 120 bash .gpu/run.sh lora moonlight --device cuda --batch $b --seq 2048 --steps 4 | tail -1 | tee -a $log
 done
-timeout 200 python3 tools/gpu/moonlight_checkpoint.py /tmp/moonlight | tail -1 | tee -a $log
-timeout 200 bash .gpu/run.sh lora moonlight --device cuda --batch 8 --seq 2048 --steps 4 --checkpoint /tmp/moonlight --reference-logits /tmp/moonlight/reference.json --generate 64 | tail -1 | tee -a $log
