@@ -19,13 +19,16 @@ internal sealed class LoraAdapters : IDisposable
     private readonly Dictionary<RoutedExperts, LoraExpertAdapter> experts = new(ReferenceEqualityComparer.Instance);
     private readonly List<(string Module, object Adapter)> ordered = new();
 
-    private LoraAdapters(int rank, double alpha, double dropout, IReadOnlyList<string> targets, byte[] baseDigest)
+    private readonly Lazy<byte[]> baseDigest;
+
+    private LoraAdapters(int rank, double alpha, double dropout, IReadOnlyList<string> targets, MoeCausalLM baseModel)
     {
         Rank = rank;
         Alpha = alpha;
         Dropout = dropout;
         TargetModules = targets;
-        BaseDigest = baseDigest;
+        // Hashing a checkpoint-scale base reads every weight once: done when first needed (saving, or checking a load), not at creation.
+        baseDigest = new Lazy<byte[]>(() => WeightsDigest(baseModel));
     }
 
     /// <summary>The rank r.</summary>
@@ -40,8 +43,8 @@ internal sealed class LoraAdapters : IDisposable
     /// <summary>The target names the adapters were made for (as given in <see cref="LoraOptions.TargetModules"/>).</summary>
     public IReadOnlyList<string> TargetModules { get; }
 
-    /// <summary>SHA-256 of the frozen base's weights (<see cref="WeightsDigest"/>): adapters refuse any other base.</summary>
-    public byte[] BaseDigest { get; }
+    /// <summary>SHA-256 of the frozen base's weights (<see cref="WeightsDigest"/>): adapters refuse any other base. Computed at first use.</summary>
+    public byte[] BaseDigest => baseDigest.Value;
 
     /// <summary>The full names of the adapted modules, in model order.</summary>
     public IEnumerable<string> AdaptedModules => ordered.Select(o => o.Module);
@@ -63,7 +66,7 @@ internal sealed class LoraAdapters : IDisposable
     public static LoraAdapters Create(MoeCausalLM model, LoraOptions options, long seed, string optionName)
     {
         options.Validate(optionName);
-        var adapters = new LoraAdapters(options.Rank, options.Alpha, options.Dropout, options.TargetModules.ToList(), WeightsDigest(model));
+        var adapters = new LoraAdapters(options.Rank, options.Alpha, options.Dropout, options.TargetModules.ToList(), model);
         try
         {
             using var generator = new Generator((ulong)seed, model.Device);
