@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNet.MoE;
@@ -10,7 +11,11 @@ namespace MLNet.MoE;
 /// LoRA adapters in PEFT's folder format, so <c>PeftModel.from_pretrained(base, folder)</c> loads what this library
 /// trained and this library loads what PEFT trained: <c>adapter_config.json</c> (a <c>LoraConfig</c>) and
 /// <c>adapter_model.safetensors</c> with PEFT's keys, <c>base_model.model.{module}.lora_A.weight</c> [r, in] and
-/// <c>…lora_B.weight</c> [out, r], in float32. The safetensors metadata also records the SHA-256 of the base weights
+/// <c>…lora_B.weight</c> [out, r], in float32. Routed-expert adapters take PEFT's layout for transformers 5's fused
+/// expert parameters (<c>target_parameters</c> <c>gate_up_proj</c>, <c>down_proj</c>): per MoE layer
+/// <c>mlp.experts.base_layer.lora_{A,B}.weight</c> for <c>gate_up_proj</c> (rank 2r through <c>rank_pattern</c>) and
+/// <c>mlp.experts.lora_{A,B}.weight</c> for <c>down_proj</c>, A [E·r, in] expert-major and B [out, r·E] rank-major, as
+/// PEFT's <c>ParamWrapper</c> reads them. The safetensors metadata also records the SHA-256 of the base weights
 /// (<see cref="LoraAdapters.WeightsDigest"/>) under <see cref="BaseDigestKey"/>; a load onto other base weights is then
 /// refused. Files PEFT wrote carry no digest and are checked by names and shapes alone.
 /// </summary>
@@ -26,17 +31,27 @@ internal static class PeftAdapterFiles
     public const string BaseDigestKey = "mlnet_moe.base_sha256";
 
     private const string KeyPrefix = "base_model.model.";
+    private const string GateUpPattern = ".*\\.gate_up_proj";
 
     /// <summary>Writes <paramref name="adapters"/> to <paramref name="directory"/>, each file atomically.</summary>
-    /// <exception cref="NotSupportedException">The adapters include batched routed-expert adapters, which PEFT's format does not describe.</exception>
+    /// <exception cref="NotSupportedException">The adapters include dense or shared-expert MLP projections, which PEFT maps onto the routed experts.</exception>
     public static void Save(LoraAdapters adapters, MoeModelConfig config, string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        if (adapters.AdaptsExperts)
-            throw new NotSupportedException("These adapters include batched routed-expert adapters (target 'experts'), which PEFT's adapter format does not describe: save the merged checkpoint with SaveHuggingFace instead, or keep the model zip.");
+        // PEFT (0.21, transformers 5) maps the names gate_proj, up_proj and down_proj onto the fused routed experts, so
+        // adapters on the dense or shared-expert MLP projections have no PEFT form it would load back to the same modules.
+        var mlp = adapters.AdaptedModules.FirstOrDefault(m => m.EndsWith(".gate_proj", StringComparison.Ordinal) || m.EndsWith(".up_proj", StringComparison.Ordinal) || m.EndsWith(".down_proj", StringComparison.Ordinal));
+        if (mlp != null)
+            throw new NotSupportedException($"The adapters include the MLP projection '{mlp}': PEFT maps the names gate_proj, up_proj and down_proj onto the fused routed experts of transformers' DeepseekV3, so it would not load them onto that module. Save the merged checkpoint with SaveHuggingFace, or train with LoraOptions.AttentionAndExperts.");
         string full = Path.GetFullPath(directory);
         Directory.CreateDirectory(full);
-        var tensors = adapters.NamedFactors().Select(f => new KeyValuePair<string, Tensor>(KeyPrefix + f.Name, f.Factor.detach().cpu())).ToList();
+        using var scope = torch.NewDisposeScope();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (name, factor) in adapters.NamedFactors())
+        {
+            var value = factor.detach().cpu();
+            tensors.Add(new(KeyPrefix + ToPeftName(name), ToPeftLayout(name, value)));
+        }
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "pt",
@@ -54,6 +69,7 @@ internal static class PeftAdapterFiles
             AtomicFile.TryDelete(temp);
             throw;
         }
+        var linearTargets = adapters.TargetModules.Where(t => t != "experts").ToList();
         var peftConfig = new JsonObject
         {
             ["peft_type"] = "LORA",
@@ -61,7 +77,7 @@ internal static class PeftAdapterFiles
             ["r"] = adapters.Rank,
             ["lora_alpha"] = adapters.Alpha,
             ["lora_dropout"] = adapters.Dropout,
-            ["target_modules"] = new JsonArray(adapters.TargetModules.Select(t => (JsonNode?)t).ToArray()),
+            ["target_modules"] = new JsonArray(linearTargets.Select(t => (JsonNode?)t).ToArray()),
             ["bias"] = "none",
             ["fan_in_fan_out"] = false,
             ["use_rslora"] = false,
@@ -69,8 +85,15 @@ internal static class PeftAdapterFiles
             ["init_lora_weights"] = true,
             ["inference_mode"] = true,
             ["modules_to_save"] = null,
-            ["base_model_name_or_path"] = config.ExtraFields.TryGetValue("_name_or_path", out var name) && name is JsonValue v && v.TryGetValue(out string? s) ? s : null,
+            ["base_model_name_or_path"] = config.ExtraFields.TryGetValue("_name_or_path", out var name2) && name2 is JsonValue v && v.TryGetValue(out string? s) ? s : null,
         };
+        if (adapters.AdaptsExperts)
+        {
+            // gate_up_proj first: PEFT wraps it innermost (base_layer), then down_proj around it.
+            peftConfig["target_parameters"] = new JsonArray("gate_up_proj", "down_proj");
+            peftConfig["rank_pattern"] = new JsonObject { [GateUpPattern] = 2 * adapters.Rank };
+            peftConfig["alpha_pattern"] = new JsonObject { [GateUpPattern] = 2 * adapters.Alpha };
+        }
         AtomicFile.WriteAllText(Path.Combine(full, ConfigFileName), peftConfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -99,11 +122,21 @@ internal static class PeftAdapterFiles
         foreach (string flag in new[] { "use_dora", "use_rslora", "fan_in_fan_out" })
             if (peft[flag] is JsonValue f && f.TryGetValue(out bool on) && on) throw new InvalidDataException($"'{configPath}': {flag} is true; this library applies plain LoRA only.");
         if (Text("bias") is { Length: > 0 } bias && bias != "none") throw new InvalidDataException($"'{configPath}': bias is '{bias}'; this library applies adapters without biases.");
-        foreach (string pattern in new[] { "rank_pattern", "alpha_pattern" })
-            if (peft[pattern] is JsonObject o && o.Count > 0) throw new InvalidDataException($"'{configPath}': {pattern} sets per-module values; this library applies one rank and α to every module.");
         if (peft["modules_to_save"] is JsonArray saved && saved.Count > 0) throw new InvalidDataException($"'{configPath}': modules_to_save lists fully trained modules, which this library does not apply.");
         int rank = peft["r"]?.GetValue<int>() ?? throw new InvalidDataException($"'{configPath}' has no 'r'.");
         double alpha = peft["lora_alpha"]?.GetValue<double>() ?? rank;
+        var parameters = peft["target_parameters"] is JsonArray p ? p.Select(t => t?.GetValue<string>() ?? "").ToList() : new List<string>();
+        bool experts = parameters.Count > 0;
+        if (experts && !(parameters.Count == 2 && parameters[0] == "gate_up_proj" && parameters[1] == "down_proj"))
+            throw new InvalidDataException($"'{configPath}': target_parameters is [{string.Join(", ", parameters)}]; this library applies PEFT's routed-expert adapters on [gate_up_proj, down_proj], in that order.");
+        // One rank and α for every module, except that fused gate_up_proj adapters are 2r with 2α (the same scaling).
+        var allowedPatterns = experts ? new Dictionary<string, double> { ["rank_pattern"] = 2 * rank, ["alpha_pattern"] = 2 * alpha } : new Dictionary<string, double>();
+        foreach (string pattern in new[] { "rank_pattern", "alpha_pattern" })
+        {
+            if (peft[pattern] is not JsonObject o || o.Count == 0) continue;
+            bool expected = o.Count == 1 && o[GateUpPattern] is JsonValue value && allowedPatterns.TryGetValue(pattern, out double wanted) && value.GetValue<double>() == wanted;
+            if (!expected) throw new InvalidDataException($"'{configPath}': {pattern} sets per-module values; this library applies one rank and α to every module (and 2r, 2α to fused gate_up_proj experts).");
+        }
         double dropout = peft["lora_dropout"]?.GetValue<double>() ?? 0;
         var targets = peft["target_modules"] switch
         {
@@ -111,6 +144,7 @@ internal static class PeftAdapterFiles
             JsonValue single when single.TryGetValue(out string? one) => new List<string> { one },
             _ => throw new InvalidDataException($"'{configPath}' has no 'target_modules' list."),
         };
+        if (experts) targets.Add("experts");
         using var file = SafeTensorsFile.Open(weightsPath);
         if (file.Metadata.TryGetValue(BaseDigestKey, out string? recorded)
             && !string.Equals(recorded, Convert.ToHexStringLower(LoraAdapters.WeightsDigest(baseModel)), StringComparison.Ordinal))
@@ -122,7 +156,7 @@ internal static class PeftAdapterFiles
             // PEFT saves keys with the adapter name removed; some versions keep "base_model.model." and some a ".default" part.
             string name = key.StartsWith(KeyPrefix, StringComparison.Ordinal) ? key[KeyPrefix.Length..] : key;
             name = name.Replace(".lora_A.default.weight", ".lora_A.weight", StringComparison.Ordinal).Replace(".lora_B.default.weight", ".lora_B.weight", StringComparison.Ordinal);
-            tensors[name] = file.ReadTensor(key, ScalarType.Float32);
+            tensors[FromPeftName(name)] = FromPeftLayout(FromPeftName(name), file.ReadTensor(key, ScalarType.Float32), baseModel.Config.NRoutedExperts);
         }
         try
         {
@@ -136,5 +170,38 @@ internal static class PeftAdapterFiles
         {
             foreach (var tensor in tensors.Values) tensor.Dispose();
         }
+    }
+
+    // Our batched expert factors ([E, r, in] and [E, out, r]) and PEFT's ParamWrapper layout (A [E·r, in], expert-major;
+    // B [out, r·E], rank-major: column j·E + e is rank j of expert e).
+    private static string ToPeftName(string name) => name
+        .Replace(".experts.gate_up_proj.lora_A", ".experts.base_layer.lora_A.weight", StringComparison.Ordinal)
+        .Replace(".experts.gate_up_proj.lora_B", ".experts.base_layer.lora_B.weight", StringComparison.Ordinal)
+        .Replace(".experts.down_proj.lora_A", ".experts.lora_A.weight", StringComparison.Ordinal)
+        .Replace(".experts.down_proj.lora_B", ".experts.lora_B.weight", StringComparison.Ordinal);
+
+    private static string FromPeftName(string name) => name
+        .Replace(".experts.base_layer.lora_A.weight", ".experts.gate_up_proj.lora_A", StringComparison.Ordinal)
+        .Replace(".experts.base_layer.lora_B.weight", ".experts.gate_up_proj.lora_B", StringComparison.Ordinal)
+        .Replace(".experts.lora_A.weight", ".experts.down_proj.lora_A", StringComparison.Ordinal)
+        .Replace(".experts.lora_B.weight", ".experts.down_proj.lora_B", StringComparison.Ordinal);
+
+    private static bool IsExpertFactor(string name) => name.Contains(".experts.", StringComparison.Ordinal);
+
+    private static Tensor ToPeftLayout(string name, Tensor value)
+    {
+        if (!IsExpertFactor(name)) return value;
+        long e = value.shape[0];
+        return name.EndsWith("lora_A", StringComparison.Ordinal)
+            ? value.reshape(e * value.shape[1], value.shape[2]).contiguous()
+            : value.permute(1, 2, 0).reshape(value.shape[1], value.shape[2] * e).contiguous();
+    }
+
+    private static Tensor FromPeftLayout(string name, Tensor value, long experts)
+    {
+        if (!IsExpertFactor(name) || value.dim() != 2 || experts < 1) return value;
+        if (name.EndsWith("lora_A", StringComparison.Ordinal))
+            return value.shape[0] % experts == 0 ? value.reshape(experts, value.shape[0] / experts, value.shape[1]).contiguous() : value;
+        return value.shape[1] % experts == 0 ? value.reshape(value.shape[0], value.shape[1] / experts, experts).permute(2, 0, 1).contiguous() : value;
     }
 }

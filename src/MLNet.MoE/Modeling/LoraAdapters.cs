@@ -82,7 +82,9 @@ internal sealed class LoraAdapters : IDisposable
                 else if (module is RoutedExperts stack)
                 {
                     long count = stack.DownProj.shape[0], hidden = stack.DownProj.shape[1], inner = stack.DownProj.shape[2];
-                    RequireRank(options.Rank, name, Math.Min(hidden, inner), optionName);
+                    RequireRank(options.Rank, name + ".down_proj", Math.Min(hidden, inner), optionName);
+                    // gate_up_proj takes rank 2r (see LoraExpertAdapter).
+                    RequireRank(options.Rank, name + ".gate_up_proj (rank 2r)", Math.Min(hidden, 2 * inner) / 2, optionName);
                     adapters.Add(name, stack, new LoraExpertAdapter(count, hidden, inner, options.Rank, scaling, model.Device, generator));
                 }
             }

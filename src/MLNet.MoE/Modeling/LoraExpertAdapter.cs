@@ -6,8 +6,9 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// Low-rank adapters on every routed expert of one MoE layer, batched over the experts: for the stacked
-/// <c>gate_up_proj</c> [E, 2·I, H] factors A [E, r, H] and B [E, 2·I, r], for <c>down_proj</c> [E, H, I] factors
-/// A [E, r, I] and B [E, H, r] (B zero at first, A Kaiming-uniform as PEFT draws it). Each forward pass adds
+/// <c>gate_up_proj</c> [E, 2·I, H] factors A [E, 2r, H] and B [E, 2·I, 2r] (rank 2r, as PEFT's recipe gives the fused
+/// gate and up projections: two rank-r adapters' worth), for <c>down_proj</c> [E, H, I] factors A [E, r, I] and
+/// B [E, H, r] (B zero at first, A Kaiming-uniform as PEFT draws it), all with scaling α/r. Each forward pass adds
 /// (α/r)·B·A to the frozen stacked weights (a batched product of rank r, small beside the experts' token work) and runs
 /// the experts as it always does, so the capacity-padded, exact-segment and dropless grouped-GEMM paths all stay as they are.
 /// </summary>
@@ -18,18 +19,18 @@ internal sealed class LoraExpertAdapter : IDisposable
     {
         using (torch.no_grad())
         {
-            GateUpA = new Parameter(torch.empty(experts, rank, hidden, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(hidden), 1 / Math.Sqrt(hidden), generator));
-            GateUpB = new Parameter(torch.zeros(experts, 2 * intermediate, rank, dtype: ScalarType.Float32, device: device));
+            GateUpA = new Parameter(torch.empty(experts, 2 * rank, hidden, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(hidden), 1 / Math.Sqrt(hidden), generator));
+            GateUpB = new Parameter(torch.zeros(experts, 2 * intermediate, 2 * rank, dtype: ScalarType.Float32, device: device));
             DownA = new Parameter(torch.empty(experts, rank, intermediate, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(intermediate), 1 / Math.Sqrt(intermediate), generator));
             DownB = new Parameter(torch.zeros(experts, hidden, rank, dtype: ScalarType.Float32, device: device));
         }
         Scaling = scaling;
     }
 
-    /// <summary>A of <c>gate_up_proj</c> [E, r, H].</summary>
+    /// <summary>A of <c>gate_up_proj</c> [E, 2r, H].</summary>
     public Parameter GateUpA { get; }
 
-    /// <summary>B of <c>gate_up_proj</c> [E, 2·I, r].</summary>
+    /// <summary>B of <c>gate_up_proj</c> [E, 2·I, 2r].</summary>
     public Parameter GateUpB { get; }
 
     /// <summary>A of <c>down_proj</c> [E, r, I].</summary>

@@ -12,6 +12,15 @@ public sealed class LoraOptions
     public static IReadOnlyList<string> AttentionAndMlpModules { get; } =
         new[] { "q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "gate_proj", "up_proj", "down_proj" };
 
+    /// <summary>
+    /// The default targets: every attention projection and the routed experts (batched). This is what PEFT 0.21 adapts
+    /// in transformers 5's DeepseekV3 for its usual recipe (<c>q_proj … o_proj</c>, <c>gate_proj</c>, <c>up_proj</c>,
+    /// <c>down_proj</c>): there the MLP names are mapped onto the fused expert parameters, so the dense and shared-expert
+    /// MLPs stay frozen.
+    /// </summary>
+    public static IReadOnlyList<string> AttentionAndExperts { get; } =
+        new[] { "q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "experts" };
+
     /// <summary>Every module name an adapter can target: the projections, <c>experts</c> (every routed expert, batched) and <c>lm_head</c>.</summary>
     public static IReadOnlyList<string> AdaptableModules { get; } =
         AttentionAndMlpModules.Concat(new[] { "experts", "lm_head" }).ToArray();
@@ -28,10 +37,11 @@ public sealed class LoraOptions
     /// <summary>
     /// The modules to adapt, by Hugging Face module name: a name matches a module whose full name equals it or ends
     /// with "." and it (<c>q_proj</c> adapts every layer's, <c>model.layers.3.self_attn.q_proj</c> one). Default
-    /// <see cref="AttentionAndMlpModules"/>; add <c>experts</c> for batched adapters on every routed expert.
+    /// <see cref="AttentionAndExperts"/> (PEFT's targets for DeepSeek-V3); <see cref="AttentionAndMlpModules"/> adapts the
+    /// dense and shared-expert MLPs instead of the routed experts.
     /// The router (<c>mlp.gate</c>), the norms and the multi-token-prediction modules stay frozen.
     /// </summary>
-    public IList<string> TargetModules { get; set; } = AttentionAndMlpModules.ToList();
+    public IList<string> TargetModules { get; set; } = AttentionAndExperts.ToList();
 
     /// <summary>Checks the values, naming <paramref name="optionName"/> and the field at fault.</summary>
     internal void Validate(string optionName)

@@ -28,9 +28,10 @@ public class LoraClassifierTests
         using var original = HuggingFaceCheckpoint.Load(checkpoint);
         var backbone = classifier.Model.Backbone.state_dict();
         var initial = original.state_dict();
-        // Adapted projections moved (their merged B·A); norms, router, embeddings and expert stacks did not.
+        // Adapted projections and routed experts moved (their merged B·A); norms, router, embeddings and MLPs did not.
         Assert.False(TensorAssert.Same(initial["model.layers.0.self_attn.o_proj.weight"], backbone["model.layers.0.self_attn.o_proj.weight"]));
-        foreach (string frozen in new[] { "model.embed_tokens.weight", "model.layers.1.mlp.gate.weight", "model.layers.1.mlp.experts.gate_up_proj", "model.norm.weight", "model.layers.0.input_layernorm.weight" })
+        Assert.False(TensorAssert.Same(initial["model.layers.1.mlp.experts.gate_up_proj"], backbone["model.layers.1.mlp.experts.gate_up_proj"]));
+        foreach (string frozen in new[] { "model.embed_tokens.weight", "model.layers.1.mlp.gate.weight", "model.layers.1.mlp.shared_experts.up_proj.weight", "model.layers.0.mlp.down_proj.weight", "model.norm.weight", "model.layers.0.input_layernorm.weight" })
             Assert.True(TensorAssert.Same(initial[frozen], backbone[frozen]), frozen);
 
         string zip = Path.Combine(TestPaths.NewTempDirectory(), "lora-classifier.zip");

@@ -19,7 +19,7 @@ public class PeftAdapterFileTests
         var options = Options(steps: 3);
         options.Model = null;
         options.InitialModel = baseModel;
-        options.Lora = new LoraOptions { Rank = 4, Alpha = 8, TargetModules = targets ?? LoraOptions.AttentionAndMlpModules.ToList() };
+        options.Lora = new LoraOptions { Rank = 4, Alpha = 8, TargetModules = targets ?? LoraOptions.AttentionAndExperts.ToList() };
         options.LearningRate = 1e-2;
         var tuned = Train(ml, ml.Data.LoadFromEnumerable(Verses(30)), options).LastTransformer;
         return (ml, baseModel, tuned);
@@ -38,11 +38,17 @@ public class PeftAdapterFileTests
         Assert.Equal("LORA", config["peft_type"]!.GetValue<string>());
         Assert.Equal(4, config["r"]!.GetValue<int>());
         Assert.Equal(8.0, config["lora_alpha"]!.GetValue<double>());
+        Assert.Equal(new[] { "gate_up_proj", "down_proj" }, config["target_parameters"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(8, config["rank_pattern"]![".*\\.gate_up_proj"]!.GetValue<int>());
         using (var file = SafeTensorsFile.Open(Path.Combine(folder, "adapter_model.safetensors")))
         {
             Assert.Contains("base_model.model.model.layers.0.self_attn.q_a_proj.lora_A.weight", file.Tensors.Keys);
-            Assert.Contains("base_model.model.model.layers.1.mlp.shared_experts.down_proj.lora_B.weight", file.Tensors.Keys);
             Assert.Equal(new long[] { 4, 32 }, file.Tensors["base_model.model.model.layers.0.self_attn.q_a_proj.lora_A.weight"].Shape);
+            // Routed experts in PEFT's ParamWrapper layout: gate_up_proj (rank 2r) as base_layer, down_proj outside it.
+            Assert.Equal(new long[] { 4 * 8, 32 }, file.Tensors["base_model.model.model.layers.1.mlp.experts.base_layer.lora_A.weight"].Shape);
+            Assert.Equal(new long[] { 32, 8 * 4 }, file.Tensors["base_model.model.model.layers.1.mlp.experts.base_layer.lora_B.weight"].Shape);
+            Assert.Equal(new long[] { 4 * 4, 16 }, file.Tensors["base_model.model.model.layers.1.mlp.experts.lora_A.weight"].Shape);
+            Assert.Equal(new long[] { 32, 4 * 4 }, file.Tensors["base_model.model.model.layers.1.mlp.experts.lora_B.weight"].Shape);
             Assert.All(file.Tensors.Values, t => Assert.Equal("F32", t.DType));
             Assert.Equal(Convert.ToHexStringLower(tuned.Adapters!.BaseDigest), file.Metadata[PeftAdapterFiles.BaseDigestKey]);
         }
@@ -97,10 +103,45 @@ public class PeftAdapterFileTests
     }
 
     [Fact]
-    public void RoutedExpertAdaptersAreNotWrittenInPeftsFormat()
+    public void DenseAndSharedMlpAdaptersAreNotWrittenInPeftsFormat()
     {
-        var (ml, _, tuned) = TrainAdapters(new List<string> { "o_proj", "experts" });
+        var (ml, _, tuned) = TrainAdapters(new List<string> { "o_proj", "gate_proj" });
         var error = Assert.Throws<NotSupportedException>(() => ml.MoE().SaveLoraAdapters(tuned, TestPaths.NewTempDirectory()));
+        Assert.Contains("gate_proj", error.Message, StringComparison.Ordinal);
         Assert.Contains("SaveHuggingFace", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AdaptersThatPeftMadeReproducePeftsLogits()
+    {
+        // Made by PEFT 0.21.0 on transformers 5.17 (tools/gpu/peft_parity.py): rank 4, α 8, both factors random, on
+        // the attention projections and the fused routed experts of data/deepseek-v3-tiny-a; float32 logits recorded.
+        string folder = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "TestData", "peft-lora");
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "expected.json")));
+        long[][] ids = expected.RootElement.GetProperty("input_ids").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
+        float[] reference = expected.RootElement.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        using var model = HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
+        using var adapters = PeftAdapterFiles.Load(model, folder);
+        Assert.Contains("model.layers.1.mlp.experts", adapters.AdaptedModules);
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        using var context = new ForwardContext { Adapters = adapters };
+        float[] logits = model.Forward(torch.tensor(ids.SelectMany(r => r).ToArray(), new long[] { ids.Length, ids[0].Length }), context).contiguous().data<float>().ToArray();
+        Assert.Equal(reference.Length, logits.Length);
+        double difference = logits.Zip(reference, (a, b) => (double)Math.Abs(a - b)).Max();
+        Assert.True(difference < 1e-4, $"max |logit difference| {difference:G3}");
+        // Without the adapters the logits are far from PEFT's: the comparison is not vacuous.
+        using var plain = new ForwardContext();
+        float[] unadapted = model.Forward(torch.tensor(ids.SelectMany(r => r).ToArray(), new long[] { ids.Length, ids[0].Length }), plain).contiguous().data<float>().ToArray();
+        Assert.True(unadapted.Zip(reference, (a, b) => (double)Math.Abs(a - b)).Max() > 1e-2);
+
+        // Written back in PEFT's format, the factors are the same tensors under the same keys.
+        string again = TestPaths.NewTempDirectory();
+        PeftAdapterFiles.Save(adapters, model.Config, again);
+        using var theirs = SafeTensorsFile.Open(Path.Combine(folder, "adapter_model.safetensors"));
+        using var ours = SafeTensorsFile.Open(Path.Combine(again, "adapter_model.safetensors"));
+        Assert.Equal(theirs.Tensors.Keys.Order(), ours.Tensors.Keys.Order());
+        foreach (string key in theirs.Tensors.Keys)
+            Assert.True(TensorAssert.Same(theirs.ReadTensor(key), ours.ReadTensor(key)), key);
     }
 }
