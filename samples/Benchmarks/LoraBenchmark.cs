@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class LoraBenchmark
 {
-    public static object Run(MoeModelConfig config, string name, Device device, int batch, int sequence, int steps, int rank, bool adaptExperts,
+    public static object Run(MoeModelConfig config, string name, Device device, int batch, int sequence, int steps, int rank, string targetSet,
         string? checkpoint, string? referenceLogits, int generateTokens, KernelMode kernelMode, ExpertDispatch expertDispatch)
     {
         var total = Stopwatch.StartNew();
@@ -32,8 +32,14 @@ internal static class LoraBenchmark
         object? logitsCheck = referenceLogits != null ? CompareLogits(model, referenceLogits, device) : null;
 
         foreach (var p in model.parameters()) p.requires_grad_(false);
-        var targets = LoraOptions.AttentionAndMlpModules.ToList();
-        if (adaptExperts) targets.Add("experts");
+        // "attention-experts": PEFT's effective targets for DeepSeek-V3 in transformers 5 (its MLP names map onto the fused
+        // experts); "attention-mlp": the dense and shared-expert MLPs instead of the routed experts.
+        var targets = targetSet switch
+        {
+            "attention-experts" => LoraOptions.AttentionAndExperts.ToList(),
+            "attention-mlp" => LoraOptions.AttentionAndMlpModules.ToList(),
+            _ => throw new ArgumentException($"--targets {targetSet}: attention-experts or attention-mlp."),
+        };
         using var adapters = LoraAdapters.Create(model, new LoraOptions { Rank = rank, Alpha = 2 * rank, TargetModules = targets }, seed: 0, optionName: "lora");
         long trainable = adapters.Parameters().Sum(p => p.numel());
         var random = new Random(0);
@@ -74,7 +80,7 @@ internal static class LoraBenchmark
             params_B = Math.Round(config.ParameterCount() / 1e9, 2),
             trainable_M = Math.Round(trainable / 1e6, 2),
             rank,
-            adapted_experts = adaptExperts,
+            targets = targetSet,
             seq = sequence,
             batch,
             source = checkpoint != null ? "checkpoint" : "random",

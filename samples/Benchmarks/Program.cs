@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--adapt-experts] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir> | token-store build|resume <text file> <store dir> [--tokenizer gpt2|byte-level] [--workers N] [--chunk N] [--kill-at F] | token-store train <text file> <work dir> <config> [--device cuda] [--steps N] [--batch N] [--context N] [--sparse-tokens N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir> | token-store build|resume <text file> <store dir> [--tokenizer gpt2|byte-level] [--workers N] [--chunk N] [--kill-at F] | token-store train <text file> <work dir> <config> [--device cuda] [--steps N] [--batch N] [--context N] [--sparse-tokens N]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -70,7 +70,7 @@ switch (args[0])
                 int.Parse(Option("--batch", loraBatch.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
                 int.Parse(Option("--seq", loraSeq.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture),
                 int.Parse(Option("--steps", "4"), CultureInfo.InvariantCulture), int.Parse(Option("--rank", "16"), CultureInfo.InvariantCulture),
-                args.Contains("--adapt-experts"), Option("--checkpoint", "") is { Length: > 0 } dir ? dir : null,
+                Option("--targets", "attention-experts"), Option("--checkpoint", "") is { Length: > 0 } dir ? dir : null,
                 Option("--reference-logits", "") is { Length: > 0 } reference ? reference : null,
                 int.Parse(Option("--generate", "0"), CultureInfo.InvariantCulture), kernelMode, expertDispatch));
             return 0;

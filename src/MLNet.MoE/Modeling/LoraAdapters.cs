@@ -69,7 +69,7 @@ internal sealed class LoraAdapters : IDisposable
         var adapters = new LoraAdapters(options.Rank, options.Alpha, options.Dropout, options.TargetModules.ToList(), model);
         try
         {
-            using var generator = new Generator((ulong)seed, model.Device);
+            using var generator = new Generator((ulong)seed);
             double scaling = options.Alpha / options.Rank;
             foreach (var (name, module) in Targets(model, options.TargetModules, optionName))
             {

@@ -19,9 +19,9 @@ internal sealed class LoraExpertAdapter : IDisposable
     {
         using (torch.no_grad())
         {
-            GateUpA = new Parameter(torch.empty(experts, 2 * rank, hidden, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(hidden), 1 / Math.Sqrt(hidden), generator));
+            GateUpA = new Parameter(torch.empty(experts, 2 * rank, hidden, dtype: ScalarType.Float32).uniform_(-1 / Math.Sqrt(hidden), 1 / Math.Sqrt(hidden), generator).to(device));
             GateUpB = new Parameter(torch.zeros(experts, 2 * intermediate, 2 * rank, dtype: ScalarType.Float32, device: device));
-            DownA = new Parameter(torch.empty(experts, rank, intermediate, dtype: ScalarType.Float32, device: device).uniform_(-1 / Math.Sqrt(intermediate), 1 / Math.Sqrt(intermediate), generator));
+            DownA = new Parameter(torch.empty(experts, rank, intermediate, dtype: ScalarType.Float32).uniform_(-1 / Math.Sqrt(intermediate), 1 / Math.Sqrt(intermediate), generator).to(device));
             DownB = new Parameter(torch.zeros(experts, hidden, rank, dtype: ScalarType.Float32, device: device));
         }
         Scaling = scaling;

@@ -12,13 +12,14 @@ namespace MLNet.MoE;
 /// </summary>
 internal sealed class LoraLinearAdapter : IDisposable
 {
-    /// <summary>Creates the factors for a projection of <paramref name="inFeatures"/> → <paramref name="outFeatures"/> on <paramref name="device"/>.</summary>
+    /// <summary>Creates the factors for a projection of <paramref name="inFeatures"/> → <paramref name="outFeatures"/> on <paramref name="device"/>, drawn from the CPU <paramref name="generator"/>.</summary>
     public LoraLinearAdapter(long inFeatures, long outFeatures, int rank, double scaling, double dropout, Device device, Generator generator)
     {
         double bound = 1 / Math.Sqrt(inFeatures);
         using (torch.no_grad())
         {
-            A = new Parameter(torch.empty(rank, inFeatures, dtype: ScalarType.Float32, device: device).uniform_(-bound, bound, generator));
+            // Drawn with the CPU generator (TorchSharp's generators are CPU ones), then placed on the device.
+            A = new Parameter(torch.empty(rank, inFeatures, dtype: ScalarType.Float32).uniform_(-bound, bound, generator).to(device));
             B = new Parameter(torch.zeros(outFeatures, rank, dtype: ScalarType.Float32, device: device));
         }
         Scaling = scaling;

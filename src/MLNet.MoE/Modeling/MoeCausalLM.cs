@@ -239,7 +239,9 @@ internal sealed class MoeCausalLM : nn.Module
         if (!Enum.IsDefined(initialization))
             throw new ArgumentOutOfRangeException(nameof(initialization), initialization, "Unknown weight initialization.");
         using var noGrad = torch.no_grad();
-        using var generator = new Generator((ulong)seed, createdOn.Device);
+        // TorchSharp's generators live on the CPU: weights placed on a GPU draw from that device's default generator, seeded here.
+        using var generator = createdOn.Device.type == DeviceType.CPU ? new Generator((ulong)seed) : null;
+        if (generator is null) torch.cuda.manual_seed_all(seed);
         double std = Config.InitializerRange;
         foreach (var (name, parameter) in named_parameters())
         {
