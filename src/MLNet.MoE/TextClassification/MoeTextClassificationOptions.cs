@@ -56,6 +56,24 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     /// </summary>
     public int HeadHiddenSize { get; set; }
 
+    /// <summary>The most buckets <see cref="NgramBuckets"/> takes: 2^24.</summary>
+    public const int MaxNgramBuckets = 1 << 24;
+
+    /// <summary>
+    /// Buckets of the wide branch: the row's lower-cased word unigrams and bigrams and character trigrams, hashed into this
+    /// many buckets, each with one trained weight per class, added to the logits of the Mixture-of-Experts representation
+    /// and trained jointly with it (a linear bag of n-grams beside the deep model, as in wide-and-deep models). The branch
+    /// reads the whole text (up to 20,000 characters), not only the first <see cref="MaxLength"/> tokens. 0 turns it off;
+    /// a classifier with the branch is not exported to ONNX. Default 262,144 (2^18: 1 MiB of weights per class).
+    /// </summary>
+    public int NgramBuckets { get; set; } = 1 << 18;
+
+    /// <summary>
+    /// Multiplies the learning rate of the wide branch's weights (0 to 1,000): a linear model of sparse features needs larger
+    /// steps than the network, since each weight moves only in the steps whose rows hold its n-grams. Default 10.
+    /// </summary>
+    public double NgramLearningRateScale { get; set; } = 10;
+
     /// <summary>Dropout on the features entering the classification head while training (0 to below 1). Default 0.1.</summary>
     public double Dropout { get; set; } = 0.1;
 
@@ -127,6 +145,8 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
         Check(Enum.IsDefined(Pooling), nameof(Pooling), Pooling, "must be LastToken or Mean");
         Check(Dropout >= 0 && Dropout < 1, nameof(Dropout), Dropout, "must be in [0, 1)");
         Check(HeadHiddenSize >= 0 && HeadHiddenSize <= 65536, nameof(HeadHiddenSize), HeadHiddenSize, "must be between 0 and 65536");
+        Check(NgramBuckets >= 0 && NgramBuckets <= MaxNgramBuckets, nameof(NgramBuckets), NgramBuckets, "must be between 0 and 16,777,216");
+        Check(NgramLearningRateScale > 0 && NgramLearningRateScale <= 1000, nameof(NgramLearningRateScale), NgramLearningRateScale, "must be in (0, 1000]");
         ValidateSharedOptions();
         Check(Epochs >= 1 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be between 1 and 100,000");
         Check(BackboneLearningRateScale > 0 && BackboneLearningRateScale <= 1, nameof(BackboneLearningRateScale), BackboneLearningRateScale, "must be in (0, 1]");
