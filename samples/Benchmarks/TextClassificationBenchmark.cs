@@ -111,6 +111,7 @@ internal static class TextClassificationBenchmark
         if (option("--patience") is { Length: > 0 } patience) options.EarlyStoppingPatience = (int)Number(patience);
         if (option("--lm-steps") is { Length: > 0 } lmSteps) options.LanguageModelSteps = (int)Number(lmSteps);
         if (option("--ngram-buckets") is { Length: > 0 } buckets) options.NgramBuckets = (int)Number(buckets);
+        if (option("--ngram-lr-scale") is { Length: > 0 } ngramScale) options.NgramLearningRateScale = Number(ngramScale);
         if (option("--dropout") is { Length: > 0 } dropout) options.Dropout = Number(dropout);
         if (option("--weight-decay") is { Length: > 0 } decay) options.WeightDecay = Number(decay);
         if (option("--init") is { Length: > 0 } init) options.Initialization = Enum.Parse<WeightInitialization>(init, ignoreCase: true);

@@ -6,7 +6,7 @@ namespace MLNet.MoE;
 /// </summary>
 public sealed record TextClassificationTrainingOption : ModelBuilderTrainingOption
 {
-    /// <summary>Passes over the training rows.</summary>
+    /// <summary>Passes over the training rows; 0 derives them from the number of rows, as <c>MoeTextClassificationOptions.Epochs</c> 0 does.</summary>
     public required int Epochs { get; init; }
 
     /// <summary>Tokens per row, end-of-text tokens included.</summary>

@@ -77,8 +77,20 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
     /// <summary>Dropout on the features entering the classification head while training (0 to below 1). Default 0.1.</summary>
     public double Dropout { get; set; } = 0.1;
 
-    /// <summary>Passes over the training rows at most (early stopping may end sooner); used when <see cref="MoeTrainerOptions.MaxSteps"/> is 0. Default 10.</summary>
-    public int Epochs { get; set; } = 10;
+    /// <summary>The row passes <see cref="Epochs"/> 0 aims at: epochs × training rows, about 40,000.</summary>
+    public const int RowPassesPerTraining = 40_000;
+
+    /// <summary>
+    /// Passes over the training rows at most (early stopping may end sooner); used when <see cref="MoeTrainerOptions.MaxSteps"/>
+    /// is 0. 0 derives them from the number of training rows: enough epochs for about <see cref="RowPassesPerTraining"/>
+    /// row passes, between 2 and 10 (10 up to 4,000 rows, 3 for 13,500), which keeps a large set's training time bounded
+    /// while a small set gets the passes its wide branch needs. Default 0.
+    /// </summary>
+    public int Epochs { get; set; }
+
+    /// <summary>The epochs a run over <paramref name="trainingRows"/> rows trains: <see cref="Epochs"/>, or when it is 0 the derived number.</summary>
+    internal int EpochsFor(int trainingRows) =>
+        Epochs > 0 ? Epochs : Math.Clamp((RowPassesPerTraining + Math.Max(1, trainingRows) - 1) / Math.Max(1, trainingRows), 2, 10);
 
     /// <summary>
     /// Multiplies the learning rate of the backbone (everything but the classification head), in (0, 1]: below 1 a
@@ -148,7 +160,7 @@ public sealed class MoeTextClassificationOptions : MoeTrainerOptions
         Check(NgramBuckets >= 0 && NgramBuckets <= MaxNgramBuckets, nameof(NgramBuckets), NgramBuckets, "must be between 0 and 16,777,216");
         Check(NgramLearningRateScale > 0 && NgramLearningRateScale <= 1000, nameof(NgramLearningRateScale), NgramLearningRateScale, "must be in (0, 1000]");
         ValidateSharedOptions();
-        Check(Epochs >= 1 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be between 1 and 100,000");
+        Check(Epochs >= 0 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be between 0 (derived from the rows) and 100,000");
         Check(BackboneLearningRateScale > 0 && BackboneLearningRateScale <= 1, nameof(BackboneLearningRateScale), BackboneLearningRateScale, "must be in (0, 1]");
         Check(LanguageModelSteps >= 0, nameof(LanguageModelSteps), LanguageModelSteps, "must not be negative");
         Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must not be negative");

@@ -52,7 +52,10 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
                 "{0} labelled rows: {1} for training and {2} for validation (ValidationFraction {3:0.###} of the rows held out; set it to 0 for a training set split already).",
                 rows.Count, training.Count, validation.Count, Options.ValidationFraction));
             int batchesPerEpoch = (training.Count + Options.BatchSize - 1) / Options.BatchSize;
-            int steps = Options.MaxSteps > 0 ? Options.MaxSteps : Options.Epochs * batchesPerEpoch;
+            int epochs = Options.EpochsFor(training.Count);
+            int steps = Options.MaxSteps > 0 ? Options.MaxSteps : epochs * batchesPerEpoch;
+            if (Options.MaxSteps == 0 && Options.Epochs == 0)
+                channel.Info($"Epochs 0: {epochs} epochs for {training.Count} training rows (about {MoeTextClassificationOptions.RowPassesPerTraining:N0} row passes, between 2 and 10).");
             int size = Options.EnsembleSize;
             var summaries = new List<TextClassificationTrainingSummary>();
             for (int member = 1; member <= size; member++)
