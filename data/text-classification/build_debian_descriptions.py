@@ -5,7 +5,7 @@ into a folder of their own (the system's lists are not touched):
 
     mkdir -p /tmp/aptlists/partial
     apt-get -o Dir::State::Lists=/tmp/aptlists -o Acquire::Languages=en update
-    python3 build_debian_descriptions.py /tmp/aptlists > debian-descriptions.tsv
+    python3 build_debian_descriptions.py /tmp/aptlists > artifacts/text-classification/debian-descriptions.tsv
 
 Fifteen sections, 1,000 packages each (15,000 rows): packages sorted by name, a section's first 1,000 whose
 description (the synopsis line and the long description, paragraph marks removed, whitespace collapsed) is at least

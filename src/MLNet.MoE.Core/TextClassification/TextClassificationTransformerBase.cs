@@ -102,9 +102,24 @@ public abstract class TextClassificationTransformerBase : ITransformer, ICanSave
         return CheckedProbabilities(sequences, null, batchSize);
     }
 
+    /// <summary>
+    /// Class probabilities [N][C] of rows given as texts (and second texts, for a classifier of pairs), encoded as
+    /// <see cref="Encode(string, string?)"/> does (and, with a wide branch, hashed into n-grams), scored in batches of
+    /// <paramref name="batchSize"/> (right-padded), in the input order. What <c>Transform</c> computes, a batch at a time.
+    /// </summary>
+    public float[][] PredictProbabilities(IReadOnlyList<string> texts, IReadOnlyList<string>? secondTexts = null, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        if (secondTexts != null && secondTexts.Count != texts.Count)
+            throw new ArgumentException($"{secondTexts.Count} second texts were given for {texts.Count} texts.", nameof(secondTexts));
+        var rows = texts.Select((text, i) => EncodeRow(text ?? throw new ArgumentException($"Text {i} is null.", nameof(texts)), secondTexts?[i])).ToList();
+        return CheckedProbabilities(rows.Select(r => r.Ids).ToList(), Settings.NgramBuckets > 0 ? rows.Select(r => r.Ngrams).ToList() : null, batchSize);
+    }
+
     /// <summary>The token ids and the wide branch's n-gram bucket ids (empty without one) the classifier reads for a row.</summary>
     internal (int[] Ids, int[] Ngrams) EncodeRow(string text, string? secondText)
     {
+        ArgumentNullException.ThrowIfNull(text);
         int[] ids = Encode(text, secondText);
         return (ids, TextClassificationNgrams.Hash(text, SecondTextColumnName != null ? secondText : null, Settings.NgramBuckets));
     }

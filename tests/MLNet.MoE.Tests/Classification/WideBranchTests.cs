@@ -47,6 +47,14 @@ public class WideBranchTests
         using var reloaded = Classifier(ml.Model.Load(path, out _));
         Assert.Equal(4096, reloaded.Model.NgramBuckets);
         foreach (var row in rows.Skip(150)) Assert.Equal(classifier.PredictProbabilities(row.Text), reloaded.PredictProbabilities(row.Text));
+        // A batch of texts scores as the texts one by one (padding and batching change nothing).
+        var texts = rows.Skip(140).Select(r => r.Text).ToList();
+        var batch = classifier.PredictProbabilities(texts, null, batchSize: 7);
+        for (int i = 0; i < texts.Count; i++)
+        {
+            var one = classifier.PredictProbabilities(texts[i]);
+            for (int c = 0; c < 2; c++) Assert.Equal(one[c], batch[i][c], 5);
+        }
 
         // Token ids alone miss the n-grams: refused rather than scored without them.
         var refused = Assert.Throws<InvalidOperationException>(() => classifier.PredictProbabilities(new[] { classifier.Encode("excellent") }));
