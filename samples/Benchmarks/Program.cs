@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir> | token-store build|resume <text file> <store dir> [--tokenizer gpt2|byte-level] [--workers N] [--chunk N] [--kill-at F] | token-store train <text file> <work dir> <config> [--device cuda] [--steps N] [--batch N] [--context N] [--sparse-tokens N]");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | classification <tsv file> [--no-header] [--text-column N] [--label-column N] [--test-fraction F] [--folds N] [--seed N] [--trainers lbfgs,sdca,moe] [--device ...] [--epochs N --max-length N --lr F --batch N --validation-fraction F --patience N --lm-steps N --ngram-buckets N --ngram-lr-scale F --dropout F --weight-decay F --init NAME --variant NAME] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir>");
     return 2;
 }
 string Option(string name, string fallback)
@@ -21,7 +21,7 @@ var positional = args.Skip(1).TakeWhile(a => !a.StartsWith("--", StringCompariso
 string deviceName = Option("--device", "cpu");
 Device device = deviceName == "cuda" ? CudaDevice() : torch.CPU;
 KernelMode kernelMode = Option("--kernels", "auto") switch { "fused" => KernelMode.Fused, "managed" => KernelMode.Managed, "auto" => KernelMode.Auto, var k => throw new ArgumentException($"--kernels {k}: auto, fused or managed.") };
-WeightInitialization initialization = Enum.Parse<WeightInitialization>(Option("--init", "HuggingFace"), ignoreCase: true);
+WeightInitialization initialization = Enum.Parse<WeightInitialization>(Option("--init", "UnitEmbedding"), ignoreCase: true);
 ExpertDispatch expertDispatch = Option("--experts", "auto") switch { "dropless" => ExpertDispatch.Dropless, "padded" => ExpertDispatch.CapacityPadded, "auto" => ExpertDispatch.Auto, var e => throw new ArgumentException($"--experts {e}: auto, dropless or padded.") };
 var configs = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "configs.json")))!.AsObject();
 
@@ -56,6 +56,17 @@ switch (args[0])
                 options.CapacityFactor = double.Parse(Option("--capacity-factor", "1.25"), CultureInfo.InvariantCulture);
                 if (Option("--init", "") is { Length: > 0 } init) options.Initialization = Enum.Parse<WeightInitialization>(init, ignoreCase: true);
             }));
+        return 0;
+    case "classification":
+        // The text-classification table (see TextClassificationBenchmark.cs): ML.NET's baselines and the MoE classifier on the same split.
+        foreach (var line in TextClassificationBenchmark.Run(positional[0], !args.Contains("--no-header"),
+            int.Parse(Option("--text-column", "0"), CultureInfo.InvariantCulture), int.Parse(Option("--label-column", "1"), CultureInfo.InvariantCulture),
+            double.Parse(Option("--test-fraction", "0.2"), CultureInfo.InvariantCulture), int.Parse(Option("--folds", "1"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--seed", "1"), CultureInfo.InvariantCulture), Option("--trainers", "lbfgs,sdca,moe").Split(','), deviceName,
+            TextClassificationBenchmark.Adjustments(name => Option(name, "")), Option("--variant", "defaults")))
+        {
+            Emit(line);
+        }
         return 0;
     case "load":
         // What loading a model zip costs, and how much of it is the integrity checks (CRC-32 of every entry, the weights'

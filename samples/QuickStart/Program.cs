@@ -4,6 +4,7 @@
 //
 //   dotnet run --project samples/QuickStart -c Release [-- --steps 300 --out artifacts/quickstart]
 //   --quick (or MLNET_MOE_SAMPLE_QUICK=1): a few steps on a small slice, for CI.
+//   --seed N: the MLContext's seed (weights, batches; default 1); --init NAME: the weight initialization (default the trainer's).
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -13,7 +14,7 @@ using MLNet.MoE.Samples.QuickStart;
 
 var arguments = QuickStartArguments.Parse(args);
 var clock = Stopwatch.StartNew();
-var ml = new MLContext(seed: 1);
+var ml = new MLContext(seed: arguments.Seed);
 
 string corpusPath = Path.Combine(AppContext.BaseDirectory, "Data", "kjv-pentateuch.txt");
 var lines = File.ReadLines(corpusPath).Where(l => l.Length > 0).Select(l => new TextRow { Text = l });
@@ -34,6 +35,7 @@ var options = new LanguageModelOptions
     Progress = new ConsoleProgressBar(),
     Generation = new GenerationOptions { MaxNewTokens = 80, Temperature = 0.7, TopK = 20, Seed = 7 },
 };
+if (arguments.Initialization is { } initialization) options.Initialization = initialization;
 var pipeline = ml.Transforms.Text.TokenizeForMoe("Tokens", "Text", tokenizer)
     .Append(ml.MoE().Trainers.LanguageModel(options));
 
@@ -85,21 +87,25 @@ internal sealed class Completion
 }
 
 /// <summary>Command-line options of the quick start.</summary>
-internal sealed record QuickStartArguments(int Steps, bool Quick, string OutputDirectory)
+internal sealed record QuickStartArguments(int Steps, bool Quick, string OutputDirectory, int Seed, WeightInitialization? Initialization)
 {
     public static QuickStartArguments Parse(string[] args)
     {
         bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("MLNET_MOE_SAMPLE_QUICK") == "1";
         int steps = quick ? 20 : 500;
         string output = "artifacts/quickstart";
+        int seed = 1;
+        WeightInitialization? initialization = null;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--steps" && i + 1 < args.Length) steps = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--out" && i + 1 < args.Length) output = args[++i];
-            else if (args[i] != "--quick") throw new ArgumentException($"Unknown argument '{args[i]}'. Use --steps N, --out DIR, --quick.");
+            else if (args[i] == "--seed" && i + 1 < args.Length) seed = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--init" && i + 1 < args.Length) initialization = Enum.Parse<WeightInitialization>(args[++i], ignoreCase: true);
+            else if (args[i] != "--quick") throw new ArgumentException($"Unknown argument '{args[i]}'. Use --steps N, --out DIR, --seed N, --init NAME, --quick.");
         }
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(args), steps, "--steps must be at least 1.");
-        return new QuickStartArguments(steps, quick, output);
+        return new QuickStartArguments(steps, quick, output, seed, initialization);
     }
 }
 

@@ -30,6 +30,9 @@ int languageModelWarmup = int.Parse(Argument("--lm-warmup") ?? "30", CultureInfo
 double languageModelRate = double.Parse(Argument("--lm-lr") ?? "3e-3", CultureInfo.InvariantCulture);
 double classifierRate = double.Parse(Argument("--lr") ?? "2e-3", CultureInfo.InvariantCulture);
 int maxLength = int.Parse(Argument("--max-length") ?? "64", CultureInfo.InvariantCulture);
+// The wide branch of hashed n-grams (MoeTextClassificationOptions.NgramBuckets): off here (0), so the figures are the network's
+// alone and the classifier exports to ONNX; --ngram-buckets 262144 is the trainer's default.
+int ngramBuckets = int.Parse(Argument("--ngram-buckets") ?? "0", CultureInfo.InvariantCulture);
 // The classifier's pooling (mean or last), dropout and held-out fraction for early stopping.
 var pooling = (Argument("--pooling") ?? "mean") switch
 {
@@ -99,6 +102,7 @@ MoeTextClassificationOptions ClassifierOptions() => new()
     Model = backbone,
     Tokenizer = tokenizer,
     MaxLength = maxLength,
+    NgramBuckets = ngramBuckets,
     Epochs = epochs,
     BatchSize = 32,
     LearningRate = classifierRate,
@@ -227,14 +231,16 @@ foreach (string text in new[] { "Great phone, works perfectly.", "The battery di
 // The same classifier as an ONNX model (input_ids + attention_mask → probabilities), with its tokenizer beside it.
 string onnxDirectory = Path.Combine(outDirectory, "sentiment-classifier-onnx");
 var classifierStage = ((IEnumerable<ITransformer>)foldModel).OfType<MoeTextClassificationTransformer>().Single();
-if (classifierStage.EnsembleSize == 1)
+if (classifierStage.EnsembleSize == 1 && ngramBuckets == 0)
 {
     ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
     Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
 }
 else
 {
-    Console.WriteLine($"ONNX export skipped: the classifier is an ensemble of {classifierStage.EnsembleSize}, and an ONNX graph holds one classifier.");
+    Console.WriteLine(ngramBuckets > 0
+        ? "ONNX export skipped: the classifier has a wide branch of hashed n-grams (--ngram-buckets), which the ONNX graph does not compute."
+        : $"ONNX export skipped: the classifier is an ensemble of {classifierStage.EnsembleSize}, and an ONNX graph holds one classifier.");
 }
 foreach (var f in pretrainedFolds) (f.Model as IDisposable)?.Dispose();
 

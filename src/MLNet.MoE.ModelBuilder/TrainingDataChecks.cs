@@ -13,7 +13,8 @@ public static class TrainingDataChecks
     /// <param name="labelColumnName">The label column, a text column.</param>
     /// <param name="dataPath">The data file, named in the message.</param>
     /// <exception cref="InvalidDataException">The data has no such column, no rows, or its label column holds fewer than two classes (empty values do not count).</exception>
-    public static void RequireTwoClassesOrMore(IDataView data, string labelColumnName, string dataPath)
+    /// <returns>The number of rows and of classes.</returns>
+    public static (long Rows, int Classes) RequireTwoClassesOrMore(IDataView data, string labelColumnName, string dataPath)
     {
         var labels = new HashSet<string>(StringComparer.Ordinal);
         long rows = ForEachText(data, labelColumnName, dataPath, value =>
@@ -23,6 +24,29 @@ public static class TrainingDataChecks
         if (rows == 0) throw new InvalidDataException($"Data file '{dataPath}' has no rows.");
         if (labels.Count < 2)
             throw new InvalidDataException($"Label column '{labelColumnName}' of '{dataPath}' holds {(labels.Count == 0 ? "no class" : $"one class ('{labels.Single()}')")} in {rows} rows: a classifier needs rows of at least two classes.");
+        return (rows, labels.Count);
+    }
+
+    /// <summary>
+    /// The rows a classifier trains on must be enough for the settings: after the held-out test share and the validation
+    /// share, at least two training rows per class, and at least one test row.
+    /// </summary>
+    /// <param name="rows">Rows of the data (after any cut to the reduced run's rows).</param>
+    /// <param name="classes">Classes of its label column.</param>
+    /// <param name="testFraction">Share held out for the test metrics.</param>
+    /// <param name="validationFraction">Share of the rest held out for early stopping.</param>
+    /// <param name="dataPath">The data file, named in the message.</param>
+    /// <exception cref="InvalidDataException">Too few rows; the message says how many there are, how many the settings need, and what to change.</exception>
+    public static void RequireEnoughRows(long rows, int classes, double testFraction, double validationFraction, string dataPath)
+    {
+        double training = rows * (1 - testFraction) * (1 - validationFraction);
+        long test = (long)Math.Floor(rows * testFraction);
+        long needed = (long)Math.Ceiling(2 * classes / ((1 - testFraction) * (1 - validationFraction)));
+        if (training < 2 * classes || test < 1)
+            throw new InvalidDataException(
+                $"Data file '{dataPath}' has {rows} rows of {classes} classes: too few for TestFraction {testFraction:0.###} and ValidationFraction {validationFraction:0.###}, " +
+                $"which leave {test} test rows and about {training:0} training rows (at least two per class and one test row are needed, so about {Math.Max(needed, 2 * classes + 1)} rows). " +
+                "Add rows, or lower TestFraction or ValidationFraction in the .mbconfig (with --quick, raise QuickTrainingOption.MaxRows).");
     }
 
     /// <summary>A language model needs some text: a value in its text column that is not all white space.</summary>

@@ -33,7 +33,7 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
     /// <summary>How the model's matrices are stored: float32, float16, bfloat16, int8 or int4.</summary>
     public string WeightType => classifier.Weights;
 
-    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize) =>
+    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize) =>
         classifier.Probabilities(sequences, batchSize, Tokenizer.EndOfTextId);
 
     private protected override void DisposeModel() => classifier.Dispose();

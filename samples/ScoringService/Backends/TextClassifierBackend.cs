@@ -3,7 +3,8 @@ namespace MLNet.MoE.Samples.ScoringService.Backends;
 
 /// <summary>
 /// Serves a TorchSharp-backed <see cref="MoeTextClassificationTransformer"/>: each text becomes its label and class
-/// probabilities, a batch in padded forward passes (<see cref="TextClassificationTransformerBase.PredictProbabilities(IReadOnlyList{int[]}, int)"/>).
+/// probabilities, a batch in padded forward passes (<see cref="TextClassificationTransformerBase.PredictProbabilities(IReadOnlyList{string}, IReadOnlyList{string}?, int)"/>:
+/// the texts, so a classifier with a wide branch of hashed n-grams reads them too).
 /// A text longer than the classifier's <see cref="TextClassificationTransformerBase.MaxLength"/> is refused rather than cut,
 /// so a client never gets the class of a text it did not send. It does not generate.
 /// </summary>
@@ -44,7 +45,7 @@ public sealed class TextClassifierBackend : IScoringBackend
     /// <inheritdoc />
     public IReadOnlyList<ScoreResult> ScoreBatch(IReadOnlyList<PreparedText> inputs)
     {
-        var probabilities = model.PredictProbabilities(inputs.Select(i => i.Tokens.ToArray()).ToList(), Math.Max(1, inputs.Count));
+        var probabilities = model.PredictProbabilities(inputs.Select(i => i.Text).ToList(), null, Math.Max(1, inputs.Count));
         return probabilities.Select((p, row) =>
         {
             int best = 0;

@@ -12,8 +12,10 @@ namespace MLNet.MoE;
 /// <param name="ScoreColumnName">The class-probability column added.</param>
 /// <param name="MaxLength">Tokens per row at most.</param>
 /// <param name="ClassCount">Number of classes.</param>
+/// <param name="NgramBuckets">Buckets of the wide branch's hashed n-grams (<see cref="TextClassificationNgrams"/>); 0 when the
+/// classifier has none. Not part of what <see cref="Write"/> writes: a backend that has the branch saves it itself.</param>
 internal sealed record TextClassificationSettings(string TextColumnName, string? SecondTextColumnName, string PredictedLabelColumnName,
-    string ScoreColumnName, int MaxLength, int ClassCount)
+    string ScoreColumnName, int MaxLength, int ClassCount, int NgramBuckets = 0)
 {
     /// <summary>Writes the settings after the version info.</summary>
     public void Write(ModelSaveContext ctx)

@@ -87,10 +87,45 @@ public abstract class TextClassificationTransformerBase : ITransformer, ICanSave
         return TextClassificationTokens.Encode(Tokenizer, text, SecondTextColumnName != null ? secondText : null, MaxLength, out truncated);
     }
 
-    /// <summary>Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of <paramref name="batchSize"/> (right-padded).</summary>
+    /// <summary>
+    /// Class probabilities of token sequences from <see cref="Encode(string, string?)"/>, scored in batches of
+    /// <paramref name="batchSize"/> (right-padded). A classifier with a wide branch of hashed n-grams
+    /// (<c>MoeTextClassificationOptions.NgramBuckets</c> above 0) also reads the text itself: score its texts with
+    /// <see cref="PredictProbabilities(string, string?)"/> or <c>Transform</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The classifier has a wide branch of hashed n-grams.</exception>
     public float[][] PredictProbabilities(IReadOnlyList<int[]> sequences, int batchSize = 32)
     {
         ArgumentNullException.ThrowIfNull(sequences);
+        if (Settings.NgramBuckets > 0)
+            throw new InvalidOperationException($"This classifier reads hashed n-grams of the text ({Settings.NgramBuckets:N0} buckets) as well as its tokens, so token ids alone cannot be scored: use PredictProbabilities(text) or Transform.");
+        return CheckedProbabilities(sequences, null, batchSize);
+    }
+
+    /// <summary>
+    /// Class probabilities [N][C] of rows given as texts (and second texts, for a classifier of pairs), encoded as
+    /// <see cref="Encode(string, string?)"/> does (and, with a wide branch, hashed into n-grams), scored in batches of
+    /// <paramref name="batchSize"/> (right-padded), in the input order. What <c>Transform</c> computes, a batch at a time.
+    /// </summary>
+    public float[][] PredictProbabilities(IReadOnlyList<string> texts, IReadOnlyList<string>? secondTexts = null, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        if (secondTexts != null && secondTexts.Count != texts.Count)
+            throw new ArgumentException($"{secondTexts.Count} second texts were given for {texts.Count} texts.", nameof(secondTexts));
+        var rows = texts.Select((text, i) => EncodeRow(text ?? throw new ArgumentException($"Text {i} is null.", nameof(texts)), secondTexts?[i])).ToList();
+        return CheckedProbabilities(rows.Select(r => r.Ids).ToList(), Settings.NgramBuckets > 0 ? rows.Select(r => r.Ngrams).ToList() : null, batchSize);
+    }
+
+    /// <summary>The token ids and the wide branch's n-gram bucket ids (empty without one) the classifier reads for a row.</summary>
+    internal (int[] Ids, int[] Ngrams) EncodeRow(string text, string? secondText)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int[] ids = Encode(text, secondText);
+        return (ids, TextClassificationNgrams.Hash(text, SecondTextColumnName != null ? secondText : null, Settings.NgramBuckets));
+    }
+
+    private float[][] CheckedProbabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize)
+    {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
         if (sequences.Count == 0) return Array.Empty<float[]>();
         foreach (var s in sequences)
@@ -102,19 +137,26 @@ public abstract class TextClassificationTransformerBase : ITransformer, ICanSave
                     throw new ArgumentOutOfRangeException(nameof(sequences), $"Token id {id} is outside the model's vocabulary (0..{vocabularySize - 1}).");
             }
         }
-        return Probabilities(sequences, batchSize);
+        return Probabilities(sequences, ngrams, batchSize);
     }
 
     /// <summary>Class probabilities of one row's text(s).</summary>
-    public float[] PredictProbabilities(string text, string? secondText = null) => PredictProbabilities(new[] { Encode(text, secondText) })[0];
+    public float[] PredictProbabilities(string text, string? secondText = null)
+    {
+        var (ids, ngrams) = EncodeRow(text, secondText);
+        return CheckedProbabilities(new[] { ids }, Settings.NgramBuckets > 0 ? new[] { ngrams } : null, 1)[0];
+    }
 
     /// <summary>Frees the model's native memory.</summary>
     public void Dispose() => DisposeModel();
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Save(ctx);
 
-    /// <summary>Class probabilities [N][C] of checked, non-empty sequences, in their order.</summary>
-    private protected abstract float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize);
+    /// <summary>
+    /// Class probabilities [N][C] of checked, non-empty sequences, in their order; <paramref name="ngrams"/> holds each
+    /// row's n-gram bucket ids when the classifier has a wide branch, else null.
+    /// </summary>
+    private protected abstract float[][] Probabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize);
 
     /// <summary>Frees what the backend holds.</summary>
     private protected abstract void DisposeModel();

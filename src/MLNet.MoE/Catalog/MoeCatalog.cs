@@ -150,7 +150,8 @@ public sealed class MoeCatalog
     /// metadata, and the tokenizer. Rows are encoded as <see cref="TextClassificationTransformerBase.Encode(string, string?)"/>
     /// does. <c>mlContext.MoeOnnx().LoadTextClassifier</c> (package MLNet.MoE.Onnx) loads it as a transformer with the
     /// same columns. Files are written atomically. An ensemble (<c>EnsembleSize</c> above 1) is refused with
-    /// <see cref="NotSupportedException"/>: the graph holds one classifier.
+    /// <see cref="NotSupportedException"/>: the graph holds one classifier; so is a classifier with a wide branch of hashed
+    /// n-grams (<c>NgramBuckets</c> above 0): the graph reads token ids only.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
     {

@@ -35,14 +35,6 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
     /// </summary>
     public LoraOptions? Lora { get; set; }
 
-    /// <summary>
-    /// How a model trained from scratch draws its random weights (ignored with <see cref="InitialModel"/>). Default
-    /// <see cref="WeightInitialization.HuggingFace"/>, which learns fastest early. For long runs over a small corpus
-    /// <see cref="WeightInitialization.UnitEmbedding"/> generalised much better and keeps the router balanced (measured in
-    /// docs/benchmarks.md).
-    /// </summary>
-    public WeightInitialization Initialization { get; set; } = WeightInitialization.HuggingFace;
-
     /// <summary>Tokens per training window (2 to max_position_embeddings). Default 128.</summary>
     public int ContextLength { get; set; } = 128;
 
@@ -70,7 +62,6 @@ public sealed class LanguageModelOptions : MoeTrainerOptions
         Check((long)BatchSize * ContextLength <= 1 << 27, nameof(BatchSize), BatchSize, $"× ContextLength ({ContextLength}) must not exceed 134,217,728 tokens a step");
         Check(double.IsFinite(Epochs) && Epochs >= 0 && Epochs <= 100_000, nameof(Epochs), Epochs, "must be finite, between 0 and 100,000");
         Check(MaxSteps > 0 || Epochs > 0, nameof(Epochs), Epochs, "must be positive when MaxSteps is 0");
-        Check(Enum.IsDefined(Initialization), nameof(Initialization), Initialization, "must be HuggingFace, FanIn or UnitEmbedding");
         Check(MultiTokenPredictionWeight >= 0 && MultiTokenPredictionWeight <= 100, nameof(MultiTokenPredictionWeight), MultiTokenPredictionWeight, "must be between 0 and 100");
         Check(Generation != null, nameof(Generation), "null", "must be set");
         Generation!.Validate();

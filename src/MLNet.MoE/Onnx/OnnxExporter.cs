@@ -284,12 +284,15 @@ internal static class OnnxExporter
 
     /// <summary>
     /// Exports a trained classifier transformer (its classifier, tokenizer, column names, maximum length and label key
-    /// values). An ensemble is refused: the graph holds one classifier.
+    /// values). An ensemble is refused: the graph holds one classifier; so is a classifier with a wide branch of hashed
+    /// n-grams: the graph reads token ids only.
     /// </summary>
     public static void ExportClassifierTransformer(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options)
     {
         if (model.Members.Count > 1)
             throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
+        if (model.Settings.NgramBuckets > 0)
+            throw new NotSupportedException($"ExportOnnx: the text classifier has a wide branch of hashed n-grams ({model.Settings.NgramBuckets:N0} buckets, MoeTextClassificationOptions.NgramBuckets), which the ONNX graph does not compute (it reads token ids only). Train with NgramBuckets 0 to export it, or score it with the transformer.");
         ExportClassifier(model.Model, model.Tokenizer, model.Settings, model.KeyValues, directory, options);
     }
 }

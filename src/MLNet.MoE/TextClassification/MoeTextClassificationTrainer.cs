@@ -52,7 +52,10 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
                 "{0} labelled rows: {1} for training and {2} for validation (ValidationFraction {3:0.###} of the rows held out; set it to 0 for a training set split already).",
                 rows.Count, training.Count, validation.Count, Options.ValidationFraction));
             int batchesPerEpoch = (training.Count + Options.BatchSize - 1) / Options.BatchSize;
-            int steps = Options.MaxSteps > 0 ? Options.MaxSteps : Options.Epochs * batchesPerEpoch;
+            int epochs = Options.EpochsFor(training.Count);
+            int steps = Options.MaxSteps > 0 ? Options.MaxSteps : epochs * batchesPerEpoch;
+            if (Options.MaxSteps == 0 && Options.Epochs == 0)
+                channel.Info($"Epochs 0: {epochs} epochs for {training.Count} training rows (about {MoeTextClassificationOptions.RowPassesPerTraining:N0} row passes, between 2 and 10).");
             int size = Options.EnsembleSize;
             var summaries = new List<TextClassificationTrainingSummary>();
             for (int member = 1; member <= size; member++)
@@ -67,7 +70,7 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
                 string? resume = ResolveResume(channel, member, size);
                 if (Options.LanguageModelSteps > 0 && resume == null) AdaptBackbone(backbone, training, tokenizer.EndOfTextId, device, memberSeed, kernels, channel);
                 else if (Options.LanguageModelSteps > 0) channel.Info("LanguageModelSteps: not repeated; the checkpoint holds the adapted backbone.");
-                var model = new MoeTextClassifier(backbone, classCount, Options.Pooling, Options.Dropout, memberSeed, Options.HeadHiddenSize);
+                var model = new MoeTextClassifier(backbone, classCount, Options.Pooling, Options.Dropout, memberSeed, Options.HeadHiddenSize, Options.NgramBuckets);
                 backbone = null;
                 members.Add(model);
                 model.to(device);
@@ -96,7 +99,7 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
             }
             var result = size == 1 ? summaries[0] : EnsembleSummary(members, summaries, training, validation, skipped, tokenizer.EndOfTextId, Math.Max(Options.BatchSize, 32), channel);
             var columns = new TextClassificationSettings(Options.TextColumnName, Options.SecondTextColumnName, Options.PredictedLabelColumnName,
-                Options.ScoreColumnName, Options.MaxLength, members[0].ClassCount);
+                Options.ScoreColumnName, Options.MaxLength, members[0].ClassCount, Options.NgramBuckets);
             return new MoeTextClassificationTransformer(members, tokenizer, columns, keyValues, result);
         }
         catch
@@ -112,12 +115,12 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
 
     /// <summary>The summary of an ensemble: every member's steps and reports, and the averaged probabilities' validation figures.</summary>
     private static TextClassificationTrainingSummary EnsembleSummary(IReadOnlyList<MoeTextClassifier> members, List<TextClassificationTrainingSummary> summaries,
-        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation, long skipped, int padId, int batchSize, IChannel channel)
+        IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation, long skipped, int padId, int batchSize, IChannel channel)
     {
         double loss = double.NaN, accuracy = double.NaN;
         if (validation.Count > 0)
         {
-            (loss, accuracy) = TextClassificationTrainingLoop.Score(TextClassificationBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), batchSize, padId), validation);
+            (loss, accuracy) = TextClassificationTrainingLoop.Score(TextClassificationBatches.EnsembleProbabilities(members, validation.Select(r => r.Ids).ToList(), validation.Select(r => r.Ngrams).ToList(), batchSize, padId), validation);
             channel.Info(string.Format(CultureInfo.InvariantCulture, "Ensemble of {0}: validation loss {1:F4}, accuracy {2:P1}.", members.Count, loss, accuracy));
         }
         return new TextClassificationTrainingSummary
@@ -140,7 +143,7 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
     /// Language-model training of the backbone on the training rows' text (each row preceded by the end-of-text id, as
     /// the language-model trainer packs documents), before the classifier is built on it.
     /// </summary>
-    private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int Label)> training, int endOfText, torch.Device device, int seed, KernelSet kernels, IChannel channel)
+    private void AdaptBackbone(MoeCausalLM backbone, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, int endOfText, torch.Device device, int seed, KernelSet kernels, IChannel channel)
     {
         var stream = training.SelectMany(r => r.Ids.Prepend(endOfText)).ToArray();
         int context = Math.Min(Options.MaxLength, backbone.Config.MaxPositionEmbeddings);
@@ -211,9 +214,9 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
         return column;
     }
 
-    private (List<(int[] Ids, int Label)> Rows, long Skipped) ReadRows(IDataView input, DataViewSchema.Column label, DataViewSchema.Column text, DataViewSchema.Column? second, MoeTokenizer tokenizer)
+    private (List<(int[] Ids, int[] Ngrams, int Label)> Rows, long Skipped) ReadRows(IDataView input, DataViewSchema.Column label, DataViewSchema.Column text, DataViewSchema.Column? second, MoeTokenizer tokenizer)
     {
-        var rows = new List<(int[] Ids, int Label)>();
+        var rows = new List<(int[] Ids, int[] Ngrams, int Label)>();
         long skipped = 0;
         var columns = new List<DataViewSchema.Column> { label, text };
         if (second is { } s) columns.Add(s);
@@ -233,15 +236,17 @@ internal sealed class MoeTextClassificationTrainer : MoeTrainerBase<MoeTextClass
             }
             textGetter(ref first);
             secondGetter?.Invoke(ref other);
-            rows.Add((TextClassificationTokens.Encode(tokenizer, first.ToString(), secondGetter != null ? other.ToString() : null, Options.MaxLength), (int)key - 1));
+            string row = first.ToString();
+            string? secondRow = secondGetter != null ? other.ToString() : null;
+            rows.Add((TextClassificationTokens.Encode(tokenizer, row, secondRow, Options.MaxLength), TextClassificationNgrams.Hash(row, secondRow, Options.NgramBuckets), (int)key - 1));
         }
         return (rows, skipped);
     }
 
-    private static (List<(int[] Ids, int Label)> Training, List<(int[] Ids, int Label)> Validation) Split(List<(int[] Ids, int Label)> rows, double fraction, int seed)
+    private static (List<(int[] Ids, int[] Ngrams, int Label)> Training, List<(int[] Ids, int[] Ngrams, int Label)> Validation) Split(List<(int[] Ids, int[] Ngrams, int Label)> rows, double fraction, int seed)
     {
         int validationCount = (int)Math.Floor(rows.Count * fraction);
-        if (validationCount == 0) return (rows, new List<(int[] Ids, int Label)>());
+        if (validationCount == 0) return (rows, new List<(int[] Ids, int[] Ngrams, int Label)>());
         var order = Enumerable.Range(0, rows.Count).ToArray();
         new Random(seed).Shuffle(order);
         var validation = order.Take(validationCount).Select(i => rows[i]).ToList();

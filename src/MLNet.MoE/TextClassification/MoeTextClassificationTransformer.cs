@@ -25,13 +25,16 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
     // 0x00010004: the SHA-256 of the saved settings, the tokenizer entry and the config entry follow the label key values,
     // checked at load. 0x00010003: the number of ensemble members follows the head's hidden size; member m > 1 has its
     // own weights entry. 0x00010002: the head's hidden size follows the dropout rate. 0x00010001 (no hidden layer) still loads.
-    private const uint Version = 0x00010004;
+    // 0x00010005: the wide branch's n-gram buckets follow the number of members.
+    private const uint Version = 0x00010005;
+    private const uint DigestVersion = 0x00010004;
     private const uint EnsembleVersion = 0x00010003;
     private const uint HiddenHeadVersion = 0x00010002;
     private const uint FirstVersion = 0x00010001;
     private const int MinMaxLength = 4;
     private const int MaxHeadHiddenSize = 65536;
     private const int MaxMembers = 16;
+    private const int MaxNgramBuckets = MoeTextClassificationOptions.MaxNgramBuckets;
     private const string ConfigStream = "Config.json";
     private const string WeightsStream = "Weights.bin";
     private const string TokenizerStream = "Tokenizer.bin";
@@ -62,16 +65,18 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         if (members.Count == 0) throw new ArgumentException("A text classifier needs at least one model.", nameof(members));
         if (members.Any(m => m.ClassCount != settings.ClassCount))
             throw new ArgumentException($"Every classifier of the transformer must have {settings.ClassCount} classes.", nameof(members));
+        if (members.Any(m => m.NgramBuckets != settings.NgramBuckets))
+            throw new ArgumentException($"Every classifier of the transformer must have {settings.NgramBuckets} n-gram buckets.", nameof(members));
         int positions = members[0].Backbone.Config.MaxPositionEmbeddings;
         if (settings.MaxLength < MinMaxLength || settings.MaxLength > positions)
             throw new ArgumentOutOfRangeException(nameof(settings), settings.MaxLength, $"maxLength must be between {MinMaxLength} and the backbone's max_position_embeddings ({positions}).");
         return members[0];
     }
 
-    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize)
+    private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize)
     {
         using var scope = torch.NewDisposeScope();
-        return TextClassificationBatches.EnsembleProbabilities(Members, sequences, batchSize, Tokenizer.EndOfTextId);
+        return TextClassificationBatches.EnsembleProbabilities(Members, sequences, ngrams, batchSize, Tokenizer.EndOfTextId);
     }
 
     private protected override void DisposeModel()
@@ -88,6 +93,7 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         ctx.Writer.Write(Model.DropoutRate);
         ctx.Writer.Write(Model.HeadHiddenSize);
         ctx.Writer.Write(Members.Count);
+        ctx.Writer.Write(Settings.NgramBuckets);
         LabelKeyValues.Write(ctx.Writer, KeyValues);
         byte[] config = Encoding.UTF8.GetBytes(Model.Backbone.Config.ToJson());
         byte[] tokenizer = Tokenizer.Serialize();
@@ -118,6 +124,10 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         double dropout = ctx.Reader.ReadDouble();
         int headHiddenSize = written >= HiddenHeadVersion ? ctx.Reader.ReadInt32() : 0;
         int memberCount = written >= EnsembleVersion ? ctx.Reader.ReadInt32() : 1;
+        int ngramBuckets = written >= Version ? ctx.Reader.ReadInt32() : 0;
+        if (!(ngramBuckets >= 0 && ngramBuckets <= MaxNgramBuckets))
+            throw new InvalidDataException($"The text classifier's saved n-gram buckets ({ngramBuckets}) are outside 0 … {MaxNgramBuckets:N0}: the model file is corrupt.");
+        settings = settings with { NgramBuckets = ngramBuckets };
         // Written so that NaN fails every range.
         if (!(settings.MaxLength >= MinMaxLength && settings.MaxLength <= ModelSizeLimits.Default.Positions))
             throw new InvalidDataException($"The text classifier's saved maximum length ({settings.MaxLength}) is outside {MinMaxLength} … {ModelSizeLimits.Default.Positions:N0}: the model file is corrupt.");
@@ -125,7 +135,7 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
             throw new InvalidDataException("The text classifier's saved settings are invalid: the model file is corrupt.");
         var keyValues = LabelKeyValues.Read(ctx.Reader, classCount);
         byte[]? tokenizerDigest = null, configDigest = null;
-        if (written >= Version)
+        if (written >= DigestVersion)
         {
             byte[] settingsDigest = ctx.Reader.ReadBytes(32);
             tokenizerDigest = ctx.Reader.ReadBytes(32);
@@ -140,7 +150,7 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         if (tokenizer.VocabularySize > config.VocabSize)
             throw new InvalidDataException($"The text classifier's tokenizer has {tokenizer.VocabularySize} ids, more than its backbone config's vocab_size ({config.VocabSize}): the model file is corrupt.");
         // Every member's weights: CRC-32, names and shapes against the config, in one pass, before any member is built.
-        var layout = MoeTextClassifier.TensorLayout(config, classCount, headHiddenSize);
+        var layout = MoeTextClassifier.TensorLayout(config, classCount, headHiddenSize, ngramBuckets);
         for (int m = 0; m < memberCount; m++)
         {
             string entry = WeightsEntry(m);
@@ -153,7 +163,7 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
         {
             for (int m = 0; m < memberCount; m++)
             {
-                var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout, headHiddenSize: headHiddenSize);
+                var model = new MoeTextClassifier(new MoeCausalLM(config), classCount, pooling, dropout, headHiddenSize: headHiddenSize, ngramBuckets: ngramBuckets);
                 members.Add(model);
                 string entry = WeightsEntry(m);
                 if (!ctx.TryLoadBinaryStream(entry, r => ModelWeightsFormat.Read(r, model, entry)))
@@ -190,6 +200,8 @@ public sealed class MoeTextClassificationTransformer : TextClassificationTransfo
             writer.Write(dropout);
             writer.Write(headHiddenSize);
             writer.Write(members);
+            // From 0x00010005; a classifier without the branch hashes as before, so older digests still check.
+            if (settings.NgramBuckets > 0) writer.Write(settings.NgramBuckets);
             LabelKeyValues.Write(writer, keyValues);
         }
         return SHA256.HashData(buffer.ToArray());

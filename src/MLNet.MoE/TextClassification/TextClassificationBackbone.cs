@@ -44,7 +44,7 @@ internal static class TextClassificationBackbone
                 BosTokenId = config.BosTokenId ?? tokenizer.EndOfTextId,
                 EosTokenId = config.EosTokenId ?? tokenizer.EndOfTextId,
             };
-            model = new MoeCausalLM(config, seed);
+            model = new MoeCausalLM(config, seed, options.Initialization);
         }
         try
         {

@@ -13,7 +13,8 @@ namespace MLNet.MoE;
 internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassificationProgress>
 {
     private const string Magic = "MLNET-MOE-CLASSIFIER-CHECKPOINT";
-    private const int FormatVersion = 1;
+    // 2: the wide branch's n-gram buckets follow the head's hidden size.
+    private const int FormatVersion = 2;
     private const string Kind = "Classifier training checkpoint";
 
     /// <summary>Classes of the head.</summary>
@@ -24,6 +25,9 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
 
     /// <summary>Width of the classifier's hidden head layer (0: none).</summary>
     public required int HeadHiddenSize { get; init; }
+
+    /// <summary>Buckets of the classifier's wide branch of hashed n-grams (0: none).</summary>
+    public required int NgramBuckets { get; init; }
 
     /// <summary>Epoch (1-based) of the last completed step.</summary>
     public required int Epoch { get; init; }
@@ -46,6 +50,7 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
             writer.Write(ClassCount);
             writer.Write((int)Pooling);
             writer.Write(HeadHiddenSize);
+            writer.Write(NgramBuckets);
             writer.Write(Data.Length);
             writer.Write(Data.Hash);
             writer.Write(Step);
@@ -82,6 +87,7 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
             int classCount = reader.ReadInt32();
             var pooling = (TextPooling)reader.ReadInt32();
             int headHiddenSize = reader.ReadInt32();
+            int ngramBuckets = reader.ReadInt32();
             var data = new DataFingerprint(reader.ReadInt64(), reader.ReadUInt64());
             int step = reader.ReadInt32();
             int epoch = reader.ReadInt32();
@@ -92,7 +98,7 @@ internal sealed class TextClassificationCheckpoint : RunCheckpoint<TextClassific
             for (int i = 0; i < count; i++) history.Add(ReadProgress(reader));
             var checkpoint = new TextClassificationCheckpoint
             {
-                ConfigJson = config, ClassCount = classCount, Pooling = pooling, HeadHiddenSize = headHiddenSize, Data = data, Step = step, Epoch = epoch,
+                ConfigJson = config, ClassCount = classCount, Pooling = pooling, HeadHiddenSize = headHiddenSize, NgramBuckets = ngramBuckets, Data = data, Step = step, Epoch = epoch,
                 BatchesDoneInEpoch = batchesDone, State = state, History = history,
             };
             if (model == null) return checkpoint;

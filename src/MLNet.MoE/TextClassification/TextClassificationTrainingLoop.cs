@@ -24,6 +24,7 @@ internal sealed record TextClassificationTrainingSettings : TrainingEngineSettin
         BackboneLearningRateScale = options.BackboneLearningRateScale;
         EvaluateEverySteps = options.EvaluateEverySteps;
         EarlyStoppingPatience = options.EarlyStoppingPatience;
+        NgramLearningRateScale = options.NgramLearningRateScale;
         PadId = padId;
         Member = member;
         CheckpointDirectory = checkpointDirectory;
@@ -41,6 +42,9 @@ internal sealed record TextClassificationTrainingSettings : TrainingEngineSettin
 
     /// <summary>Token id used for padding (never read: padded positions are masked out).</summary>
     public int PadId { get; init; }
+
+    /// <summary>Learning-rate multiplier of the wide branch of hashed n-grams.</summary>
+    public double NgramLearningRateScale { get; init; } = 1.0;
 
     /// <summary>The ensemble member (1-based) this run trains, stamped on its progress reports.</summary>
     public int Member { get; init; } = 1;
@@ -62,8 +66,8 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     private readonly MoeTextClassifier model;
     private readonly TextClassificationTrainingSettings settings;
     private readonly Dictionary<string, Tensor> best = new();
-    private IReadOnlyList<(int[] Ids, int Label)> training = [];
-    private IReadOnlyList<(int[] Ids, int Label)> validation = [];
+    private IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training = [];
+    private IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation = [];
     private DataFingerprint fingerprint;
     private TextClassificationTrainingState state = new();
     private int epoch;
@@ -92,7 +96,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     /// early stopping). With <see cref="TrainingEngineSettings.ResumeFrom"/> it continues that checkpoint's run, which
     /// must have been made with the same architecture, rows and settings.
     /// </summary>
-    public TextClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation,
+    public TextClassificationTrainingSummary Run(IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation,
         Action<TextClassificationProgress> report, CancellationToken cancellation = default)
     {
         if (training.Count == 0) throw new ArgumentException("No training rows.", nameof(training));
@@ -104,7 +108,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
 
     /// <inheritdoc />
     protected override TrainingEngine CreateEngine() =>
-        new(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale),
+        new(settings, model.OptimizerGroups(settings.Optimizer.WeightDecay, settings.BackboneLearningRateScale, settings.NgramLearningRateScale),
             model.Backbone.MoeLayers().Where(m => m.Layer < model.Backbone.Config.NumHiddenLayers), model.Backbone.Config.NRoutedExperts, Device, model.Adapters);
 
     /// <inheritdoc />
@@ -147,7 +151,8 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
         var part = rows[from..to];
         var (ids, lengths) = TextClassificationBatches.Pad(part.Select(i => training[i].Ids).ToList(), settings.PadId, Device);
         var labels = torch.tensor(part.Select(i => (long)training[i].Label).ToArray(), device: Device);
-        var (logits, routing) = model.Forward(ids, lengths, context);
+        var bag = model.NgramBuckets > 0 ? NgramBatch.Of(part.Select(i => training[i].Ngrams).ToList(), Device) : null;
+        var (logits, routing) = model.Forward(ids, lengths, bag, context);
         var crossEntropy = nn.functional.cross_entropy(logits, labels);
         var total = routing.BalanceLoss() is { } balance ? crossEntropy + balance : crossEntropy;
         double divisor = (double)rows.Length / part.Length;
@@ -229,6 +234,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
             ClassCount = model.ClassCount,
             Pooling = model.Pooling,
             HeadHiddenSize = model.HeadHiddenSize,
+            NgramBuckets = model.NgramBuckets,
             Data = fingerprint,
             Step = step,
             Epoch = epoch,
@@ -254,7 +260,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
 
     /// <summary>The summary of a run that ended at <paramref name="step"/>: the best weights' figures when it validated, else the last step's.</summary>
     private TextClassificationTrainingSummary Summary(int step, TextClassificationTrainingState state, bool stoppedEarly, IReadOnlyList<TextClassificationProgress> history,
-        IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+        IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation)
     {
         bool kept = state.BestStep > 0;
         return new TextClassificationTrainingSummary
@@ -280,17 +286,20 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
         settings.EarlyStoppingPatience > 0 && state.EvaluationsWithoutImprovement >= settings.EarlyStoppingPatience;
 
     /// <summary>The fingerprint of the rows a run trains and validates on: labels, lengths and ids, in order.</summary>
-    public static DataFingerprint Fingerprint(IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    public static DataFingerprint Fingerprint(IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation)
     {
         var values = new List<int>();
         foreach (var rows in new[] { training, validation })
         {
             values.Add(rows.Count);
-            foreach (var (ids, label) in rows)
+            foreach (var (ids, ngrams, label) in rows)
             {
                 values.Add(label);
                 values.Add(ids.Length);
                 values.AddRange(ids);
+                if (ngrams.Length == 0) continue;
+                values.Add(ngrams.Length);
+                values.AddRange(ngrams);
             }
         }
         return DataFingerprint.Of(values);
@@ -302,7 +311,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     /// null when the run has steps left (resume it with <see cref="TrainingEngineSettings.ResumeFrom"/>). The checkpoint
     /// must come from a run of the same architecture on the same rows.
     /// </summary>
-    public TextClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int Label)> training, IReadOnlyList<(int[] Ids, int Label)> validation)
+    public TextClassificationTrainingSummary? TryLoadFinished(string path, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> validation)
     {
         var header = TextClassificationCheckpoint.ReadHeader(path);
         CheckSameRun(header, path, Fingerprint(training, validation));
@@ -326,8 +335,8 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
 
     private void CheckSameRun(TextClassificationCheckpoint checkpoint, string path, DataFingerprint fingerprint)
     {
-        if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling || checkpoint.HeadHiddenSize != model.HeadHiddenSize)
-            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, head hidden size {checkpoint.HeadHiddenSize}, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling and head hidden size {model.HeadHiddenSize}. Resume with the same backbone and options.");
+        if (checkpoint.ConfigJson != model.Backbone.Config.ToJson() || checkpoint.ClassCount != model.ClassCount || checkpoint.Pooling != model.Pooling || checkpoint.HeadHiddenSize != model.HeadHiddenSize || checkpoint.NgramBuckets != model.NgramBuckets)
+            throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made for another classifier ({checkpoint.ClassCount} classes, {checkpoint.Pooling} pooling, head hidden size {checkpoint.HeadHiddenSize}, {checkpoint.NgramBuckets} n-gram buckets, or another backbone config); this run trains {model.ClassCount} classes with {model.Pooling} pooling, head hidden size {model.HeadHiddenSize} and {model.NgramBuckets} n-gram buckets. Resume with the same backbone and options.");
         if (checkpoint.Data != fingerprint)
             throw new InvalidOperationException($"Classifier training checkpoint '{path}' was made on other rows (fingerprint {checkpoint.Data.Length} values, hash {checkpoint.Data.Hash:x16}); this run has {fingerprint.Length} values, hash {fingerprint.Hash:x16}. Resume with the same data, tokenizer, seed and validation fraction.");
     }
@@ -342,14 +351,14 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="rows"/> in eval mode.</summary>
-    public (double Loss, double Accuracy) Evaluate(IReadOnlyList<(int[] Ids, int Label)> rows)
+    public (double Loss, double Accuracy) Evaluate(IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> rows)
     {
         model.eval();
-        return Score(TextClassificationBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId), rows);
+        return Score(TextClassificationBatches.Probabilities(model, rows.Select(r => r.Ids).ToList(), rows.Select(r => r.Ngrams).ToList(), Math.Max(settings.BatchSize, 32), settings.PadId), rows);
     }
 
     /// <summary>Mean cross-entropy and accuracy of class probabilities against the rows' labels.</summary>
-    public static (double Loss, double Accuracy) Score(float[][] probabilities, IReadOnlyList<(int[] Ids, int Label)> rows)
+    public static (double Loss, double Accuracy) Score(float[][] probabilities, IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> rows)
     {
         double loss = 0;
         int correct = 0;
@@ -368,7 +377,7 @@ internal sealed class TextClassificationTrainingLoop : TrainingLoop<TextClassifi
     /// One epoch's batches: a shuffled order, cut into pools of 32 batches that are sorted by length and cut into batches,
     /// in shuffled batch order. The order depends only on the seed and the epoch, so a resumed run rebuilds it.
     /// </summary>
-    private List<int[]> EpochBatches(IReadOnlyList<(int[] Ids, int Label)> training, int epoch)
+    private List<int[]> EpochBatches(IReadOnlyList<(int[] Ids, int[] Ngrams, int Label)> training, int epoch)
     {
         var random = new Random(unchecked(settings.Seed * 1_000_003 + epoch));
         int[] order = Enumerable.Range(0, training.Count).ToArray();

@@ -53,9 +53,11 @@ public static class ClassificationTestData
     /// <summary>A backbone of two blocks (dense + MoE with shared expert, groups and an MTP module the classifier must ignore).</summary>
     public static MoeModelConfig TinyConfig => PipelineTestData.SmallConfig;
 
+    /// <summary>A fast recipe on <see cref="TinyConfig"/>, without the wide n-gram branch: these tests pin the network's behaviour (WideBranchTests cover the branch).</summary>
     public static MoeTextClassificationOptions Options(int epochs = 2) => new()
     {
         Model = TinyConfig,
+        NgramBuckets = 0,
         MaxLength = 48,
         BatchSize = 16,
         Epochs = epochs,

@@ -8,14 +8,14 @@ namespace MLNet.MoE.Tests.Classification;
 public class ClassifierEngineFeatureTests
 {
     /// <summary>Rows of one length (no padding, so a batch and its halves route the same tokens), two classes.</summary>
-    private static List<(int[] Ids, int Label)> Rows(int count, int length = 12)
+    private static List<(int[] Ids, int[] Ngrams, int Label)> Rows(int count, int length = 12)
     {
         var random = new Random(7);
         return Enumerable.Range(0, count).Select(i =>
         {
             int label = i % 2;
             var ids = Enumerable.Range(0, length).Select(_ => random.Next(1, 40) + label * 40).ToArray();
-            return (ids, label);
+            return (ids, Array.Empty<int>(), label);
         }).ToList();
     }
 
@@ -32,12 +32,12 @@ public class ClassifierEngineFeatureTests
         LogEverySteps = 1,
     };
 
-    private static (Dictionary<string, float[]> Weights, List<TextClassificationProgress> Reports) Train(TextClassificationTrainingSettings settings, List<(int[] Ids, int Label)> rows)
+    private static (Dictionary<string, float[]> Weights, List<TextClassificationProgress> Reports) Train(TextClassificationTrainingSettings settings, List<(int[] Ids, int[] Ngrams, int Label)> rows)
     {
         torch.manual_seed(11);
         using var model = new MoeTextClassifier(new MoeCausalLM(TinyConfig, seed: 4), 2, TextPooling.Mean, dropoutRate: 0, seed: 5);
         var reports = new List<TextClassificationProgress>();
-        new TextClassificationTrainingLoop(model, settings, torch.CPU).Run(rows, Array.Empty<(int[], int)>(), reports.Add);
+        new TextClassificationTrainingLoop(model, settings, torch.CPU).Run(rows, Array.Empty<(int[], int[], int)>(), reports.Add);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(torch.ScalarType.Float32).cpu().data<float>().ToArray());
         return (weights, reports);
     }

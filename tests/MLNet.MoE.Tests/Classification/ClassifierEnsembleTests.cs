@@ -34,8 +34,8 @@ public class ClassifierEnsembleTests
         var texts = Reviews(80).Skip(64).Select(r => r.Text).ToList();
         var sequences = texts.Select(t => ensemble.Encode(t)).ToList();
         var mean = ensemble.PredictProbabilities(sequences);
-        var first = TextClassificationBatches.Probabilities(ensemble.Members[0], sequences, 8, ensemble.Tokenizer.EndOfTextId);
-        var second = TextClassificationBatches.Probabilities(ensemble.Members[1], sequences, 8, ensemble.Tokenizer.EndOfTextId);
+        var first = TextClassificationBatches.Probabilities(ensemble.Members[0], sequences, null, 8, ensemble.Tokenizer.EndOfTextId);
+        var second = TextClassificationBatches.Probabilities(ensemble.Members[1], sequences, null, 8, ensemble.Tokenizer.EndOfTextId);
         for (int i = 0; i < texts.Count; i++)
         {
             for (int c = 0; c < 2; c++) Assert.Equal((first[i][c] + second[i][c]) / 2, mean[i][c], 6);

@@ -104,7 +104,7 @@ public class ModelBuilderConfigurationTests
         try
         {
             string path = Path.Combine(work, "edited.mbconfig");
-            string text = File.ReadAllText(SampleFile("SentimentModel", "SentimentModel.mbconfig")).Replace("\"Epochs\": 8", "\"Epochs\": 8, \"Epoch\": 3");
+            string text = File.ReadAllText(SampleFile("SentimentModel", "SentimentModel.mbconfig")).Replace("\"Epochs\": 0,", "\"Epochs\": 0, \"Epoch\": 3,");
             File.WriteAllText(path, text);
             var error = Assert.Throws<InvalidDataException>(() => SentimentModel.LoadConfiguration(path));
             Assert.Contains(path, error.Message);

@@ -108,6 +108,38 @@ public class ModelBuilderLibraryTests
     }
 
     [Fact]
+    public void TheQuickSampleKeepsEveryClassInItsShareDrawnFromTheWholeData()
+    {
+        var mlContext = new MLContext(seed: 1);
+        // 90 rows of class a, then 10 of class b: sorted by label.
+        var rows = Enumerable.Range(0, 100).Select(i => new TextRow { Text = $"row {i}", Label = i < 90 ? "a" : "b" }).ToList();
+        var quick = new TextClassificationQuickTrainingOption { MaxRows = 20, Epochs = 1 };
+        var sample = mlContext.Data.CreateEnumerable<TextRow>(quick.SampleRows(mlContext, mlContext.Data.LoadFromEnumerable(rows), "Text", "Label", seed: 3), reuseRowObject: false).ToList();
+        Assert.Equal(18, sample.Count(r => r.Label == "a"));
+        Assert.Equal(2, sample.Count(r => r.Label == "b"));
+        // Drawn from the whole data, in its order, each row once.
+        var indices = sample.Select(r => int.Parse(r.Text[4..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(indices.Order(), indices);
+        Assert.Equal(indices.Count, indices.Distinct().Count());
+        Assert.True(indices.Where(i => i < 90).Max() > 20, "the sample of class a is not its first rows");
+        // Another seed draws other rows; MaxRows 0 keeps them all.
+        var other = mlContext.Data.CreateEnumerable<TextRow>(quick.SampleRows(mlContext, mlContext.Data.LoadFromEnumerable(rows), "Text", "Label", seed: 4), reuseRowObject: false).Select(r => r.Text);
+        Assert.NotEqual(sample.Select(r => r.Text), other);
+        var all = (quick with { MaxRows = 0 }).SampleRows(mlContext, mlContext.Data.LoadFromEnumerable(rows), "Text", "Label", seed: 3);
+        Assert.Equal(100, mlContext.Data.CreateEnumerable<TextRow>(all, reuseRowObject: false).Count());
+    }
+
+    [Fact]
+    public void DataTooSmallForTheSplitsIsRefusedSayingWhatToChange()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => TrainingDataChecks.RequireEnoughRows(10, 4, 0.2, 0.1, "small.tsv"));
+        Assert.Contains("'small.tsv'", error.Message);
+        Assert.Contains("10 rows of 4 classes", error.Message);
+        Assert.Contains("ValidationFraction", error.Message);
+        TrainingDataChecks.RequireEnoughRows(40, 4, 0.2, 0.1, "enough.tsv");
+    }
+
+    [Fact]
     public void TheDataChecksNameTheColumnAndTheFile()
     {
         var mlContext = new MLContext(seed: 1);

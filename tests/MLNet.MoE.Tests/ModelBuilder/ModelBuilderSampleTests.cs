@@ -16,9 +16,15 @@ public class ModelBuilderSampleTests
         {
             string modelPath = Path.Combine(work, "SentimentModel.mlnet");
             SentimentModel.MLNetModelPath = modelPath;
-            var metrics = SentimentModel.Train(modelPath, TestPaths.AmazonReviews, quick: true);
-            Assert.InRange(metrics.MicroAccuracy, 0, 1);
-            Assert.Equal(2, metrics.ConfusionMatrix.NumberOfClasses);
+            var result = SentimentModel.Train(modelPath, TestPaths.AmazonReviews, quick: true);
+            Assert.InRange(result.Metrics.MicroAccuracy, 0, 1);
+            Assert.Equal(2, result.Metrics.ConfusionMatrix.NumberOfClasses);
+            // The baseline is trained and scored on the same held-out rows.
+            Assert.InRange(result.BaselineMetrics.MicroAccuracy, 0, 1);
+            Assert.Equal(result.Metrics.ConfusionMatrix.Counts.Sum(r => r.Sum()), result.BaselineMetrics.ConfusionMatrix.Counts.Sum(r => r.Sum()));
+            string table = SentimentModel.FormatMetrics(result);
+            Assert.Contains("MicroAccuracy:", table);
+            Assert.Contains("LbfgsMaximumEntropy", table);
             Assert.Equal(new[] { "SentimentModel.mlnet" }, Directory.GetFiles(work).Select(Path.GetFileName));
 
             var input = new SentimentModel.ModelInput { Text = "Great phone, works perfectly." };
@@ -70,6 +76,49 @@ public class ModelBuilderSampleTests
             var error = Assert.Throws<FileNotFoundException>(() => SentimentModel.Train(modelPath, missing, quick: true));
             Assert.Contains("no-such-reviews.tsv", error.Message);
             Assert.Empty(Directory.GetFileSystemEntries(work));
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AQuickRunOnAFileSortedByLabelDrawsEveryClass()
+    {
+        string work = TestPaths.NewTempDirectory();
+        try
+        {
+            // Every negative review, then every positive one: the first MaxRows rows would hold one class.
+            var lines = File.ReadLines(TestPaths.AmazonReviews).OrderBy(l => l.EndsWith("\t1", StringComparison.Ordinal)).ToList();
+            string data = Path.Combine(work, "sorted.tsv");
+            File.WriteAllLines(data, lines);
+            string modelPath = Path.Combine(work, "model.mlnet");
+            SentimentModel.MLNetModelPath = modelPath;
+            var result = SentimentModel.Train(modelPath, data, quick: true);
+            Assert.Equal(2, result.Metrics.ConfusionMatrix.NumberOfClasses);
+            Assert.True(File.Exists(modelPath));
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void DataTooSmallForTheSettingsIsNamedAndNoModelIsWritten()
+    {
+        string work = TestPaths.NewTempDirectory();
+        try
+        {
+            string data = Path.Combine(work, "tiny.tsv");
+            File.WriteAllLines(data, File.ReadLines(TestPaths.AmazonReviews).Take(3));
+            string modelPath = Path.Combine(work, "model.mlnet");
+            var error = Assert.Throws<InvalidDataException>(() => SentimentModel.Train(modelPath, data, quick: true));
+            Assert.Contains(data, error.Message);
+            Assert.Contains("3 rows", error.Message);
+            Assert.Contains("TestFraction", error.Message);
+            Assert.False(File.Exists(modelPath));
         }
         finally
         {

@@ -24,6 +24,22 @@ public static partial class MoeClassifierModel
         return mlContext.MulticlassClassification.Evaluate(classifier.Transform(testData), labelColumnName: LabelColumnName);
     }
 
+    /// <summary>The model's held-out metrics beside the baseline's (same rows), one a line, and the model's confusion matrix.</summary>
+    public static string FormatMetrics(TrainingResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var (ours, baseline) = (result.Metrics, result.BaselineMetrics);
+        var text = new StringBuilder();
+        text.AppendLine("                  MoE classifier   baseline (FeaturizeText + LbfgsMaximumEntropy)");
+        text.AppendLine(string.Format(CultureInfo.InvariantCulture, "MicroAccuracy:    {0,-16:F4} {1:F4}", ours.MicroAccuracy, baseline.MicroAccuracy));
+        text.AppendLine(string.Format(CultureInfo.InvariantCulture, "MacroAccuracy:    {0,-16:F4} {1:F4}", ours.MacroAccuracy, baseline.MacroAccuracy));
+        text.AppendLine(string.Format(CultureInfo.InvariantCulture, "LogLoss:          {0,-16:F4} {1:F4}", ours.LogLoss, baseline.LogLoss));
+        text.AppendLine(string.Format(CultureInfo.InvariantCulture, "LogLossReduction: {0,-16:F4} {1:F4}", ours.LogLossReduction, baseline.LogLossReduction));
+        text.AppendLine(string.Format(CultureInfo.InvariantCulture, "Training time:    {0,-16} {1}", $"{result.TrainingTime.TotalSeconds:F0} s", $"{result.BaselineTrainingTime.TotalSeconds:F0} s"));
+        text.Append(ours.ConfusionMatrix.GetFormattedConfusionTable());
+        return text.ToString();
+    }
+
     /// <summary>The metrics as Model Builder's evaluation page lists them, one a line, and the confusion matrix.</summary>
     public static string FormatMetrics(MulticlassClassificationMetrics metrics)
     {

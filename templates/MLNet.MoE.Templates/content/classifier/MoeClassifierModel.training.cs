@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.MoE;
@@ -15,16 +17,18 @@ public static partial class MoeClassifierModel
 
     /// <summary>
     /// Trains the model on <paramref name="inputDataFilePath"/> (default: the <c>.mbconfig</c>'s data file) less a held-out
-    /// <c>TestFraction</c>, evaluates it on the held-out rows and saves it to <paramref name="outputModelPath"/> (atomically: a
-    /// failed run leaves no model file behind).
+    /// <c>TestFraction</c>, evaluates it on the held-out rows beside ML.NET's own text classifier (<c>FeaturizeText</c> +
+    /// <c>LbfgsMaximumEntropy</c>) trained on the same rows, and saves it to <paramref name="outputModelPath"/> (atomically: a
+    /// failed run leaves no model file behind). Training prints a progress line (epoch, step, loss, rows per second, time
+    /// left) to the console: redrawn in place on a terminal, one line per report when the output is redirected.
     /// </summary>
     /// <param name="outputModelPath">The <c>.mlnet</c> file to write.</param>
     /// <param name="inputDataFilePath">The data; a relative path is looked for in the current directory, then beside the program.</param>
-    /// <param name="quick">Train on the configuration's <c>QuickTrainingOption</c> (fewer rows and epochs), as CI does.</param>
-    /// <returns>The metrics on the held-out rows.</returns>
+    /// <param name="quick">Train on the configuration's <c>QuickTrainingOption</c> (at most <c>MaxRows</c> rows drawn from the whole file, stratified by label, and fewer epochs), as CI does.</param>
+    /// <returns>The metrics of the model and of the baseline on the held-out rows, and their training times.</returns>
     /// <exception cref="FileNotFoundException">The data file or the <c>.mbconfig</c> does not exist.</exception>
-    /// <exception cref="InvalidDataException">A column is not in the data, or the label column holds fewer than two classes.</exception>
-    public static MulticlassClassificationMetrics Train(string outputModelPath, string? inputDataFilePath = null, bool quick = false)
+    /// <exception cref="InvalidDataException">A column is not in the data, the label column holds fewer than two classes, or the data has too few rows for the settings.</exception>
+    public static TrainingResult Train(string outputModelPath, string? inputDataFilePath = null, bool quick = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(outputModelPath);
         TextClassificationConfiguration configuration = LoadConfiguration(MBConfigPath);
@@ -32,14 +36,39 @@ public static partial class MoeClassifierModel
         MLContext mlContext = configuration.CreateMLContext();
         string dataPath = TabularDataFile.ResolvePath(inputDataFilePath ?? configuration.DataSource.FilePath);
         IDataView data = LoadIDataViewFromFile(mlContext, dataPath, configuration.DataSource);
-        if (quick) data = configuration.QuickTrainingOption.TakeRows(mlContext, data);
-        TrainingDataChecks.RequireTwoClassesOrMore(data, LabelColumnName, dataPath);
-        var split = mlContext.Data.TrainTestSplit(data, configuration.TrainingOption.TestFraction, seed: configuration.TrainingOption.Seed);
+        var option = configuration.TrainingOption;
+        if (quick) data = configuration.QuickTrainingOption.SampleRows(mlContext, data, TextColumnName, LabelColumnName, option.Seed);
+        var (rows, classes) = TrainingDataChecks.RequireTwoClassesOrMore(data, LabelColumnName, dataPath);
+        TrainingDataChecks.RequireEnoughRows(rows, classes, option.TestFraction, option.ValidationFraction, dataPath);
+        var split = mlContext.Data.TrainTestSplit(data, option.TestFraction, seed: option.Seed);
+        var clock = Stopwatch.StartNew();
         ITransformer model = RetrainModel(mlContext, split.TrainSet, configuration);
+        TimeSpan trainingTime = clock.Elapsed;
         MulticlassClassificationMetrics metrics = Evaluate(mlContext, model, split.TestSet);
+        clock.Restart();
+        Console.WriteLine("Training the baseline (ML.NET's FeaturizeText + LbfgsMaximumEntropy) on the same rows...");
+        ITransformer baseline = BuildBaselinePipeline(mlContext).Fit(split.TrainSet);
+        TimeSpan baselineTime = clock.Elapsed;
+        MulticlassClassificationMetrics baselineMetrics = mlContext.MulticlassClassification.Evaluate(baseline.Transform(split.TestSet), labelColumnName: LabelColumnName);
         SaveModel(mlContext, model, data, outputModelPath);
         PredictEngine.OnModelSaved(outputModelPath);
-        return metrics;
+        return new TrainingResult(metrics, baselineMetrics, trainingTime, baselineTime);
+    }
+
+    /// <summary>What <see cref="Train"/> measured on the held-out rows.</summary>
+    /// <param name="Metrics">The model's metrics.</param>
+    /// <param name="BaselineMetrics">The metrics of ML.NET's <c>FeaturizeText</c> + <c>LbfgsMaximumEntropy</c> trained on the same rows.</param>
+    /// <param name="TrainingTime">The model's training time.</param>
+    /// <param name="BaselineTrainingTime">The baseline's training time.</param>
+    public sealed record TrainingResult(MulticlassClassificationMetrics Metrics, MulticlassClassificationMetrics BaselineMetrics, TimeSpan TrainingTime, TimeSpan BaselineTrainingTime);
+
+    /// <summary>ML.NET's own text classifier at its defaults, the baseline <see cref="Train"/> reports beside the model.</summary>
+    public static IEstimator<ITransformer> BuildBaselinePipeline(MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return mlContext.Transforms.Conversion.MapValueToKey(outputColumnName: LabelColumnName, inputColumnName: LabelColumnName)
+            .Append(mlContext.Transforms.Text.FeaturizeText("Features", TextColumnName))
+            .Append(mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy(labelColumnName: LabelColumnName));
     }
 
     /// <summary>Reads and checks the training configuration (<c>.mbconfig</c>): this model's scenario, trainer and columns.</summary>
@@ -103,9 +132,32 @@ public static partial class MoeClassifierModel
             LearningRate = option.LearningRate,
             WarmupSteps = option.WarmupSteps,
             ValidationFraction = option.ValidationFraction,
+            NgramBuckets = option.NgramBuckets,
             Seed = option.Seed,
             Device = configuration.Environment.Device,
-            LogEverySteps = 1000,
+            LogEverySteps = 20,
+            Progress = new TrainingProgressLine(),
         };
+    }
+
+    /// <summary>
+    /// Writes a progress line per report (epoch, step, loss, rows per second, time left): redrawn in place when the output
+    /// is a terminal, one line per report when it is redirected (a log file, CI).
+    /// </summary>
+    private sealed class TrainingProgressLine : IProgress<TextClassificationProgress>
+    {
+        private readonly bool interactive = !Console.IsOutputRedirected;
+
+        public void Report(TextClassificationProgress value)
+        {
+            double secondsPerStep = value.Elapsed.TotalSeconds / Math.Max(1, value.Step);
+            var left = TimeSpan.FromSeconds(Math.Round(secondsPerStep * Math.Max(0, value.TotalSteps - value.Step)));
+            string line = string.Format(CultureInfo.InvariantCulture, "epoch {0}  step {1}/{2}  loss {3:F4}  {4:N0} rows/s  ETA {5:hh\\:mm\\:ss}",
+                value.Epoch, value.Step, value.TotalSteps, value.Loss, value.RowsPerSecond, left);
+            if (value.ValidationLoss is double loss) line += string.Format(CultureInfo.InvariantCulture, "  validation loss {0:F4} accuracy {1:P1}", loss, value.ValidationAccuracy ?? double.NaN);
+            if (!interactive) Console.WriteLine(line);
+            else if (value.Step == value.TotalSteps || value.ValidationLoss != null) Console.WriteLine("\r" + line.PadRight(100));
+            else Console.Write("\r" + line.PadRight(100));
+        }
     }
 }
