@@ -78,6 +78,19 @@ public class PeftAdapterFileTests
     }
 
     [Fact]
+    public void ExportOnnxWritesTheMergedModelThatOnnxRuntimeScoresAlike()
+    {
+        var (ml, _, tuned) = TrainAdapters();
+        string folder = TestPaths.NewTempDirectory();
+        ml.MoE().ExportOnnx(tuned, folder);
+        var onnx = new MLContext(seed: 1).MoeOnnx().LoadLanguageModel(folder);
+        var expected = Logits(tuned);
+        var actual = onnx.Logits(new[] { 10, 20, 30, 40, 50, 60 });
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.All(expected.Zip(actual), p => Assert.True(Math.Abs(p.First - p.Second) < 1e-3, $"{p.First} vs {p.Second}"));
+    }
+
+    [Fact]
     public void AdaptersAreRefusedOnAnotherBaseAndForPeftFeaturesNotApplied()
     {
         var (ml, _, tuned) = TrainAdapters();
