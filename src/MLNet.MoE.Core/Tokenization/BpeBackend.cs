@@ -8,11 +8,7 @@ internal sealed class BpeBackend : TokenizerBackend
     private readonly BpeTokenizer _tokenizer;
     private readonly Dictionary<int, string> _literalTokens;
     private readonly HashSet<int> _vocabularyIds;
-    private readonly Normalizer? _normalizer;
-    private readonly AddedTokenSplitter _rawTokens;
-    private readonly AddedTokenSplitter _rawTokensWithSpecial;
-    private readonly AddedTokenSplitter _normalizedTokens;
-    private readonly AddedTokenSplitter _normalizedTokensWithSpecial;
+    private readonly AddedTokenPass _addedTokens;
     private readonly PreTokenizer? _wordSplitter;
     private readonly Dictionary<string, int>? _vocabulary;
 
@@ -25,18 +21,10 @@ internal sealed class BpeBackend : TokenizerBackend
         // Normalized added tokens are looked for in normalized text, so their own text goes through the file's
         // normalizer too, as Hugging Face does.
         Normalizer? fileNormalizer = definition.Normalizer;
-        var normalized = definition.AddedTokenRules
-            .Where(t => t.Normalized)
-            .Select(t => t with { Content = fileNormalizer is null ? t.Content : fileNormalizer.Normalize(t.Content) })
-            .Where(t => t.Content.Length > 0)
-            .ToList();
-        _normalizer = definition.AddPrefixSpace
+        Normalizer? textNormalizer = definition.AddPrefixSpace
             ? new TextNormalizer([s => fileNormalizer is null ? s : fileNormalizer.Normalize(s), TextNormalizer.PrefixSpace])
             : fileNormalizer;
-        _rawTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized && !t.Special));
-        _rawTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized));
-        _normalizedTokens = new AddedTokenSplitter(normalized.Where(t => !t.Special));
-        _normalizedTokensWithSpecial = new AddedTokenSplitter(normalized);
+        _addedTokens = new AddedTokenPass(definition.AddedTokenRules, fileNormalizer, textNormalizer);
 
         // ignore_merges (Llama-3): a pre-tokenized word that is itself in the vocabulary is one token. BpeTokenizer has no
         // such option, so the words are cut here and BpeTokenizer gets one word at a time.
@@ -74,7 +62,7 @@ internal sealed class BpeBackend : TokenizerBackend
             _literalTokens[entry.Value] = entry.Key;
         }
         // A normalized added token decodes in its normalized form, as in Hugging Face tokenizers 0.23.
-        foreach (AddedToken token in normalized) _literalTokens[token.Id] = token.Content;
+        foreach (AddedToken token in _addedTokens.NormalizedForms.Where(t => t.Content.Length > 0)) _literalTokens[token.Id] = token.Content;
 
         _vocabularyIds = definition.Vocabulary.Values.ToHashSet();
 
@@ -99,29 +87,12 @@ internal sealed class BpeBackend : TokenizerBackend
     public override int[] Encode(string text) => Encode(text, specialTokens: false);
 
     /// <inheritdoc />
-    public override int[] Encode(string text, bool specialTokens)
-    {
-        AddedTokenSplitter raw = specialTokens ? _rawTokensWithSpecial : _rawTokens;
-        AddedTokenSplitter normalized = specialTokens ? _normalizedTokensWithSpecial : _normalizedTokens;
-        var ids = new List<int>();
-        foreach ((int start, int length, int? id) in raw.Split(text))
+    public override int[] Encode(string text, bool specialTokens) =>
+        _addedTokens.Encode(text, specialTokens, (plain, _, ids) =>
         {
-            if (id is int tokenId)
-            {
-                ids.Add(tokenId);
-                continue;
-            }
-            string piece = text.Substring(start, length);
-            if (_normalizer is not null) piece = _normalizer.Normalize(piece);
-            foreach ((int subStart, int subLength, int? subId) in normalized.Split(piece))
-            {
-                if (subId is int subTokenId) ids.Add(subTokenId);
-                else if (_wordSplitter is null) ids.AddRange(_tokenizer.EncodeToIds(piece.Substring(subStart, subLength)));
-                else EncodeWords(piece.Substring(subStart, subLength), ids);
-            }
-        }
-        return ids.ToArray();
-    }
+            if (_wordSplitter is null) ids.AddRange(_tokenizer.EncodeToIds(plain));
+            else EncodeWords(plain, ids);
+        });
 
     /// <summary>ignore_merges: each word found whole in the vocabulary (as byte-level symbols) is one token; the others go through BPE.</summary>
     private void EncodeWords(string text, List<int> ids)

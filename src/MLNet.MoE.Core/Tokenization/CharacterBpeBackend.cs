@@ -13,20 +13,15 @@ namespace MLNet.MoE;
 internal sealed class CharacterBpeBackend : TokenizerBackend
 {
     private readonly CharacterBpeModel _model;
-    private readonly Normalizer? _normalizer;
     private readonly PreTokenizer _preTokenizer;
     private readonly MetaspaceSettings? _metaspace;
     private readonly TokenDecoder _decoder;
     private readonly Dictionary<int, string> _tokenOfId;
-    private readonly AddedTokenSplitter _rawTokens;
-    private readonly AddedTokenSplitter _rawTokensWithSpecial;
-    private readonly AddedTokenSplitter _normalizedTokens;
-    private readonly AddedTokenSplitter _normalizedTokensWithSpecial;
+    private readonly AddedTokenPass _addedTokens;
 
     /// <summary>Builds the tokenizer from a definition whose <see cref="BpeModelDefinition.ByteLevel"/> is false.</summary>
     public CharacterBpeBackend(BpeModelDefinition definition)
     {
-        _normalizer = definition.Normalizer;
         _preTokenizer = definition.PreTokenizer;
         _metaspace = definition.Metaspace;
         _decoder = definition.Decoder ?? new TokenDecoder(null);
@@ -40,20 +35,12 @@ internal sealed class CharacterBpeBackend : TokenizerBackend
         // does (with a Prepend normalizer "[NEW]" is looked for as "▁[NEW]").
         // Decoding gives them in that normalized form too (Hugging Face tokenizers 0.23's simple_id_to_token), so that the
         // decoder undoes the normalization: "▁[NEW]" decodes to " [NEW]".
-        var normalizedForms = definition.AddedTokenRules
-            .Where(t => t.Normalized)
-            .Select(t => t with { Content = _normalizer is null ? t.Content : _normalizer.Normalize(t.Content) })
-            .ToList();
-        var normalized = normalizedForms.Where(t => t.Content.Length > 0).ToList();
-        _rawTokens = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized && !t.Special));
-        _rawTokensWithSpecial = new AddedTokenSplitter(definition.AddedTokenRules.Where(t => !t.Normalized));
-        _normalizedTokens = new AddedTokenSplitter(normalized.Where(t => !t.Special));
-        _normalizedTokensWithSpecial = new AddedTokenSplitter(normalized);
+        _addedTokens = new AddedTokenPass(definition.AddedTokenRules, definition.Normalizer, definition.Normalizer);
 
         _tokenOfId = new Dictionary<int, string>();
         foreach (KeyValuePair<string, int> entry in definition.Vocabulary) _tokenOfId[entry.Value] = entry.Key;
         foreach (KeyValuePair<string, int> entry in definition.AddedTokens) _tokenOfId[entry.Value] = entry.Key;
-        foreach (AddedToken token in normalizedForms) _tokenOfId[token.Id] = token.Content;
+        foreach (AddedToken token in _addedTokens.NormalizedForms) _tokenOfId[token.Id] = token.Content;
         VocabularySize = _tokenOfId.Keys.Max() + 1;
         EndOfTextId = definition.EndOfTextId;
         EndOfTextToken = definition.EndOfTextToken;
@@ -75,44 +62,16 @@ internal sealed class CharacterBpeBackend : TokenizerBackend
     public override int[] Encode(string text) => Encode(text, specialTokens: false);
 
     /// <inheritdoc />
-    public override int[] Encode(string text, bool specialTokens)
-    {
-        AddedTokenSplitter raw = specialTokens ? _rawTokensWithSpecial : _rawTokens;
-        AddedTokenSplitter normalized = specialTokens ? _normalizedTokensWithSpecial : _normalizedTokens;
-        var ids = new List<int>();
-        foreach ((int start, int length, int? id) in raw.Split(text))
+    public override int[] Encode(string text, bool specialTokens) =>
+        _addedTokens.Encode(text, specialTokens, (words, atInputStart, ids) =>
         {
-            if (id is int tokenId)
+            if (_metaspace is not null)
             {
-                ids.Add(tokenId);
-                continue;
+                foreach (string word in _metaspace.Words(_metaspace.Apply(words, atInputStart))) _model.Encode(word, ids);
+                return;
             }
-            string piece = text.Substring(start, length);
-            if (_normalizer is not null) piece = _normalizer.Normalize(piece);
-            foreach ((int subStart, int subLength, int? subId) in normalized.Split(piece))
-            {
-                if (subId is int subTokenId)
-                {
-                    ids.Add(subTokenId);
-                    continue;
-                }
-                string words = piece.Substring(subStart, subLength);
-                if (_metaspace is not null)
-                {
-                    foreach (string word in _metaspace.Words(_metaspace.Apply(words, atInputStart: start == 0 && subStart == 0)))
-                    {
-                        _model.Encode(word, ids);
-                    }
-                    continue;
-                }
-                foreach ((int wordStart, int wordLength) in _preTokenizer.PreTokenize(words))
-                {
-                    _model.Encode(words.Substring(wordStart, wordLength), ids);
-                }
-            }
-        }
-        return ids.ToArray();
-    }
+            foreach ((int wordStart, int wordLength) in _preTokenizer.PreTokenize(words)) _model.Encode(words.Substring(wordStart, wordLength), ids);
+        });
 
     /// <inheritdoc />
     public override bool HasToken(int id) => _tokenOfId.ContainsKey(id);

@@ -66,7 +66,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
 
     /// <summary>What the run trains and checkpoints: the LoRA factors with adapters, else the model's whole state.</summary>
     private IReadOnlyDictionary<string, Tensor> TrainedState() =>
-        adapters != null ? adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal) : model.state_dict();
+        adapters?.FactorState() ?? model.state_dict();
 
     /// <summary>The newest checkpoint file in <paramref name="directory"/>, or null when it holds none.</summary>
     public static string? LatestCheckpoint(string directory) =>

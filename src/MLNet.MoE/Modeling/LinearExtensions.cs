@@ -15,10 +15,13 @@ internal static class LinearExtensions
     /// x · Wᵀ (+ b) in the dtype of <paramref name="x"/>, plus the LoRA adapter of this projection when
     /// <paramref name="context"/> carries one.
     /// </summary>
-    public static Tensor Project(this Linear linear, Tensor x, ForwardContext context)
+    public static Tensor Project(this Linear linear, Tensor x, ForwardContext context) => linear.Project(x, context.Adapters, context.Training);
+
+    /// <summary>x · Wᵀ (+ b) in the dtype of <paramref name="x"/>, plus this projection's adapter among <paramref name="adapters"/> when it has one.</summary>
+    public static Tensor Project(this Linear linear, Tensor x, LoraAdapters? adapters, bool training)
     {
         var y = linear.Project(x);
-        return context.Adapters?.For(linear) is { } adapter ? y + adapter.Delta(x, context.Training) : y;
+        return adapters?.For(linear) is { } adapter ? y + adapter.Delta(x, training) : y;
     }
 
     /// <summary>x · Wᵀ (+ b) in the dtype of <paramref name="x"/>.</summary>

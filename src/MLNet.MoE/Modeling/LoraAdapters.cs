@@ -117,7 +117,7 @@ internal sealed class LoraAdapters : IDisposable
         }
         try
         {
-            var expected = adapters.NamedFactors().ToDictionary(p => p.Name, p => p.Factor, StringComparer.Ordinal);
+            var expected = adapters.FactorState();
             foreach (string name in tensors.Keys)
                 if (!expected.ContainsKey(name)) throw new InvalidDataException($"The adapters in '{source}' hold '{name}', which is no factor of these targets ({string.Join(", ", targets)}) on this base model.");
             using var noGrad = torch.no_grad();
@@ -140,6 +140,9 @@ internal sealed class LoraAdapters : IDisposable
             throw;
         }
     }
+
+    /// <summary>The factors by name (see <see cref="NamedFactors"/>): what checkpoints, snapshots and the model zip store of the adapters.</summary>
+    public Dictionary<string, Tensor> FactorState() => NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal);
 
     /// <summary>Every trainable factor, in model order.</summary>
     public IReadOnlyList<Parameter> Parameters() => NamedFactors().Select(p => p.Factor).ToList();

@@ -23,7 +23,7 @@ internal static class LoraAdaptersFormat
         writer.Write(adapters.TargetModules.Count);
         foreach (string target in adapters.TargetModules) writer.Write(target);
         writer.Write(adapters.BaseDigest);
-        ModelWeightsFormat.Write(writer, adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal));
+        ModelWeightsFormat.Write(writer, adapters.FactorState());
     }
 
     /// <summary>Reads adapters for <paramref name="baseModel"/>, refusing those made for another base (digest mismatch).</summary>
@@ -49,7 +49,7 @@ internal static class LoraAdaptersFormat
             var adapters = LoraAdapters.FromFactors(baseModel, rank, alpha, dropout, targets, new Dictionary<string, Tensor>(), entry, allowMissing: true);
             try
             {
-                ModelWeightsFormat.Read(reader, adapters.NamedFactors().ToDictionary(p => p.Name, p => (Tensor)p.Factor, StringComparer.Ordinal), entry);
+                ModelWeightsFormat.Read(reader, adapters.FactorState(), entry);
                 return adapters;
             }
             catch

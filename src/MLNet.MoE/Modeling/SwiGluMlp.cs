@@ -58,15 +58,9 @@ internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
         }
         else
         {
-            hidden = nn.functional.silu(Adapted(gateProj, x, adapters, training)) * Adapted(upProj, x, adapters, training);
+            hidden = nn.functional.silu(gateProj.Project(x, adapters, training)) * upProj.Project(x, adapters, training);
         }
-        return Adapted(downProj, hidden, adapters, training).MoveToOuterDisposeScope();
-    }
-
-    private static Tensor Adapted(Linear projection, Tensor x, LoraAdapters? adapters, bool training)
-    {
-        var y = projection.Project(x);
-        return adapters?.For(projection) is { } adapter ? y + adapter.Delta(x, training) : y;
+        return downProj.Project(hidden, adapters, training).MoveToOuterDisposeScope();
     }
 
     /// <summary>silu(gate) · up for gate_up [..., 2·I] (gate first, then up) → [..., I], fused or managed as <paramref name="kernels"/> says.</summary>
