@@ -5,14 +5,18 @@ namespace MLNet.MoE;
 
 /// <summary>
 /// An MLNet.MoE text classifier exported to ONNX, loaded in ONNX Runtime: class probabilities of right-padded batches
-/// (inputs <c>input_ids</c> and <c>attention_mask</c>, output <c>probabilities</c>), and what the export recorded in its
-/// metadata (class count and names, maximum length, column names, tokenizer digest). A file that is not such an export
-/// is refused with an <see cref="InvalidDataException"/> naming it.
+/// (inputs <c>input_ids</c> and <c>attention_mask</c>, and for a classifier with the wide branch <c>ngram_ids</c> and
+/// <c>ngram_weights</c>; output <c>probabilities</c>), and what the export recorded in its metadata (class count and
+/// names, maximum length, column names, tokenizer digest, n-gram buckets and hash version). A file that is not such an
+/// export, or whose n-grams were hashed otherwise than <see cref="TextClassificationNgrams"/> hashes them, is refused
+/// with an <see cref="InvalidDataException"/> naming it.
 /// </summary>
 internal sealed class OnnxClassifier : IDisposable
 {
     private const string IdsInput = "input_ids";
     private const string MaskInput = "attention_mask";
+    private const string NgramIdsInput = "ngram_ids";
+    private const string NgramWeightsInput = "ngram_weights";
     private const string ProbabilitiesOutput = "probabilities";
     private static readonly string[] Outputs = { ProbabilitiesOutput };
 
@@ -39,6 +43,7 @@ internal sealed class OnnxClassifier : IDisposable
             MaxLength = file.Positive(OnnxMetadataKeys.MaxLength);
             if (MaxLength < 4) throw new InvalidDataException($"{file.Source}: metadata entry '{OnnxMetadataKeys.MaxLength}' ({MaxLength}) is below 4.");
             VocabSize = file.Positive(OnnxMetadataKeys.VocabSize);
+            NgramBuckets = ReadNgramBuckets(session);
             Weights = file.Optional(OnnxMetadataKeys.Weights) ?? "float32";
             TokenizerSha256 = file.Optional(OnnxMetadataKeys.TokenizerSha256);
             TextColumnName = NonEmpty(OnnxMetadataKeys.TextColumn);
@@ -62,6 +67,9 @@ internal sealed class OnnxClassifier : IDisposable
 
     /// <summary>Ids the backbone embeds.</summary>
     public int VocabSize { get; }
+
+    /// <summary>Buckets of the wide branch's hashed n-grams; 0 when the classifier has none.</summary>
+    public int NgramBuckets { get; }
 
     /// <summary>float32, float16, bfloat16, int8 or int4.</summary>
     public string Weights { get; }
@@ -95,10 +103,14 @@ internal sealed class OnnxClassifier : IDisposable
 
     /// <summary>
     /// Class probabilities [N][C] of <paramref name="sequences"/> (non-empty, ids inside the vocabulary), in batches of
-    /// similar length right-padded with <paramref name="padId"/>, in the input order.
+    /// similar length right-padded with <paramref name="padId"/>, in the input order. <paramref name="ngrams"/> holds each
+    /// row's n-gram bucket ids (<see cref="TextClassificationNgrams.Hash"/> with <see cref="NgramBuckets"/>) when the
+    /// classifier has a wide branch, and is ignored otherwise.
     /// </summary>
-    public float[][] Probabilities(IReadOnlyList<int[]> sequences, int batchSize, int padId)
+    public float[][] Probabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize, int padId)
     {
+        if (NgramBuckets > 0 && (ngrams == null || ngrams.Count != sequences.Count))
+            throw new ArgumentException($"{file.Source}: the classifier has a wide branch of {NgramBuckets:N0} n-gram buckets: each row's n-grams are needed.", nameof(ngrams));
         var result = new float[sequences.Count][];
         foreach (var chunk in TextClassificationPadding.Batches(sequences, batchSize))
         {
@@ -109,6 +121,16 @@ internal sealed class OnnxClassifier : IDisposable
             using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
             using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
             var inputs = new Dictionary<string, OrtValue> { [IdsInput] = idsValue, [MaskInput] = maskValue };
+            OrtValue? ngramIdsValue = null, ngramWeightsValue = null;
+            if (NgramBuckets > 0)
+            {
+                var (ngramIds, ngramWeights, ngramWidth) = TextClassificationPadding.PadNgrams(chunk.Select(i => ngrams![i]).ToList());
+                var ngramShape = new long[] { chunk.Length, ngramWidth };
+                inputs[NgramIdsInput] = ngramIdsValue = OrtValue.CreateTensorValueFromMemory(ngramIds, ngramShape);
+                inputs[NgramWeightsInput] = ngramWeightsValue = OrtValue.CreateTensorValueFromMemory(ngramWeights, ngramShape);
+            }
+            using var ngramIdsOwner = ngramIdsValue;
+            using var ngramWeightsOwner = ngramWeightsValue;
             using var results = file.Session.Run(runOptions, inputs, Outputs);
             var values = results[0].GetTensorDataAsSpan<float>();
             if (values.Length != chunk.Length * ClassCount)
@@ -123,6 +145,38 @@ internal sealed class OnnxClassifier : IDisposable
     {
         file.Dispose();
         runOptions.Dispose();
+    }
+
+    /// <summary>
+    /// The wide branch's bucket count (0 without one), checked against the graph's inputs, the format version and the
+    /// n-gram hash version the export recorded: an export hashed otherwise would score every row with the wrong buckets.
+    /// </summary>
+    private int ReadNgramBuckets(InferenceSession session)
+    {
+        bool wideInputs = session.InputNames.Contains(NgramIdsInput) || session.InputNames.Contains(NgramWeightsInput);
+        bool ngramFormat = file.Optional(OnnxMetadataKeys.FormatVersion) == OnnxMetadataKeys.NgramFormatVersion;
+        if (file.Optional(OnnxMetadataKeys.NgramBuckets) == null)
+        {
+            if (wideInputs || ngramFormat)
+                throw new InvalidDataException($"{file.Source}: the text classifier's graph reads n-grams (format version {OnnxMetadataKeys.NgramFormatVersion}, inputs '{NgramIdsInput}' and '{NgramWeightsInput}'), but its metadata has no '{OnnxMetadataKeys.NgramBuckets}' entry.");
+            return 0;
+        }
+        int buckets = file.Positive(OnnxMetadataKeys.NgramBuckets);
+        foreach (string input in new[] { NgramIdsInput, NgramWeightsInput })
+        {
+            if (!session.InputNames.Contains(input))
+                throw new InvalidDataException($"{file.Source}: metadata entry '{OnnxMetadataKeys.NgramBuckets}' names a wide branch of n-grams, but the text classifier's graph has no '{input}' input (inputs: {string.Join(", ", session.InputNames)}).");
+        }
+        if (!ngramFormat)
+            throw new InvalidDataException($"{file.Source}: the text classifier reads n-grams, but its '{OnnxMetadataKeys.FormatVersion}' is '{MessageText.Printable(file.Optional(OnnxMetadataKeys.FormatVersion) ?? "")}', not {OnnxMetadataKeys.NgramFormatVersion}.");
+        string? hashVersion = file.Optional(OnnxMetadataKeys.NgramHashVersion);
+        if (hashVersion != TextClassificationNgrams.HashVersion)
+        {
+            throw new InvalidDataException(hashVersion == null
+                ? $"{file.Source}: the text classifier reads n-grams, but its metadata has no '{OnnxMetadataKeys.NgramHashVersion}' entry saying how they were hashed."
+                : $"{file.Source}: the text classifier's n-grams were hashed with version '{MessageText.Printable(hashVersion)}' (metadata entry '{OnnxMetadataKeys.NgramHashVersion}'); this library hashes them with version {TextClassificationNgrams.HashVersion}, so every row would read the wrong buckets. Score it with the MLNet.MoE.Onnx version it was exported for, or export the classifier again.");
+        }
+        return buckets;
     }
 
     private string? NonEmpty(string key)

@@ -97,8 +97,15 @@ internal sealed class OnnxModelFile : IDisposable
                 _ => $"{Source} is an MLNet.MoE export of an unknown kind ('{OnnxMetadataKeys.Format}' is '{MessageText.Printable(format)}'); this library reads '{expectedFormat}'.",
             });
         }
-        if (!metadata.TryGetValue(OnnxMetadataKeys.FormatVersion, out string? version) || version != OnnxMetadataKeys.CurrentFormatVersion)
-            throw new InvalidDataException($"{Source} was exported in MLNet.MoE ONNX format version '{version}'; this library reads version {OnnxMetadataKeys.CurrentFormatVersion}.");
+        // A text classifier with the wide branch of n-grams is written as version 2 (its graph has two more inputs).
+        bool readable = metadata.TryGetValue(OnnxMetadataKeys.FormatVersion, out string? version)
+            && (version == OnnxMetadataKeys.CurrentFormatVersion || (version == OnnxMetadataKeys.NgramFormatVersion && expectedFormat == OnnxMetadataKeys.ClassifierFormatName));
+        if (!readable)
+        {
+            string readableVersions = expectedFormat == OnnxMetadataKeys.ClassifierFormatName
+                ? $"versions {OnnxMetadataKeys.CurrentFormatVersion} and {OnnxMetadataKeys.NgramFormatVersion}" : $"version {OnnxMetadataKeys.CurrentFormatVersion}";
+            throw new InvalidDataException($"{Source} was exported in MLNet.MoE ONNX format version '{MessageText.Printable(version ?? "")}'; this library reads {readableVersions}.");
+        }
     }
 
     private static InferenceSession CreateSession(Func<InferenceSession> create, string source)

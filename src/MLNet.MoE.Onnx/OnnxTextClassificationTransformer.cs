@@ -12,7 +12,9 @@ namespace MLNet.MoE;
 /// are those of <see cref="TextClassificationTransformerBase"/>, the same as the TorchSharp
 /// <c>MoeTextClassificationTransformer</c>'s: <c>PredictedLabel</c> (a key carrying the label's key values) and
 /// <c>Score</c> (class probabilities, slots named after the key values), so <c>MulticlassClassification.Evaluate</c> and
-/// <c>PredictionEngine</c> work as with that transformer. Saved in the model zip with the ONNX bytes and the tokenizer.
+/// <c>PredictionEngine</c> work as with that transformer. A classifier with the wide branch of hashed n-grams reads them
+/// from the text as the TorchSharp transformer does (the same <c>TextClassificationNgrams</c>). Saved in the model zip
+/// with the ONNX bytes and the tokenizer.
 /// </summary>
 public sealed class OnnxTextClassificationTransformer : TextClassificationTransformerBase
 {
@@ -22,8 +24,13 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
 
     private readonly OnnxClassifier classifier;
 
+    /// <summary>
+    /// A transformer over <paramref name="classifier"/>; the wide branch's bucket count comes from the ONNX model (what
+    /// the graph was built for), whatever <paramref name="settings"/> say, so a model zip, whose saved settings do not
+    /// hold it, loads alike.
+    /// </summary>
     internal OnnxTextClassificationTransformer(OnnxClassifier classifier, MoeTokenizer tokenizer, TextClassificationSettings settings, LabelKeyValues? keyValues)
-        : base(tokenizer, settings, keyValues, classifier.VocabSize)
+        : base(tokenizer, settings with { NgramBuckets = classifier.NgramBuckets }, keyValues, classifier.VocabSize)
     {
         if (settings.ClassCount != classifier.ClassCount)
             throw new ArgumentException($"The settings name {settings.ClassCount} classes; the ONNX classifier has {classifier.ClassCount}.", nameof(settings));
@@ -34,7 +41,7 @@ public sealed class OnnxTextClassificationTransformer : TextClassificationTransf
     public string WeightType => classifier.Weights;
 
     private protected override float[][] Probabilities(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? ngrams, int batchSize) =>
-        classifier.Probabilities(sequences, batchSize, Tokenizer.EndOfTextId);
+        classifier.Probabilities(sequences, ngrams, batchSize, Tokenizer.EndOfTextId);
 
     private protected override void DisposeModel() => classifier.Dispose();
 

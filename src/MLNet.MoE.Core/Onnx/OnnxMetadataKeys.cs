@@ -18,6 +18,12 @@ internal static class OnnxMetadataKeys
     /// <summary>The current value of <see cref="FormatVersion"/>.</summary>
     public const string CurrentFormatVersion = "1";
 
+    /// <summary>
+    /// The value of <see cref="FormatVersion"/> for a text classifier whose graph also reads the wide branch's n-grams
+    /// (inputs <c>ngram_ids</c> and <c>ngram_weights</c>): readers of version 1 refuse it rather than fail at the first batch.
+    /// </summary>
+    public const string NgramFormatVersion = "2";
+
     /// <summary>Value of <see cref="Format"/> for an exported text classifier.</summary>
     public const string ClassifierFormatName = "MLNet.MoE text classifier";
 
@@ -51,6 +57,15 @@ internal static class OnnxMetadataKeys
 
     /// <summary>Tokens per row at most (end-of-text tokens included) of an exported classifier.</summary>
     public const string MaxLength = "mlnet_moe.max_length";
+
+    /// <summary>Buckets of an exported classifier's wide branch of hashed n-grams; absent when it has none.</summary>
+    public const string NgramBuckets = "mlnet_moe.ngram_buckets";
+
+    /// <summary>
+    /// The <c>TextClassificationNgrams.HashVersion</c> an exported classifier's n-grams were hashed with (present with
+    /// <see cref="NgramBuckets"/>); a scorer that hashes otherwise refuses the model.
+    /// </summary>
+    public const string NgramHashVersion = "mlnet_moe.ngram_hash_version";
 
     /// <summary>Hex SHA-256 of the weights (<c>OnnxWeightsDigest</c>), checked at load; absent in older exports.</summary>
     public const string WeightsSha256 = "mlnet_moe.weights_sha256";

@@ -14,6 +14,13 @@ internal static class TextClassificationNgrams
     /// <summary>Characters of a text read at most: bounds a row's n-grams (about three per character).</summary>
     public const int MaxCharacters = 20_000;
 
+    /// <summary>
+    /// Identifies what <see cref="Hash"/> computes (the n-grams, the normalisation, the seeds, the hash and
+    /// <see cref="MaxCharacters"/>). An ONNX export of a classifier with a wide branch records it, and the ONNX scorer
+    /// refuses an export of another version: change it whenever any text would hash to other buckets.
+    /// </summary>
+    public const string HashVersion = "1";
+
     private const uint WordSeed = 0x9E3779B1, BigramSeed = 0x85EBCA77, TrigramSeed = 0xC2B2AE3D, SecondTextSeed = 0x27D4EB2F;
 
     /// <summary>
@@ -30,6 +37,12 @@ internal static class TextClassificationNgrams
         if (second != null) Add(ids, second, SecondTextSeed, buckets);
         return ids.ToArray();
     }
+
+    /// <summary>
+    /// The weight of each of a row's <paramref name="occurrences"/> n-gram occurrences in the wide branch's sum:
+    /// 1/√<paramref name="occurrences"/> (so the row's vector of counts has unit L2 norm before the per-bucket weights), 0 for none.
+    /// </summary>
+    public static float Weight(int occurrences) => occurrences > 0 ? (float)(1 / Math.Sqrt(occurrences)) : 0f;
 
     private static void Add(List<int> ids, string text, uint textSeed, int buckets)
     {

@@ -30,4 +30,27 @@ internal static class TextClassificationPadding
         }
         return (ids, lengths, width);
     }
+
+    /// <summary>
+    /// A batch's n-gram bucket ids (from <see cref="TextClassificationNgrams.Hash"/>) as [B × width] ids (int64) and weights
+    /// (each occurrence's <see cref="TextClassificationNgrams.Weight"/>), row-major, right-padded with id 0 and weight 0 to
+    /// the row of most occurrences (width at least 1, so a batch of rows without n-grams still has a column), and the width.
+    /// </summary>
+    public static (long[] Ids, float[] Weights, int Width) PadNgrams(IReadOnlyList<int[]> rows)
+    {
+        if (rows.Count == 0) throw new ArgumentException("A batch needs at least one row.", nameof(rows));
+        int width = Math.Max(1, rows.Max(r => r.Length));
+        var ids = new long[rows.Count * width];
+        var weights = new float[rows.Count * width];
+        for (int b = 0; b < rows.Count; b++)
+        {
+            float weight = TextClassificationNgrams.Weight(rows[b].Length);
+            for (int i = 0; i < rows[b].Length; i++)
+            {
+                ids[b * width + i] = rows[b][i];
+                weights[b * width + i] = weight;
+            }
+        }
+        return (ids, weights, width);
+    }
 }

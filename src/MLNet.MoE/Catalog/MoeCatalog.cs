@@ -145,13 +145,15 @@ public sealed class MoeCatalog
 
     /// <summary>
     /// Exports a text classifier to ONNX in <paramref name="directory"/>: <c>model.onnx</c> (inputs <c>input_ids</c> and
-    /// <c>attention_mask</c> [batch, tokens], right-padded; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
-    /// with the class names (and their type), pooling, maximum length, column names and the tokenizer's SHA-256 in its
-    /// metadata, and the tokenizer. Rows are encoded as <see cref="TextClassificationTransformerBase.Encode(string, string?)"/>
-    /// does. <c>mlContext.MoeOnnx().LoadTextClassifier</c> (package MLNet.MoE.Onnx) loads it as a transformer with the
-    /// same columns. Files are written atomically. An ensemble (<c>EnsembleSize</c> above 1) is refused with
-    /// <see cref="NotSupportedException"/>: the graph holds one classifier; so is a classifier with a wide branch of hashed
-    /// n-grams (<c>NgramBuckets</c> above 0): the graph reads token ids only.
+    /// <c>attention_mask</c> [batch, tokens], right-padded, and for a classifier with the wide branch of hashed n-grams
+    /// (<c>NgramBuckets</c> above 0, the default) <c>ngram_ids</c> and <c>ngram_weights</c> [batch, n-grams], each row's
+    /// bucket ids and 1/√(its n-grams), right-padded with 0; outputs <c>logits</c> and <c>probabilities</c> [batch, classes]),
+    /// with the class names (and their type), pooling, maximum length, column names, the tokenizer's SHA-256 and the
+    /// n-gram buckets and hash version in its metadata, and the tokenizer. Rows are encoded as
+    /// <see cref="TextClassificationTransformerBase.Encode(string, string?)"/> does.
+    /// <c>mlContext.MoeOnnx().LoadTextClassifier</c> (package MLNet.MoE.Onnx) loads it as a transformer with the same
+    /// columns, which hashes the n-grams itself. Files are written atomically. An ensemble (<c>EnsembleSize</c> above 1) is
+    /// refused with <see cref="NotSupportedException"/>: the graph holds one classifier.
     /// </summary>
     public void ExportOnnx(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options = null)
     {

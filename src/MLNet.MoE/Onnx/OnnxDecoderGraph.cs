@@ -60,6 +60,8 @@ internal sealed class OnnxDecoderGraph
     /// Builds the graph of a text classifier: <c>input_ids</c> [B, S] and <c>attention_mask</c> [B, S] (1 on each row's
     /// tokens, 0 on the right padding) → <c>logits</c> [B, C] and <c>probabilities</c> [B, C] (softmax). The backbone runs
     /// without a cache; its final-normed hidden states are pooled as the classifier pools them and go through the head.
+    /// A classifier with a wide branch also reads <c>ngram_ids</c> [B, M] (int64) and <c>ngram_weights</c> [B, M] (float32):
+    /// each row's n-gram bucket ids and their weights, right-padded with id 0 and weight 0.
     /// </summary>
     public static ModelProto BuildClassifier(MoeTextClassifier model, OnnxExportOptions options, IReadOnlyDictionary<string, string> metadata)
     {
@@ -68,11 +70,14 @@ internal sealed class OnnxDecoderGraph
         var builder = new OnnxDecoderGraph(model.Backbone, options) { withCache = false };
         foreach (var (name, tensor) in model.state_dict())
         {
-            if (name.StartsWith("head.", StringComparison.Ordinal) || name.StartsWith("head_hidden.", StringComparison.Ordinal)) builder.weights[name] = tensor;
+            if (name.StartsWith("head.", StringComparison.Ordinal) || name.StartsWith("head_hidden.", StringComparison.Ordinal) || name == WideWeight) builder.weights[name] = tensor;
         }
-        builder.BuildClassifierGraph(model.ClassCount, model.Pooling, model.HeadHiddenSize > 0);
+        builder.BuildClassifierGraph(model.ClassCount, model.Pooling, model.HeadHiddenSize > 0, model.NgramBuckets > 0);
         return builder.Proto(metadata);
     }
+
+    /// <summary>The wide branch's table [buckets, C] (<see cref="MoeTextClassifier"/>'s parameter name).</summary>
+    private const string WideWeight = "wide.weight";
 
     private ModelProto Proto(IReadOnlyDictionary<string, string> metadata)
     {
@@ -89,10 +94,12 @@ internal sealed class OnnxDecoderGraph
         return proto;
     }
 
-    private void BuildClassifierGraph(int classCount, TextPooling pooling, bool hiddenLayer)
+    private void BuildClassifierGraph(int classCount, TextPooling pooling, bool hiddenLayer, bool wide)
     {
         string ids = g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
         string attentionMask = g.Input("attention_mask", DataType.Int64, "batch_size", "sequence_length");
+        string ngramIds = wide ? g.Input("ngram_ids", DataType.Int64, "batch_size", "ngram_count") : "";
+        string ngramWeights = wide ? g.Input("ngram_weights", DataType.Float, "batch_size", "ngram_count") : "";
         g.Output("logits", DataType.Float, "batch_size", classCount);
         g.Output("probabilities", DataType.Float, "batch_size", classCount);
         // Positions 0..S-1 on every row (rows are right-padded, so each starts at position 0).
@@ -117,8 +124,24 @@ internal sealed class OnnxDecoderGraph
             pooled = g.Node("Squeeze", new[] { g.Node("GatherElements", new[] { hidden, index }, ("axis", 1L)), g.Int64s(1) });
         }
         if (hiddenLayer) pooled = g.Node("Tanh", new[] { Linear(pooled, "head_hidden.weight", Bias("head_hidden.bias")) });
-        LinearTo("logits", pooled, "head.weight", Bias("head.bias"));
+        string logits = Linear(pooled, "head.weight", Bias("head.bias"));
+        if (wide) logits = g.Node("Add", new[] { logits, WideLogits(ngramIds, ngramWeights) });
+        g.NodeTo("logits", "Identity", new[] { logits });
         g.NodeTo("probabilities", "Softmax", new[] { "logits" }, ("axis", -1L));
+    }
+
+    /// <summary>
+    /// The wide branch's logits [B, C] as <see cref="MoeTextClassifier"/> adds them: Σ over a row's occurrences of its
+    /// weight × the bucket's row of the table, here over the padded [B, M] occurrences (padding has weight 0). The table is
+    /// gathered, as the token embedding is, so it is stored as the embedding is: float16/bfloat16 for those weight types,
+    /// float32 otherwise (int8/int4 quantize matrix products, not gathered tables).
+    /// </summary>
+    private string WideLogits(string ngramIds, string ngramWeights)
+    {
+        string table = MatrixWeight(WideWeight, Tensor(WideWeight));                                              // [buckets, C]
+        string gathered = g.Node("Gather", new[] { table, ngramIds }, ("axis", 0L));                              // [B, M, C]
+        string weighted = g.Node("Mul", new[] { gathered, g.Node("Unsqueeze", new[] { ngramWeights, g.Int64s(-1) }) });
+        return g.Node("ReduceSum", new[] { weighted, g.Int64s(1) }, ("keepdims", 0L));
     }
     private void BuildGraph()
     {

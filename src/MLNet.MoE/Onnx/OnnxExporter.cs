@@ -70,10 +70,12 @@ internal static class OnnxExporter
 
     /// <summary>
     /// Exports a text classifier to <paramref name="directory"/>: <c>model.onnx</c> with inputs <c>input_ids</c> and
-    /// <c>attention_mask</c> [B, S] (right-padded rows, encoded as <c>TextClassificationTokens</c> does) and outputs
+    /// <c>attention_mask</c> [B, S] (right-padded rows, encoded as <c>TextClassificationTokens</c> does), with a wide branch
+    /// also <c>ngram_ids</c> and <c>ngram_weights</c> [B, M] (<c>TextClassificationPadding.PadNgrams</c>), and outputs
     /// <c>logits</c> and <c>probabilities</c> [B, C]; in its metadata the class names (with their key type), pooling,
-    /// maximum length, column names, the tokenizer's SHA-256 and the backbone config; and the tokenizer files. Written
-    /// atomically like <see cref="Export"/>.
+    /// maximum length, column names, the tokenizer's SHA-256, the backbone config and, with a wide branch, its bucket
+    /// count and the n-gram hash version (the format version is then <see cref="OnnxMetadataKeys.NgramFormatVersion"/>);
+    /// and the tokenizer files. Written atomically like <see cref="Export"/>.
     /// </summary>
     public static void ExportClassifier(MoeTextClassifier model, MoeTokenizer? tokenizer, TextClassificationSettings settings, LabelKeyValues? keyValues,
         string directory, OnnxExportOptions? options = null)
@@ -88,6 +90,8 @@ internal static class OnnxExporter
         int maxLength = settings.MaxLength;
         if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
             throw new ArgumentOutOfRangeException(nameof(tokenizer), $"The tokenizer's {tokenizer.VocabularySize} ids exceed the model's vocab_size ({config.VocabSize}).");
+        if (settings.NgramBuckets != model.NgramBuckets)
+            throw new ArgumentException($"The settings name {settings.NgramBuckets} n-gram buckets; the classifier has {model.NgramBuckets}.", nameof(settings));
         if (settings.ClassCount != model.ClassCount || (keyValues != null && keyValues.Values.Length != model.ClassCount))
             throw new ArgumentOutOfRangeException(nameof(keyValues), $"{keyValues?.Values.Length ?? settings.ClassCount} classes were given for a classifier of {model.ClassCount} classes.");
         if (maxLength < 4 || maxLength > config.MaxPositionEmbeddings)
@@ -107,6 +111,12 @@ internal static class OnnxExporter
             [OnnxMetadataKeys.Config] = config.ToJson(),
         };
         if (settings.SecondTextColumnName != null) metadata[OnnxMetadataKeys.SecondTextColumn] = settings.SecondTextColumnName;
+        if (model.NgramBuckets > 0)
+        {
+            metadata[OnnxMetadataKeys.FormatVersion] = OnnxMetadataKeys.NgramFormatVersion;
+            metadata[OnnxMetadataKeys.NgramBuckets] = Invariant(model.NgramBuckets);
+            metadata[OnnxMetadataKeys.NgramHashVersion] = TextClassificationNgrams.HashVersion;
+        }
         if (keyValues != null)
         {
             metadata[OnnxMetadataKeys.ClassNames] = JsonSerializer.Serialize(keyValues.AsText());
@@ -283,16 +293,13 @@ internal static class OnnxExporter
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Exports a trained classifier transformer (its classifier, tokenizer, column names, maximum length and label key
-    /// values). An ensemble is refused: the graph holds one classifier; so is a classifier with a wide branch of hashed
-    /// n-grams: the graph reads token ids only.
+    /// Exports a trained classifier transformer (its classifier, with its wide branch when it has one, tokenizer, column
+    /// names, maximum length and label key values). An ensemble is refused: the graph holds one classifier.
     /// </summary>
     public static void ExportClassifierTransformer(MoeTextClassificationTransformer model, string directory, OnnxExportOptions? options)
     {
         if (model.Members.Count > 1)
             throw new NotSupportedException($"ExportOnnx: the text classifier is an ensemble of {model.Members.Count} classifiers (MoeTextClassificationOptions.EnsembleSize); the ONNX graph holds one classifier. Train with EnsembleSize 1 to export it, or score the ensemble with the transformer.");
-        if (model.Settings.NgramBuckets > 0)
-            throw new NotSupportedException($"ExportOnnx: the text classifier has a wide branch of hashed n-grams ({model.Settings.NgramBuckets:N0} buckets, MoeTextClassificationOptions.NgramBuckets), which the ONNX graph does not compute (it reads token ids only). Train with NgramBuckets 0 to export it, or score it with the transformer.");
         ExportClassifier(model.Model, model.Tokenizer, model.Settings, model.KeyValues, directory, options);
     }
 }

@@ -21,7 +21,7 @@ internal sealed record NgramBatch(Tensor Buckets, Tensor Rows, Tensor Weights)
         int at = 0;
         for (int row = 0; row < rows.Count; row++)
         {
-            float weight = rows[row].Length > 0 ? (float)(1 / Math.Sqrt(rows[row].Length)) : 0f;
+            float weight = TextClassificationNgrams.Weight(rows[row].Length);
             foreach (int bucket in rows[row])
             {
                 buckets[at] = bucket;

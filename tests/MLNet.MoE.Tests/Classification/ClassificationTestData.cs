@@ -74,15 +74,17 @@ public static class ClassificationTestData
 
     /// <summary>
     /// A one-epoch classifier of text pairs over the first 40 reviews (each review paired with the next one's text in
-    /// column <c>Other</c>), the pairs it was trained on, and the fitted pipeline.
+    /// column <c>Other</c>), the pairs it was trained on, and the fitted pipeline; with the wide n-gram branch when
+    /// <paramref name="ngramBuckets"/> is above 0.
     /// </summary>
-    public static (ITransformer Model, IDataView Data, List<Pair> Pairs) TrainedPairClassifier(MLContext ml)
+    public static (ITransformer Model, IDataView Data, List<Pair> Pairs) TrainedPairClassifier(MLContext ml, int ngramBuckets = 0)
     {
         var reviews = Reviews(40);
         var pairs = reviews.Select((r, i) => new Pair { Text = r.Text, Other = reviews[(i + 1) % reviews.Count].Text, Label = r.Label ? "pos" : "neg" }).ToList();
         var data = ml.Data.LoadFromEnumerable(pairs);
         var options = Options(epochs: 1);
         options.SecondTextColumnName = "Other";
+        options.NgramBuckets = ngramBuckets;
         return (ClassifierPipeline(ml, options).Fit(data), data, pairs);
     }
 

@@ -5,17 +5,25 @@ namespace MLNet.MoE.Tests.Onnx;
 
 /// <summary>
 /// A review classifier (Boolean label, so its key values are Boolean) trained on 96 reviews and exported to ONNX once,
-/// with 40 held-out reviews to score; shared by the tests of a class.
+/// with 40 held-out reviews to score; shared by the tests of a class. Without the wide n-gram branch; see
+/// <see cref="ExportedWideReviewClassifier"/> for one with it.
 /// </summary>
-public sealed class ExportedReviewClassifier : IDisposable
+public class ExportedReviewClassifier : IDisposable
 {
     public ExportedReviewClassifier()
+        : this(ngramBuckets: 0)
+    {
+    }
+
+    protected ExportedReviewClassifier(int ngramBuckets)
     {
         Ml = new MLContext(seed: 1);
         var rows = Reviews(136);
         TestRows = rows.Skip(96).ToList();
         Test = Ml.Data.LoadFromEnumerable(TestRows);
-        Model = ClassifierPipeline(Ml, Options()).Fit(Ml.Data.LoadFromEnumerable(rows.Take(96).ToList()));
+        var options = Options();
+        options.NgramBuckets = ngramBuckets;
+        Model = ClassifierPipeline(Ml, options).Fit(Ml.Data.LoadFromEnumerable(rows.Take(96).ToList()));
         Directory = TestPaths.NewTempDirectory();
         Ml.MoE().ExportOnnx(Transformer, Directory);
     }
@@ -40,5 +48,9 @@ public sealed class ExportedReviewClassifier : IDisposable
     /// <summary>The export folder (model.onnx and the tokenizer).</summary>
     public string Directory { get; }
 
-    public void Dispose() => Transformer.Dispose();
+    public void Dispose()
+    {
+        Transformer.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
