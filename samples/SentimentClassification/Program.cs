@@ -31,7 +31,7 @@ double languageModelRate = double.Parse(Argument("--lm-lr") ?? "3e-3", CultureIn
 double classifierRate = double.Parse(Argument("--lr") ?? "2e-3", CultureInfo.InvariantCulture);
 int maxLength = int.Parse(Argument("--max-length") ?? "64", CultureInfo.InvariantCulture);
 // The wide branch of hashed n-grams (MoeTextClassificationOptions.NgramBuckets): off here (0), so the figures are the network's
-// alone and the classifier exports to ONNX; --ngram-buckets 262144 is the trainer's default.
+// alone; --ngram-buckets 262144 is the trainer's default (the ONNX export carries the branch either way).
 int ngramBuckets = int.Parse(Argument("--ngram-buckets") ?? "0", CultureInfo.InvariantCulture);
 // The classifier's pooling (mean or last), dropout and held-out fraction for early stopping.
 var pooling = (Argument("--pooling") ?? "mean") switch
@@ -228,19 +228,18 @@ foreach (string text in new[] { "Great phone, works perfectly.", "The battery di
     if (!p.Score.SequenceEqual(q.Score)) throw new InvalidOperationException("The reloaded classifier scores differently.");
     Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "\"{0}\" → {1} (P(positive) = {2:F3}; reloaded model agrees)", text, p.PredictedLabel, p.Score[1]));
 }
-// The same classifier as an ONNX model (input_ids + attention_mask → probabilities), with its tokenizer beside it.
+// The same classifier as an ONNX model (input_ids + attention_mask, and the n-grams with --ngram-buckets, → probabilities),
+// with its tokenizer beside it.
 string onnxDirectory = Path.Combine(outDirectory, "sentiment-classifier-onnx");
 var classifierStage = ((IEnumerable<ITransformer>)foldModel).OfType<MoeTextClassificationTransformer>().Single();
-if (classifierStage.EnsembleSize == 1 && ngramBuckets == 0)
+if (classifierStage.EnsembleSize == 1)
 {
     ml.MoE().ExportOnnx(classifierStage, onnxDirectory);
     Console.WriteLine($"Exported the classifier to ONNX: {onnxDirectory} ({new FileInfo(Path.Combine(onnxDirectory, "model.onnx")).Length / 1024.0:N0} KiB model.onnx).");
 }
 else
 {
-    Console.WriteLine(ngramBuckets > 0
-        ? "ONNX export skipped: the classifier has a wide branch of hashed n-grams (--ngram-buckets), which the ONNX graph does not compute."
-        : $"ONNX export skipped: the classifier is an ensemble of {classifierStage.EnsembleSize}, and an ONNX graph holds one classifier.");
+    Console.WriteLine($"ONNX export skipped: the classifier is an ensemble of {classifierStage.EnsembleSize}, and an ONNX graph holds one classifier.");
 }
 foreach (var f in pretrainedFolds) (f.Model as IDisposable)?.Dispose();
 

@@ -96,6 +96,8 @@ public class ClassifierOnnxExportTests(ITestOutputHelper output)
         ml.MoE().ExportOnnx(classifier, directory);
         string halfDirectory = TestPaths.NewTempDirectory();
         ml.MoE().ExportOnnx(classifier, halfDirectory, new OnnxExportOptions { Weights = OnnxWeightType.Float16 });
+        string int8Directory = TestPaths.NewTempDirectory();
+        ml.MoE().ExportOnnx(classifier, int8Directory, new OnnxExportOptions { Weights = OnnxWeightType.Int8 });
 
         // Rows of different n-gram counts (so the shorter ones are padded) and an empty text, which has no n-grams.
         var texts = Reviews(200).Skip(150).Take(6).Select(r => r.Text).Append("").ToList();
@@ -126,11 +128,15 @@ public class ClassifierOnnxExportTests(ITestOutputHelper output)
         Assert.Equal(buckets.ToString(System.Globalization.CultureInfo.InvariantCulture), metadata["mlnet_moe.ngram_buckets"]);
         Assert.Equal(TextClassificationNgrams.HashVersion, metadata["mlnet_moe.ngram_hash_version"]);
 
-        // Float16: the table is stored rounded, as the token embedding is, and the graph computes on the rounded weights.
-        var halfProto = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(halfDirectory, "model.onnx")));
-        var table = halfProto.Graph.Initializer.Single(t => t.Name.StartsWith("wide.weight", StringComparison.Ordinal));
-        Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Float16, table.DataType);
+        // The table is stored as the token embedding is: float32 in a float32 and an int8 export (quantization is for matrix
+        // products), rounded in a float16 export, whose graph then computes on the rounded weights.
+        var table = WideTable(directory);
+        Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Float, table.DataType);
         Assert.Equal(new long[] { buckets, 2 }, table.Dims);
+        Assert.Equal(table.RawData, WideTable(int8Directory).RawData);
+        var halfTable = WideTable(halfDirectory);
+        Assert.Equal((int)global::Onnx.TensorProto.Types.DataType.Float16, halfTable.DataType);
+        Assert.Equal(new long[] { buckets, 2 }, halfTable.Dims);
         RoundMatrices(classifier.Model, TorchSharp.torch.ScalarType.Float16);
         float[] roundedLogits = TorchLogits(classifier.Model, sequences, ngrams, classifier.Tokenizer.EndOfTextId);
         using var halfSession = new InferenceSession(Path.Combine(halfDirectory, "model.onnx"));
@@ -194,6 +200,10 @@ public class ClassifierOnnxExportTests(ITestOutputHelper output)
             parameter.copy_(parameter.to(type).to(TorchSharp.torch.ScalarType.Float32));
         }
     }
+
+    /// <summary>The wide branch's table among the initializers of the export in <paramref name="directory"/>.</summary>
+    private static global::Onnx.TensorProto WideTable(string directory) =>
+        global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(directory, "model.onnx"))).Graph.Initializer.Single(t => t.Name.StartsWith("wide.weight", StringComparison.Ordinal));
 
     private static double MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max();
 }
