@@ -158,7 +158,10 @@ internal sealed class OnnxClassifier : IDisposable
         if (file.Optional(OnnxMetadataKeys.NgramBuckets) == null)
         {
             if (wideInputs || ngramFormat)
-                throw new InvalidDataException($"{file.Source}: the text classifier's graph reads n-grams (format version {OnnxMetadataKeys.NgramFormatVersion}, inputs '{NgramIdsInput}' and '{NgramWeightsInput}'), but its metadata has no '{OnnxMetadataKeys.NgramBuckets}' entry.");
+            {
+                string evidence = wideInputs ? $"its graph has the inputs '{NgramIdsInput}' / '{NgramWeightsInput}'" : $"its '{OnnxMetadataKeys.FormatVersion}' is {OnnxMetadataKeys.NgramFormatVersion}";
+                throw new InvalidDataException($"{file.Source}: the text classifier reads n-grams ({evidence}), but its metadata has no '{OnnxMetadataKeys.NgramBuckets}' entry.");
+            }
             return 0;
         }
         int buckets = file.Positive(OnnxMetadataKeys.NgramBuckets);

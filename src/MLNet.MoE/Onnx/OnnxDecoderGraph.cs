@@ -26,6 +26,9 @@ internal sealed class OnnxDecoderGraph
     /// <summary>ONNX IR version paired with opset 23.</summary>
     public const int IrVersion = 11;
 
+    /// <summary>A text classifier's wide-branch table [buckets, C] (<see cref="MoeTextClassifier"/>'s parameter name, and the initializer's).</summary>
+    private const string WideWeight = "wide.weight";
+
     private readonly MoeModelConfig config;
     private readonly OnnxExportOptions options;
     private readonly Dictionary<string, Tensor> weights;
@@ -75,9 +78,6 @@ internal sealed class OnnxDecoderGraph
         builder.BuildClassifierGraph(model.ClassCount, model.Pooling, model.HeadHiddenSize > 0, model.NgramBuckets > 0);
         return builder.Proto(metadata);
     }
-
-    /// <summary>The wide branch's table [buckets, C] (<see cref="MoeTextClassifier"/>'s parameter name).</summary>
-    private const string WideWeight = "wide.weight";
 
     private ModelProto Proto(IReadOnlyDictionary<string, string> metadata)
     {
@@ -143,6 +143,7 @@ internal sealed class OnnxDecoderGraph
         string weighted = g.Node("Mul", new[] { gathered, g.Node("Unsqueeze", new[] { ngramWeights, g.Int64s(-1) }) });
         return g.Node("ReduceSum", new[] { weighted, g.Int64s(1) }, ("keepdims", 0L));
     }
+
     private void BuildGraph()
     {
         int layers = config.NumHiddenLayers;
