@@ -13,11 +13,12 @@ using static TorchSharp.torch;
 internal static class LoraBenchmark
 {
     public static object Run(MoeModelConfig config, string name, Device device, int batch, int sequence, int steps, int rank, string targetSet,
-        string? checkpoint, string? referenceLogits, int generateTokens, KernelMode kernelMode, ExpertDispatch expertDispatch)
+        string? checkpoint, string? referenceLogits, int generateTokens, KernelMode kernelMode, ExpertDispatch expertDispatch,
+        ScalarType weightType = ScalarType.BFloat16, bool profile = false)
     {
         var total = Stopwatch.StartNew();
         using var memory = new GpuMemoryMonitor(device);
-        var placement = new TensorPlacement(device, ScalarType.BFloat16);
+        var placement = new TensorPlacement(device, weightType);
         var load = Stopwatch.StartNew();
         torch.manual_seed(0);
         using var model = checkpoint != null
@@ -29,7 +30,17 @@ internal static class LoraBenchmark
         double hostAfterLoad = PeakHostGiB();
         config = model.Config;
 
-        object? logitsCheck = referenceLogits != null ? CompareLogits(model, referenceLogits, device) : null;
+        object? logitsCheck = referenceLogits != null ? CompareLogits(model, referenceLogits, device, weightType) : null;
+        // --steps 0: load (and compare logits) only, e.g. a float32 load of a 16B checkpoint that has no room to train.
+        if (steps == 0)
+        {
+            return new
+            {
+                impl = "mlnet-moe-torchsharp-load", config = name, device = device.ToString(), weights = weightType.ToString(),
+                source = checkpoint != null ? "checkpoint" : "random", load_s = Math.Round(loadSeconds, 1), gpu_after_load_gib = loadedGpu,
+                peak_host_after_load_gib = hostAfterLoad, logits = logitsCheck, total_s = Math.Round(total.Elapsed.TotalSeconds, 1),
+            };
+        }
 
         foreach (var p in model.parameters()) p.requires_grad_(false);
         // "attention-experts": PEFT's effective targets for DeepSeek-V3 in transformers 5 (its MLP names map onto the fused
@@ -62,6 +73,7 @@ internal static class LoraBenchmark
         var loop = new LanguageModelTrainingLoop(model, settings, device, adapters);
         loop.Run(stream, Array.Empty<int>(), reports.Add);
         var timed = reports[^1];
+        object? partTimes = profile ? Profile(model, adapters, settings, device, batch, sequence, random) : null;
 
         double? generationTokensPerSecond = null;
         if (generateTokens > 0)
@@ -94,13 +106,53 @@ internal static class LoraBenchmark
             loss = Math.Round(timed.Loss, 3),
             kernels = settings.Kernels.ToString(),
             generation_tokens_per_s = generationTokensPerSecond,
+            profile_ms = partTimes,
             logits = logitsCheck,
             total_s = Math.Round(total.Elapsed.TotalSeconds, 1),
         };
     }
 
+    /// <summary>
+    /// Where the forward time of a step goes, with the adapters attached: the model's own loss forward (no gradient, no
+    /// recomputation), then the same forward part by part (<see cref="PartByPartForward"/>, the routed experts there
+    /// without their adapters), each part between device synchronisations; milliseconds per pass, the mean of two.
+    /// </summary>
+    private static object Profile(MoeCausalLM model, LoraAdapters adapters, LanguageModelTrainingSettings settings, Device device, int batch, int sequence, Random random)
+    {
+        var timer = new SynchronisedPartTimer(device);
+        var forward = new List<double>();
+        for (int pass = 0; pass < 3; pass++)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            var ids = torch.tensor(Enumerable.Range(0, batch * (sequence + 1)).Select(_ => (long)random.Next(model.Config.VocabSize)).ToArray(), new long[] { batch, sequence + 1 }).to(device);
+            var inputs = ids.narrow(1, 0, sequence);
+            var targets = ids.narrow(1, 1, sequence);
+            ForwardContext Context() => new() { Training = true, ComputeType = ScalarType.BFloat16, CapacityFactor = 1.25, Kernels = settings.Kernels, Adapters = adapters };
+            using (var context = Context())
+            {
+                timer.Start();
+                model.Loss(inputs, targets, context, 0);
+                timer.Lap("whole");
+                if (pass > 0) forward.Add(timer.Totals["whole"]);
+                timer.Totals.Remove("whole");
+            }
+            if (pass == 1) timer.Reset();
+            using (var context = Context())
+            {
+                timer.Start();
+                PartByPartForward.Loss(model, inputs, targets, context, timer.Lap);
+            }
+        }
+        return new
+        {
+            forward_loss = Math.Round(forward.Average(), 1),
+            parts = timer.Totals.ToDictionary(p => p.Key, p => Math.Round(p.Value / 2, 1)),
+        };
+    }
+
     /// <summary>Compares the model's logits with a reference file: JSON {"input_ids": [[...]], "logits_file": "x.bin"} with float32 logits [T, V] of the first row.</summary>
-    private static object CompareLogits(MoeCausalLM model, string referencePath, Device device)
+    private static object CompareLogits(MoeCausalLM model, string referencePath, Device device, ScalarType computeType)
     {
         using var json = JsonDocument.Parse(File.ReadAllText(referencePath));
         long[] ids = json.RootElement.GetProperty("input_ids")[0].EnumerateArray().Select(v => v.GetInt64()).ToArray();
@@ -110,7 +162,7 @@ internal static class LoraBenchmark
         Buffer.BlockCopy(bytes, 0, reference, 0, bytes.Length);
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        using var context = new ForwardContext { ComputeType = ScalarType.BFloat16 };
+        using var context = new ForwardContext { ComputeType = computeType };
         var logits = model.Forward(torch.tensor(ids, new long[] { 1, ids.Length }).to(device), context)[0].cpu().contiguous();
         var expected = torch.tensor(reference, logits.shape);
         var difference = (logits - expected).abs();

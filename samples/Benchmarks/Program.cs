@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | classification <tsv file> [--no-header] [--text-column N] [--label-column N] [--test-fraction F] [--folds N] [--seed N] [--trainers lbfgs,sdca,moe] [--device ...] [--epochs N --max-length N --lr F --batch N --validation-fraction F --patience N --lm-steps N --ngram-buckets N --ngram-lr-scale F --dropout F --weight-decay F --init NAME --variant NAME] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] | lora-export <out dir>");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | classification <tsv file> [--no-header] [--text-column N] [--label-column N] [--test-fraction F] [--folds N] [--seed N] [--trainers lbfgs,sdca,moe] [--device ...] [--epochs N --max-length N --lr F --batch N --validation-fraction F --patience N --lm-steps N --ngram-buckets N --ngram-lr-scale F --dropout F --weight-decay F --init NAME --variant NAME] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] [--weights bfloat16|float32] [--profile] | lora-export <out dir>");
     return 2;
 }
 string Option(string name, string fallback)
@@ -83,7 +83,14 @@ switch (args[0])
                 int.Parse(Option("--steps", "4"), CultureInfo.InvariantCulture), int.Parse(Option("--rank", "16"), CultureInfo.InvariantCulture),
                 Option("--targets", "attention-experts"), Option("--checkpoint", "") is { Length: > 0 } dir ? dir : null,
                 Option("--reference-logits", "") is { Length: > 0 } reference ? reference : null,
-                int.Parse(Option("--generate", "0"), CultureInfo.InvariantCulture), kernelMode, expertDispatch));
+                int.Parse(Option("--generate", "0"), CultureInfo.InvariantCulture), kernelMode, expertDispatch,
+                Option("--weights", "bfloat16") switch
+                {
+                    "bfloat16" => ScalarType.BFloat16,
+                    "float32" => ScalarType.Float32,
+                    var w => throw new ArgumentException($"--weights {w}: bfloat16 or float32."),
+                },
+                args.Contains("--profile")));
             return 0;
         }
     case "lora-export":

@@ -1,7 +1,9 @@
 # Builds the random bfloat16 Moonlight-16B-A3B-shaped DeepseekV3ForCausalLM of peft_moonlight.py (same config, same
 # seed), saves it with save_pretrained (bf16, sharded safetensors) and writes transformers' bf16 logits for one row of
 # 16 ids, for the .NET benchmark to load the folder and compare (Benchmarks lora moonlight --checkpoint DIR
-# --reference-logits DIR/reference.json). Usage: python3 moonlight_checkpoint.py DIR
+# --reference-logits DIR/reference.json); then loads the saved folder in float32 and writes transformers' float32 logits
+# of the same row (DIR/reference_fp32.json), and how far its own bf16 logits lie from them (the bf16 noise of this
+# random-weight model). Usage: python3 moonlight_checkpoint.py DIR
 import json, sys, time, torch
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 out = sys.argv[1]
@@ -23,7 +25,19 @@ model.save_pretrained(out, safe_serialization=True)
 save_s = time.time() - t
 logits.numpy().tofile(f"{out}/reference_logits.bin")
 json.dump({"input_ids": ids.tolist(), "logits_file": "reference_logits.bin"}, open(f"{out}/reference.json", "w"))
+del model; torch.cuda.empty_cache()
+t = time.time()
+model32 = DeepseekV3ForCausalLM.from_pretrained(out, dtype=torch.float32, device_map="cuda").eval()
+load32_s = time.time() - t
+with torch.no_grad():
+    logits32 = model32(input_ids=ids.cuda()).logits[0].float().cpu()
+logits32.numpy().tofile(f"{out}/reference_fp32_logits.bin")
+json.dump({"input_ids": ids.tolist(), "logits_file": "reference_fp32_logits.bin"}, open(f"{out}/reference_fp32.json", "w"))
+del model32; torch.cuda.empty_cache()
+bf16_vs_fp32 = {"max_abs_difference": round(float((logits - logits32).abs().max()), 4), "mean_abs_difference": round(float((logits - logits32).abs().mean()), 5),
+    "argmax_agreement": round(float((logits.argmax(-1) == logits32.argmax(-1)).float().mean()), 4)}
 import os
 size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
 print(json.dumps({"impl": "transformers-save_pretrained", "save_s": round(save_s, 1), "folder_gib": round(size / 2**30, 1),
-    "files": sorted(f for f in os.listdir(out) if f.endswith(".json"))}))
+    "files": sorted(f for f in os.listdir(out) if f.endswith(".json")),
+    "fp32_load_s": round(load32_s, 1), "transformers_bf16_vs_fp32": bf16_vs_fp32}))

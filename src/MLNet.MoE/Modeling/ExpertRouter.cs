@@ -63,9 +63,10 @@ internal sealed class ExpertRouter : nn.Module
         int experts = config.NRoutedExperts;
         int k = config.NumExpertsPerTok;
         int groups = config.NGroup;
-        // float32 inputs (CPU, inference) route in float32 as Hugging Face does; bfloat16 training computes the router
-        // product in bfloat16, as DeepSeek's own code does, and scores in float32.
-        var logits = nn.functional.linear(x, Weight.to(x.dtype)).to(ScalarType.Float32);
+        // The router product runs in float32 whatever the compute type, as Hugging Face's DeepseekV3TopkRouter does: with
+        // 64 or more experts whose scores lie close together, a bfloat16 product flips the top-k choice of many tokens,
+        // and a bfloat16 checkpoint then scores visibly unlike transformers (the product is [N, H] × [H, E], cheap).
+        var logits = nn.functional.linear(x.to(ScalarType.Float32), Weight.to(ScalarType.Float32));
         var scores = modes.Scoring switch
         {
             RouterScoring.Sigmoid => logits.sigmoid(),
