@@ -10,3 +10,6 @@ timeout 240 python3 tools/gpu/moonlight_checkpoint.py /tmp/moonlight 2>&1 | tail
 ours 150 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3 --checkpoint /tmp/moonlight --reference-logits /tmp/moonlight/reference.json --generate 32 --profile
 ours 120 lora moonlight --device cuda --steps 0 --weights float32 --checkpoint /tmp/moonlight --reference-logits /tmp/moonlight/reference_fp32.json
 rm -rf /tmp/moonlight
+# The token store's training rows again, in the order store, memory, memory, store.
+tar -C .gpu -xJf .gpu/data.tar.xz kjv.txt
+timeout 150 bash .gpu/run.sh token-store train .gpu/kjv.txt /tmp/token-store-bench small --device cuda --steps 150 --batch 32 --context 512 2>&1 | tail -1 | tee -a $OUT/store.jsonl
