@@ -99,7 +99,6 @@ internal sealed class LoraAdapters : IDisposable
     /// New adapters (B = 0, so the model's function is unchanged) on every module of <paramref name="model"/> that
     /// <paramref name="options"/> targets, drawn from <paramref name="seed"/> on the model's device.
     /// </summary>
-    /// <exception cref="ArgumentException">A target matches no module of this model, or the rank exceeds a matrix's size; the message names it.</exception>
     /// <exception cref="ArgumentException">A target matches no module of this model, the rank exceeds a matrix's size, or <see cref="LoraOptions.TrainRouter"/> is set for a model without MoE layers; the message names the option.</exception>
     public static LoraAdapters Create(MoeCausalLM model, LoraOptions options, long seed, string optionName)
     {
