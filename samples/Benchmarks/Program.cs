@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | classification <tsv file> [--no-header] [--text-column N] [--label-column N] [--test-fraction F] [--folds N] [--seed N] [--trainers lbfgs,sdca,moe] [--device ...] [--epochs N --max-length N --lr F --batch N --validation-fraction F --patience N --lm-steps N --ngram-buckets N --ngram-lr-scale F --dropout F --weight-decay F --init NAME --variant NAME] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] [--weights bfloat16|float32] [--profile] | lora-export <out dir>");
+    Console.Error.WriteLine("usage: Benchmarks train <config...> [--device cpu|cuda] [--steps N] [--warmup N] [--precision bf16|fp32] [--batch N] [--recompute] [--kernels auto|fused|managed] [--experts auto|dropless|padded] [--init huggingface|fanin|unitembedding] | load <config> [--repeats N] | profile <config> [--device cpu|cuda] [--steps N] [--batch N] [--kernels ...] [--experts ...] | parity [fixture-dir] [--device ...] | compare-cpu <config> [--steps N] | quality <text file> [--seed N] [--steps N] [--device ...] | classification <tsv file> [--no-header] [--text-column N] [--label-column N] [--test-fraction F] [--folds N] [--seed N] [--trainers lbfgs,sdca,moe] [--device ...] [--epochs N --max-length N --lr F --batch N --validation-fraction F --patience N --lm-steps N --ngram-buckets N --ngram-lr-scale F --dropout F --weight-decay F --init NAME --variant NAME] | lora <config> [--device cuda] [--batch N] [--seq N] [--steps N] [--rank N] [--targets attention-experts|attention-mlp] [--checkpoint DIR] [--reference-logits FILE] [--generate N] [--weights bfloat16|float32] [--profile] | lora-export <out dir> [--train-router-norms]");
     return 2;
 }
 string Option(string name, string fallback)
@@ -96,7 +96,8 @@ switch (args[0])
     case "lora-export":
         // Parity with PEFT: LoRA-trains the tiny fixture a few steps, writes the adapters in PEFT's format and this
         // library's logits for the fixture's ids, for tools/gpu/peft_parity.py to load with PeftModel and compare.
-        Emit(LoraExport.Run(Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a"), positional[0]));
+        // --train-router-norms: routers and norms trained in full too (PEFT's modules_to_save).
+        Emit(LoraExport.Run(Path.Combine(AppContext.BaseDirectory, "Data", "deepseek-v3-tiny-a"), positional[0], args.Contains("--train-router-norms")));
         return 0;
     case "compare-cpu":
         // A check: exits 1 when a loss differs from the CPU's by more than --tolerance.

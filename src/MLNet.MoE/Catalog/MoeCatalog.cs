@@ -92,11 +92,13 @@ public sealed class MoeCatalog
     /// <summary>
     /// Writes the LoRA adapters of a fine-tuned language model in PEFT's format (<c>adapter_config.json</c> and
     /// <c>adapter_model.safetensors</c>, PEFT's key names, float32), so transformers + PEFT load them with
-    /// <c>PeftModel.from_pretrained(base, directory)</c> onto the same base checkpoint. The file also records the SHA-256
-    /// of the base weights, which <see cref="LoadLoraAdapters"/> checks. Each file is written atomically.
+    /// <c>PeftModel.from_pretrained(base, directory)</c> onto the same base checkpoint. Routers and norms trained in full
+    /// (<see cref="LoraOptions.TrainRouter"/>, <see cref="LoraOptions.TrainNorms"/>) are written as PEFT's
+    /// <c>modules_to_save</c>. The file also records the SHA-256 of the base weights, which <see cref="LoadLoraAdapters"/>
+    /// checks. Each file is written atomically.
     /// </summary>
     /// <exception cref="ArgumentException">The model carries no adapters (it was not trained with <see cref="LanguageModelOptions.Lora"/>).</exception>
-    /// <exception cref="NotSupportedException">The adapters include routed-expert adapters, which PEFT's format does not describe (save the merged checkpoint with <see cref="SaveHuggingFace"/>).</exception>
+    /// <exception cref="NotSupportedException">The adapters include dense or shared-expert MLP projections, which PEFT maps onto the routed experts (save the merged checkpoint with <see cref="SaveHuggingFace"/>).</exception>
     public void SaveLoraAdapters(LanguageModelTransformer model, string directory)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -110,7 +112,8 @@ public sealed class MoeCatalog
     /// or by PEFT's <c>save_pretrained</c>). Adapters that record their base's SHA-256 are refused on other base weights.
     /// The new transformer does not dispose the base; dispose it after the base's last use.
     /// </summary>
-    /// <exception cref="InvalidDataException">The adapters do not fit the base (missing or misshapen factors, unknown modules, another base's digest) or use PEFT features this library does not apply (DoRA, rsLoRA, per-module ranks, biases).</exception>
+    /// <remarks>PEFT's <c>modules_to_save</c> are applied when they name routers (<c>mlp.gate</c>) and RMSNorms: their saved weights are used in place of the base's; any other module is refused by name, and a router's saved selection bias must equal the base's.</remarks>
+    /// <exception cref="InvalidDataException">The adapters do not fit the base (missing or misshapen factors, unknown modules, another base's digest) or use PEFT features this library does not apply (DoRA, rsLoRA, per-module ranks, biases, <c>modules_to_save</c> other than routers and norms).</exception>
     public LanguageModelTransformer LoadLoraAdapters(LanguageModelTransformer baseModel, string directory)
     {
         ArgumentNullException.ThrowIfNull(baseModel);
@@ -123,8 +126,9 @@ public sealed class MoeCatalog
 
     /// <summary>
     /// A new language-model transformer whose weights are <paramref name="model"/>'s base weights with its LoRA adapters
-    /// merged in (W + α/r·B·A, in float32 on the CPU, then moved to the base's device): a plain model to save, export or
-    /// fine-tune further. The adapted transformer is left as it was.
+    /// merged in (W + α/r·B·A, in float32 on the CPU, then moved to the base's device) and its fully trained routers and
+    /// norms copied over the base's: a plain model to save, export or fine-tune further. The adapted transformer is left
+    /// as it was.
     /// </summary>
     /// <exception cref="ArgumentException">The model carries no adapters.</exception>
     public LanguageModelTransformer MergeLoraAdapters(LanguageModelTransformer model)

@@ -15,9 +15,20 @@ namespace MLNet.MoE;
 /// expert parameters (<c>target_parameters</c> <c>gate_up_proj</c>, <c>down_proj</c>): per MoE layer
 /// <c>mlp.experts.base_layer.lora_{A,B}.weight</c> for <c>gate_up_proj</c> (rank 2r through <c>rank_pattern</c>) and
 /// <c>mlp.experts.lora_{A,B}.weight</c> for <c>down_proj</c>, A [E·r, in] expert-major and B [out, r·E] rank-major, as
-/// PEFT's <c>ParamWrapper</c> reads them. The safetensors metadata also records the SHA-256 of the base weights
-/// (<see cref="LoraAdapters.WeightsDigest"/>) under <see cref="BaseDigestKey"/>; a load onto other base weights is then
-/// refused. Files PEFT wrote carry no digest and are checked by names and shapes alone.
+/// PEFT's <c>ParamWrapper</c> reads them. Fully trained routers and norms (<see cref="LoraOptions.TrainRouter"/>,
+/// <see cref="LoraOptions.TrainNorms"/>) are PEFT's <c>modules_to_save</c>: the config lists their names
+/// (<see cref="LoraAdapters.ModulesToSave"/>) and the weights file holds each module's whole state under the module's
+/// own key path, <c>base_model.model.model.layers.0.input_layernorm.weight</c>,
+/// <c>base_model.model.model.layers.1.mlp.gate.weight</c> and, since transformers' <c>DeepseekV3TopkRouter</c> holds it
+/// as a persistent buffer, <c>…mlp.gate.e_score_correction_bias</c> (the base's, unchanged: it never trains). That is
+/// what PEFT 0.21 writes and reads: <c>get_peft_model_state_dict</c> (peft/utils/save_and_load.py) adds, for every
+/// <c>ModulesToSaveWrapper</c> named <c>{name}</c>, <c>{name}.{k}</c> for each key <c>k</c> of the wrapped copy's
+/// <c>state_dict()</c> (<c>ModulesToSaveWrapper.adapter_state_dict</c> in peft/utils/other.py drops its
+/// <c>modules_to_save.{adapter}.</c> infix), and <c>set_peft_model_state_dict</c> looks up every one of those keys, so a
+/// router saved without its bias would not load in PEFT. The safetensors metadata also records the SHA-256 of the base
+/// weights (<see cref="LoraAdapters.WeightsDigest"/>) under <see cref="BaseDigestKey"/>; a load onto other base weights is
+/// then refused. Files PEFT wrote carry no digest and are checked by names and shapes alone, and a router's saved bias
+/// must equal the base's.
 /// </summary>
 internal static class PeftAdapterFiles
 {
@@ -52,6 +63,9 @@ internal static class PeftAdapterFiles
             var value = factor.detach().cpu();
             tensors.Add(new(KeyPrefix + ToPeftName(name), ToPeftLayout(name, value)));
         }
+        // A trained router's whole state, as PEFT's modules_to_save saves it: its selection bias too, unchanged.
+        foreach (var (name, bias) in adapters.TrainedRouterBiases())
+            tensors.Add(new(KeyPrefix + name, bias.detach().to(ScalarType.Float32).cpu()));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "pt",
@@ -84,7 +98,7 @@ internal static class PeftAdapterFiles
             ["use_dora"] = false,
             ["init_lora_weights"] = true,
             ["inference_mode"] = true,
-            ["modules_to_save"] = null,
+            ["modules_to_save"] = adapters.ModulesToSave.Count == 0 ? null : new JsonArray(adapters.ModulesToSave.Select(m => (JsonNode?)m).ToArray()),
             ["base_model_name_or_path"] = config.ExtraFields.TryGetValue("_name_or_path", out var name2) && name2 is JsonValue v && v.TryGetValue(out string? s) ? s : null,
         };
         if (adapters.AdaptsExperts)
@@ -99,7 +113,7 @@ internal static class PeftAdapterFiles
 
     /// <summary>Reads the adapters in <paramref name="directory"/> for <paramref name="baseModel"/>.</summary>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
-    /// <exception cref="InvalidDataException">The config is not a plain LoRA config this library applies (DoRA, rsLoRA, per-module ranks, biases, fan-in-fan-out), a factor is missing, extra or misshapen, or the adapters were made for other base weights; the message names the file.</exception>
+    /// <exception cref="InvalidDataException">The config is not a plain LoRA config this library applies (DoRA, rsLoRA, per-module ranks, biases, fan-in-fan-out, <c>modules_to_save</c> naming modules other than routers and norms), a factor or trained weight is missing, extra or misshapen, a saved router bias differs from the base's, or the adapters were made for other base weights; the message names the file and the tensor or module.</exception>
     public static LoraAdapters Load(MoeCausalLM baseModel, string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -122,7 +136,22 @@ internal static class PeftAdapterFiles
         foreach (string flag in new[] { "use_dora", "use_rslora", "fan_in_fan_out" })
             if (peft[flag] is JsonValue f && f.TryGetValue(out bool on) && on) throw new InvalidDataException($"'{configPath}': {flag} is true; this library applies plain LoRA only.");
         if (Text("bias") is { Length: > 0 } bias && bias != "none") throw new InvalidDataException($"'{configPath}': bias is '{bias}'; this library applies adapters without biases.");
-        if (peft["modules_to_save"] is JsonArray saved && saved.Count > 0) throw new InvalidDataException($"'{configPath}': modules_to_save lists fully trained modules, which this library does not apply.");
+        var modulesToSave = peft["modules_to_save"] switch
+        {
+            null => new List<string>(),
+            JsonArray saved when saved.All(n => n is JsonValue v && v.TryGetValue(out string? _)) => saved.Select(n => n!.GetValue<string>()).ToList(),
+            _ => throw new InvalidDataException($"'{configPath}': modules_to_save is not a list of module names."),
+        };
+        List<(string Name, nn.Module Module)> fullyTrained;
+        try
+        {
+            // Only routers and norms train in full here; any other module (an output head, embeddings) is refused by name.
+            fullyTrained = LoraAdapters.FullyTrainedModules(baseModel, modulesToSave, $"'{configPath}'");
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
         int rank = peft["r"]?.GetValue<int>() ?? throw new InvalidDataException($"'{configPath}' has no 'r'.");
         double alpha = peft["lora_alpha"]?.GetValue<double>() ?? rank;
         var parameters = peft["target_parameters"] is JsonArray p ? p.Select(t => t?.GetValue<string>() ?? "").ToList() : new List<string>();
@@ -160,7 +189,8 @@ internal static class PeftAdapterFiles
         }
         try
         {
-            return LoraAdapters.FromFactors(baseModel, rank, alpha, dropout, targets, tensors, weightsPath);
+            CheckRouterBiases(tensors, fullyTrained, weightsPath, file);
+            return LoraAdapters.FromFactors(baseModel, rank, alpha, dropout, targets, modulesToSave, tensors, weightsPath);
         }
         catch (ArgumentException e)
         {
@@ -169,6 +199,29 @@ internal static class PeftAdapterFiles
         finally
         {
             foreach (var tensor in tensors.Values) tensor.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Takes the selection biases of the trained routers out of <paramref name="tensors"/> (PEFT saves them with the
+    /// router's weight), refusing one that differs from the base's: the bias never trains, so adapters whose router was
+    /// saved with another bias were made on other base weights or with another balancing. The comparison is made in the
+    /// file's type (transformers keeps the bias in float32). A router saved without its bias is accepted.
+    /// </summary>
+    private static void CheckRouterBiases(Dictionary<string, Tensor> tensors, List<(string Name, nn.Module Module)> fullyTrained, string weightsPath, SafeTensorsFile file)
+    {
+        const string BiasSuffix = ".e_score_correction_bias";
+        foreach (var (name, module) in fullyTrained)
+        {
+            if (module is not ExpertRouter router || !tensors.TryGetValue(name + BiasSuffix, out var saved)) continue;
+            string key = file.Tensors.ContainsKey(KeyPrefix + name + BiasSuffix) ? KeyPrefix + name + BiasSuffix : name + BiasSuffix;
+            var stored = SafeTensorsDType.TryGetScalarType(file.Tensors[key].DType, out var type) ? type : ScalarType.Float32;
+            using var scope = torch.NewDisposeScope();
+            var expected = router.CorrectionBias.detach().cpu().to(stored).to(ScalarType.Float32);
+            if (!saved.shape.SequenceEqual(expected.shape) || !saved.eq(expected).all().item<bool>())
+                throw new InvalidDataException($"Tensor '{key}' in '{weightsPath}' differs from this base's selection bias: the bias of a router in modules_to_save never trains (it is saved unchanged), so these adapters were made for other base weights; load them onto the base they were trained on.");
+            tensors.Remove(name + BiasSuffix);
+            saved.Dispose();
         }
     }
 

@@ -111,8 +111,8 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         var config = baseModel.Config;
         long trainable = adapters.Parameters().Sum(p => p.numel());
         session.Channel.Info(string.Format(CultureInfo.InvariantCulture,
-            "LoRA fine-tuning a {0:N1}M-parameter MoE model ({1} weights, frozen) on {2}: rank {3}, α {4}, {5} adapted modules, {6:N2}M trainable parameters; {7:N0} training and {8:N0} validation tokens, {9} steps of {10}×{11} tokens.",
-            config.ParameterCount() / 1e6, baseModel.WeightType, session.Device, lora.Rank, lora.Alpha, adapters.AdaptedModules.Count(), trainable / 1e6,
+            "LoRA fine-tuning a {0:N1}M-parameter MoE model ({1} weights, frozen) on {2}: rank {3}, α {4}, {5} adapted modules, {6} routers and norms trained in full (copies), {7:N2}M trainable parameters; {8:N0} training and {9:N0} validation tokens, {10} steps of {11}×{12} tokens.",
+            config.ParameterCount() / 1e6, baseModel.WeightType, session.Device, lora.Rank, lora.Alpha, adapters.AdaptedModules.Count(), adapters.TrainedModules.Count(), trainable / 1e6,
             training.Length, validation.Count, steps, Options.BatchSize, Options.ContextLength));
         var settings = new LanguageModelTrainingSettings(Options, steps, session.Seed, session.ComputeType, session.Kernels, ResolveResume(session.Channel));
         settings = settings with { MultiTokenPredictionWeight = 0, Routing = settings.Routing with { BiasUpdateRate = 0 } };

@@ -64,7 +64,7 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
         this.adapters = adapters;
     }
 
-    /// <summary>What the run trains and checkpoints: the LoRA factors with adapters, else the model's whole state.</summary>
+    /// <summary>What the run trains and checkpoints: the LoRA factors (and trained router and norm copies) with adapters, else the model's whole state.</summary>
     private IReadOnlyDictionary<string, Tensor> TrainedState() =>
         adapters?.FactorState() ?? model.state_dict();
 
@@ -97,7 +97,10 @@ internal sealed class LanguageModelTrainingLoop : TrainingLoop<LanguageModelProg
     protected override TrainingEngine CreateEngine()
     {
         if (adapters != null)
-            return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(adapters.Parameters(), Array.Empty<TorchSharp.Modules.Parameter>(), settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device, adapters);
+        {
+            var (adapterDecay, adapterNoDecay) = adapters.ParameterGroupsForWeightDecay();
+            return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(adapterDecay, adapterNoDecay, settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device, adapters);
+        }
         var (decay, noDecay) = model.ParameterGroupsForWeightDecay();
         return new TrainingEngine(settings, OptimizerGroup.ForWeightDecay(decay, noDecay, settings.Optimizer.WeightDecay), model.MoeLayers(), model.Config.NRoutedExperts, Device);
     }

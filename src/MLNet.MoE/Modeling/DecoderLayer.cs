@@ -55,10 +55,10 @@ internal sealed class DecoderLayer : nn.Module
 
     /// <summary>The block's first half, <c>x + self_attn(input_layernorm(x))</c>: [B, T, H] → [B, T, H].</summary>
     public Tensor AttentionWithResidual(Tensor x, Tensor cos, Tensor sin, RotaryEmbedding rope, ForwardContext context) =>
-        x + selfAttention.Forward(inputLayerNorm.Forward(x, context.Kernels), cos, sin, rope, context);
+        x + selfAttention.Forward(inputLayerNorm.Forward(x, context), cos, sin, rope, context);
 
     /// <summary>The input of the feed-forward, <c>post_attention_layernorm(h)</c>.</summary>
-    public Tensor NormBeforeFeedForward(Tensor h, ForwardContext context) => postAttentionLayerNorm.Forward(h, context.Kernels);
+    public Tensor NormBeforeFeedForward(Tensor h, ForwardContext context) => postAttentionLayerNorm.Forward(h, context);
 
     /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
     protected override void RegisterComponents()

@@ -55,9 +55,11 @@ internal sealed class ExpertRouter : nn.Module
 
     /// <summary>
     /// Routes x [N, H]: returns the chosen experts [N, K] (int64), their gate weights [N, K] (float32) and the
-    /// per-token scores [N, E] (float32; sigmoid or softmax, before bias) for balance losses.
+    /// per-token scores [N, E] (float32; sigmoid or softmax, before bias) for balance losses. <paramref name="weight"/>
+    /// [E, H], when given, replaces the router matrix (a LoRA run's trained copy, <see cref="LoraAdapters.WeightFor(ExpertRouter)"/>);
+    /// the selection bias is this router's either way.
     /// </summary>
-    public (Tensor Indices, Tensor Weights, Tensor Scores) Route(Tensor x)
+    public (Tensor Indices, Tensor Weights, Tensor Scores) Route(Tensor x, Tensor? weight = null)
     {
         using var scope = torch.NewDisposeScope();
         int experts = config.NRoutedExperts;
@@ -66,7 +68,7 @@ internal sealed class ExpertRouter : nn.Module
         // The router product runs in float32 whatever the compute type, as Hugging Face's DeepseekV3TopkRouter does: with
         // 64 or more experts whose scores lie close together, a bfloat16 product flips the top-k choice of many tokens,
         // and a bfloat16 checkpoint then scores visibly unlike transformers (the product is [N, H] × [H, E], cheap).
-        var logits = nn.functional.linear(x.to(ScalarType.Float32), Weight.to(ScalarType.Float32));
+        var logits = nn.functional.linear(x.to(ScalarType.Float32), (weight ?? Weight).to(ScalarType.Float32));
         var scores = modes.Scoring switch
         {
             RouterScoring.Sigmoid => logits.sigmoid(),

@@ -29,8 +29,8 @@ internal sealed class ForwardContext : IDisposable
     public KernelSet Kernels { get; init; } = KernelSet.Managed;
 
     /// <summary>
-    /// LoRA adapters to add to the frozen projections and experts they adapt (null for none): the base model is shared,
-    /// the adapters come with the pass.
+    /// LoRA adapters to add to the frozen projections and experts they adapt, and whose trained router and norm copies
+    /// replace the base's weights (null for none): the base model is shared, the adapters come with the pass.
     /// </summary>
     public LoraAdapters? Adapters { get; init; }
 

@@ -39,9 +39,29 @@ public sealed class LoraOptions
     /// with "." and it (<c>q_proj</c> adapts every layer's, <c>model.layers.3.self_attn.q_proj</c> one). Default
     /// <see cref="AttentionAndExperts"/> (PEFT's targets for DeepSeek-V3); <see cref="AttentionAndMlpModules"/> adapts the
     /// dense and shared-expert MLPs instead of the routed experts.
-    /// The router (<c>mlp.gate</c>), the norms and the multi-token-prediction modules stay frozen.
+    /// The router (<c>mlp.gate</c>) and the norms get no low-rank adapter (see <see cref="TrainRouter"/> and
+    /// <see cref="TrainNorms"/>); the multi-token-prediction modules stay frozen.
     /// </summary>
     public IList<string> TargetModules { get; set; } = AttentionAndExperts.ToList();
+
+    /// <summary>
+    /// Trains every MoE layer's router matrix (<c>mlp.gate.weight</c> [E, H]) in full beside the adapters (default false),
+    /// as PEFT's <c>modules_to_save</c> does: the adapters hold a float32 copy of each router matrix, made from the base's
+    /// at the start, which every pass with the adapters uses instead of the base's (the base stays shared and untouched).
+    /// The copies take the run's weight decay, as matrices do in full training. The selection bias
+    /// <c>e_score_correction_bias</c> never trains: it is a buffer that only DeepSeek-V3's balancing rule moves, and a
+    /// LoRA run keeps the base's. A model without MoE layers is refused.
+    /// </summary>
+    public bool TrainRouter { get; set; }
+
+    /// <summary>
+    /// Trains every RMSNorm scale in full beside the adapters (default false): each block's <c>input_layernorm</c> and
+    /// <c>post_attention_layernorm</c>, the attention's <c>q_a_layernorm</c> and <c>kv_a_layernorm</c>, and the final
+    /// <c>model.norm</c> (the multi-token-prediction modules' norms stay frozen, as those modules do under LoRA). As with
+    /// <see cref="TrainRouter"/>, the adapters hold float32 copies that passes with the adapters use; the copies take no
+    /// weight decay, as norm scales do in full training.
+    /// </summary>
+    public bool TrainNorms { get; set; }
 
     /// <summary>Checks the values, naming <paramref name="optionName"/> and the field at fault.</summary>
     internal void Validate(string optionName)
@@ -60,7 +80,9 @@ public sealed class LoraOptions
                 throw new ArgumentException($"{optionName}.TargetModules holds an empty name.", optionName);
             string last = target[(target.LastIndexOf('.') + 1)..];
             if (last == "gate")
-                throw new ArgumentException($"{optionName}.TargetModules names '{target}': the router (mlp.gate) is not adapted; it stays frozen with its selection bias.", optionName);
+                throw new ArgumentException($"{optionName}.TargetModules names '{target}': the router (mlp.gate) gets no low-rank adapter; set {optionName}.TrainRouter to train its matrix in full.", optionName);
+            if (last.EndsWith("norm", StringComparison.Ordinal))
+                throw new ArgumentException($"{optionName}.TargetModules names '{target}': norms get no low-rank adapter; set {optionName}.TrainNorms to train their scales in full.", optionName);
             if (!AdaptableModules.Contains(last, StringComparer.Ordinal))
                 throw new ArgumentException($"{optionName}.TargetModules names '{target}', which is no adaptable module; the adaptable modules are {string.Join(", ", AdaptableModules)}.", optionName);
         }

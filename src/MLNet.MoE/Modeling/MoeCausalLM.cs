@@ -332,7 +332,7 @@ internal sealed class MoeCausalLM : nn.Module
         }
 
         /// <summary>The final RMSNorm of the last block's output.</summary>
-        public Tensor FinalNorm(Tensor h, ForwardContext context) => norm.Forward(h, context.Kernels);
+        public Tensor FinalNorm(Tensor h, ForwardContext context) => norm.Forward(h, context);
 
         /// <summary>Submodules and parameters are registered explicitly, with Hugging Face's names, in the constructor.</summary>
         protected override void RegisterComponents()

@@ -48,7 +48,7 @@ internal sealed class MoeFeedForward : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);
-        var (indices, weights, scores) = gate.Route(flat);
+        var (indices, weights, scores) = gate.Route(flat, context.Adapters?.WeightFor(gate));
         var (routed, load, dropped) = routedExperts.Forward(flat, indices, weights, context.Training, context.CapacityFactor, context.Kernels, context.Adapters?.For(routedExperts));
         var output = AddSharedExperts(routed, x, context);
         var routing = Routing(scores, indices, load, dropped, x.shape[0], context);

@@ -67,14 +67,14 @@ internal sealed class MultiHeadLatentAttention : nn.Module
         int heads = config.NumAttentionHeads;
         int nope = config.QkNopeHeadDim;
         int ropeDim = config.QkRopeHeadDim;
-        var q = qProj != null ? qProj.Project(x, context) : qBProj!.Project(qALayerNorm!.Forward(qAProj!.Project(x, context), context.Kernels), context);
+        var q = qProj != null ? qProj.Project(x, context) : qBProj!.Project(qALayerNorm!.Forward(qAProj!.Project(x, context), context), context);
         q = q.view(b, t, heads, config.QkHeadDim).transpose(1, 2);
         var qPass = q.narrow(-1, 0, nope);
         var qRot = q.narrow(-1, nope, ropeDim);
         var compressed = kvAProjWithMqa.Project(x, context);
         var kPass = compressed.narrow(-1, 0, config.KvLoraRank);
         var kRot = compressed.narrow(-1, config.KvLoraRank, ropeDim);
-        var kv = kvBProj.Project(kvALayerNorm.Forward(kPass, context.Kernels), context).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
+        var kv = kvBProj.Project(kvALayerNorm.Forward(kPass, context), context).view(b, t, heads, nope + config.VHeadDim).transpose(1, 2);
         kPass = kv.narrow(-1, 0, nope);
         var value = kv.narrow(-1, nope, config.VHeadDim);
         kRot = kRot.view(b, 1, t, ropeDim);

@@ -19,30 +19,36 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// <summary>The learned scale, shape [size]. Looked up on each use: moving the module to a device replaces it.</summary>
     public Parameter Weight => get_parameter("weight")!;
 
-    private Tensor WeightAs(ScalarType dtype)
-    {
-        var weight = Weight;
-        return weight.dtype == dtype ? weight : weight.to(dtype);
-    }
+    private static Tensor As(Tensor weight, ScalarType dtype) => weight.dtype == dtype ? weight : weight.to(dtype);
 
-    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size]. The managed code (see <see cref="Forward"/>).</summary>
+    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size]. The managed code (see <see cref="Forward(Tensor, KernelSet, Tensor?)"/>).</summary>
     public override Tensor forward(Tensor x) => Forward(x, KernelSet.Managed);
 
-    /// <summary>x · rsqrt(mean(x²) + eps) · weight; x [..., size], with <c>torch.rms_norm</c> when <paramref name="kernels"/> fuses it.</summary>
-    public Tensor Forward(Tensor x, KernelSet kernels)
+    /// <summary>
+    /// The norm of a pass: with the context's kernels, and with the scale a LoRA run trains in place of this one's
+    /// (<see cref="LoraAdapters.WeightFor(RmsNorm)"/>) when the context's adapters hold one.
+    /// </summary>
+    public Tensor Forward(Tensor x, ForwardContext context) => Forward(x, context.Kernels, context.Adapters?.WeightFor(this));
+
+    /// <summary>
+    /// x · rsqrt(mean(x²) + eps) · weight; x [..., size], with <c>torch.rms_norm</c> when <paramref name="kernels"/> fuses
+    /// it; <paramref name="scale"/> [size], when given, replaces the learned scale.
+    /// </summary>
+    public Tensor Forward(Tensor x, KernelSet kernels, Tensor? scale = null)
     {
+        var weight = scale ?? Weight;
         using var scope = torch.NewDisposeScope();
         Tensor result;
         if (kernels.Fused(KernelOp.RmsNorm) is { } fused)
         {
             // One ATen kernel each way; it reduces half-precision inputs in float32 internally.
-            result = fused.RmsNorm(x, WeightAs(x.dtype), eps);
+            result = fused.RmsNorm(x, As(weight, x.dtype), eps);
         }
         else if (x.dtype == ScalarType.Float32)
         {
             // Hugging Face's float32 arithmetic, for exact parity.
             var inverse = torch.rsqrt(x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps);
-            result = WeightAs(x.dtype) * (x * inverse);
+            result = As(weight, x.dtype) * (x * inverse);
         }
         else
         {
@@ -51,7 +57,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
             long size = x.shape[^1];
             var norm = torch.linalg.vector_norm(x, 2, new long[] { -1 }, true).to(ScalarType.Float32);
             var inverse = torch.rsqrt(norm.pow(2) / size + eps).to(x.dtype);
-            result = x * inverse * WeightAs(x.dtype);
+            result = x * inverse * As(weight, x.dtype);
         }
         return result.MoveToOuterDisposeScope();
     }

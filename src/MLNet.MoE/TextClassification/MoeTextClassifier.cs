@@ -118,7 +118,7 @@ internal sealed class MoeTextClassifier : nn.Module
         foreach (var parameter in backbone.parameters()) parameter.requires_grad_(true);
     }
 
-    /// <summary>What training snapshots and checkpoints: the classifier's state plus, while attached, the adapters' factors (named <c>lora.{factor}</c>).</summary>
+    /// <summary>What training snapshots and checkpoints: the classifier's state plus, while attached, the adapters' factors and trained copies (named <c>lora.{name}</c>).</summary>
     public Dictionary<string, Tensor> TrainingState()
     {
         var state = new Dictionary<string, Tensor>(state_dict(), StringComparer.Ordinal);
@@ -235,7 +235,7 @@ internal sealed class MoeTextClassifier : nn.Module
         bool InHead(Parameter p) => !InBackbone(p) && !ReferenceEquals(p, wide?.weight);
         var groups = OptimizerGroup.ForWeightDecay(decay.Where(InBackbone).ToList(), noDecay.Where(InBackbone).ToList(), weightDecay, backboneLearningRateScale)
             .Concat(OptimizerGroup.ForWeightDecay(decay.Where(InHead).ToList(), noDecay.Where(InHead).ToList(), weightDecay))
-            .Concat(Adapters != null ? OptimizerGroup.ForWeightDecay(Adapters.Parameters(), Array.Empty<Parameter>(), weightDecay) : Array.Empty<OptimizerGroup>())
+            .Concat(Adapters?.ParameterGroupsForWeightDecay() is { } adapterSplit ? OptimizerGroup.ForWeightDecay(adapterSplit.Decay, adapterSplit.NoDecay, weightDecay) : Array.Empty<OptimizerGroup>())
             .ToList();
         if (wide?.weight is { } wideWeight) groups.Add(new OptimizerGroup(new[] { wideWeight }, weightDecay, ngramLearningRateScale));
         return groups;

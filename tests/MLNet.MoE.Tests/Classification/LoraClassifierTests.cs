@@ -44,6 +44,43 @@ public class LoraClassifierTests
     }
 
     [Fact]
+    public void TrainedRouterAndNormCopiesAreTrainingStateAndMergeIntoTheBackbone()
+    {
+        string checkpoint = TestPaths.NewTempDirectory();
+        using (var model = new MoeCausalLM(PipelineTestData.SmallConfig with { VocabSize = MoeTokenizer.ByteLevel().VocabularySize, NumNextnPredictLayers = 0 }, seed: 9))
+            HuggingFaceCheckpoint.Save(model, checkpoint);
+        var ml = new MLContext(seed: 1);
+        var options = Options(epochs: 2);
+        options.Model = null;
+        options.HuggingFaceCheckpointDirectory = checkpoint;
+        options.Tokenizer = MoeTokenizer.ByteLevel();
+        options.Lora = new LoraOptions { Rank = 4, Alpha = 8, TrainRouter = true, TrainNorms = true };
+        options.LearningRate = 1e-2;
+        var classifier = Classifier(ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(48))));
+        Assert.Null(classifier.Model.Adapters);
+
+        using var original = HuggingFaceCheckpoint.Load(checkpoint);
+        var initial = original.state_dict();
+        var backbone = classifier.Model.Backbone.state_dict();
+        // The trained copies were merged over the backbone's router and norms; untargeted weights did not move.
+        foreach (string trained in new[] { "model.layers.1.mlp.gate.weight", "model.layers.0.input_layernorm.weight", "model.layers.1.self_attn.kv_a_layernorm.weight" })
+            Assert.False(TensorAssert.Same(initial[trained], backbone[trained]), trained);
+        foreach (string frozen in new[] { "model.embed_tokens.weight", "model.layers.1.mlp.shared_experts.up_proj.weight", "model.layers.0.mlp.down_proj.weight" })
+            Assert.True(TensorAssert.Same(initial[frozen], backbone[frozen]), frozen);
+
+        // While attached, the copies are part of what checkpoints hold and what the optimizer updates.
+        using var fresh = new MoeTextClassifier(HuggingFaceCheckpoint.Load(checkpoint), classCount: 2, TextPooling.Mean);
+        fresh.AttachAdapters(LoraAdapters.Create(fresh.Backbone, new LoraOptions { Rank = 2, TrainRouter = true, TrainNorms = true }, seed: 1, "Lora"));
+        var state = fresh.TrainingState();
+        Assert.Contains("lora.model.layers.1.mlp.gate.weight", state.Keys);
+        Assert.Contains("lora.model.norm.weight", state.Keys);
+        var updated = fresh.OptimizerGroups(0.01, 1.0).SelectMany(g => g.Parameters).ToHashSet(ReferenceEqualityComparer.Instance);
+        Assert.Contains(state["lora.model.norm.weight"], updated);
+        Assert.Contains(state["lora.model.layers.1.mlp.gate.weight"], updated);
+        Assert.DoesNotContain(fresh.Backbone.state_dict()["model.norm.weight"], updated);
+    }
+
+    [Fact]
     public void LoraWithoutAPretrainedBackboneIsRefused()
     {
         var ml = new MLContext(seed: 1);

@@ -44,6 +44,7 @@ public partial class DocumentationProseTests(ITestOutputHelper output)
     private static readonly Dictionary<string, string> NamesOutsideTheCode = new(StringComparer.Ordinal)
     {
         ["AutoTokenizer"] = "Hugging Face transformers' Python class that reads a tokenizer.json",
+        ["DeepseekV3TopkRouter"] = "Hugging Face transformers' Python module of a DeepseekV3 MoE layer's router",
         ["KeyValues"] = "ML.NET's annotation holding a key column's values",
     };
 

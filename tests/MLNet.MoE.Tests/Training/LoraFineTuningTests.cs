@@ -122,14 +122,16 @@ public class LoraFineTuningTests
         Assert.True(recomputed[^1] < recomputed[0]);
     }
 
-    [Fact]
-    public void AResumedRunEndsWithTheUninterruptedRunsAdapters()
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void AResumedRunEndsWithTheUninterruptedRunsAdapters(bool trainRouter, bool trainNorms)
     {
         string checkpoint = WriteCheckpoint();
         LanguageModelTransformer Run(int steps, string? folder, string? resume)
         {
             var ml = new MLContext(seed: 1);
-            var options = LoraRun(checkpoint, steps);
+            var options = LoraRun(checkpoint, steps, new LoraOptions { Rank = 4, Alpha = 8, TargetModules = EveryTarget.ToList(), TrainRouter = trainRouter, TrainNorms = trainNorms });
             options.ValidationFraction = 0;
             options.CheckpointDirectory = folder;
             options.CheckpointEverySteps = 3;
@@ -141,6 +143,10 @@ public class LoraFineTuningTests
         // Resumed from the run's own step-3 checkpoint (adapters, optimizer state, schedule and sampler position).
         var resumed = Run(6, null, Path.Combine(folder, "checkpoint-step00000003.moeckpt"));
         var expected = whole.Adapters!.NamedFactors().ToDictionary(f => f.Name, f => f.Factor);
+        // With TrainRouter and TrainNorms the checkpoint holds the trained router and norm copies too.
+        Assert.Equal(expected.Keys, resumed.Adapters!.NamedFactors().Select(f => f.Name));
+        Assert.Equal(trainRouter, expected.ContainsKey("model.layers.1.mlp.gate.weight"));
+        Assert.Equal(trainNorms, expected.ContainsKey("model.norm.weight"));
         Assert.All(resumed.Adapters!.NamedFactors(), f => Assert.True(TensorAssert.Close(expected[f.Name], f.Factor, 1e-6), f.Name));
     }
 

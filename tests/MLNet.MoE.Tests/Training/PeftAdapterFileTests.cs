@@ -40,6 +40,8 @@ public class PeftAdapterFileTests
         Assert.Equal(8.0, config["lora_alpha"]!.GetValue<double>());
         Assert.Equal(new[] { "gate_up_proj", "down_proj" }, config["target_parameters"]!.AsArray().Select(n => n!.GetValue<string>()));
         Assert.Equal(8, config["rank_pattern"]![".*\\.gate_up_proj"]!.GetValue<int>());
+        // Without TrainRouter or TrainNorms nothing is trained in full: no modules_to_save.
+        Assert.Null(config["modules_to_save"]);
         using (var file = SafeTensorsFile.Open(Path.Combine(folder, "adapter_model.safetensors")))
         {
             Assert.Contains("base_model.model.model.layers.0.self_attn.q_a_proj.lora_A.weight", file.Tensors.Keys);
