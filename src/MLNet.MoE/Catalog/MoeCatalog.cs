@@ -82,7 +82,8 @@ public sealed class MoeCatalog
         if (model.Adapters is { } adapters)
         {
             // A LoRA-tuned model exports as its merged weights: ONNX Runtime runs one plain decoder.
-            using var merged = MergedCopy(model.Model, adapters);
+            // float32 on the CPU, where the exporter builds the graph from the weights.
+            using var merged = MergedCopy(model.Model, adapters, TensorPlacement.Cpu);
             OnnxExporter.Export(merged, model.Tokenizer, directory, options, model.ContextLength, model.Generation);
             return;
         }
@@ -126,7 +127,7 @@ public sealed class MoeCatalog
 
     /// <summary>
     /// A new language-model transformer whose weights are <paramref name="model"/>'s base weights with its LoRA adapters
-    /// merged in (W + α/r·B·A, in float32 on the CPU, then moved to the base's device) and its fully trained routers and
+    /// merged in (W + α/r·B·A, computed in float32 a tensor at a time and stored on the base's device in its type) and its fully trained routers and
     /// norms copied over the base's: a plain model to save, export or fine-tune further. The adapted transformer is left
     /// as it was.
     /// </summary>
@@ -136,13 +137,17 @@ public sealed class MoeCatalog
         ArgumentNullException.ThrowIfNull(model);
         var adapters = model.Adapters ?? throw new ArgumentException("The language model carries no LoRA adapters to merge.", nameof(model));
         var merged = MergedCopy(model.Model, adapters);
-        merged.to(model.Model.Device);
         return new LanguageModelTransformer(merged, model.Tokenizer, model.TokenColumnName, model.PromptColumnName, model.ContextLength, model.Generation, model.TrainingSummary);
     }
 
-    private static MoeCausalLM MergedCopy(MoeCausalLM baseModel, LoraAdapters adapters)
+    /// <summary>
+    /// A copy of the base with the adapters merged in, placed as <paramref name="placement"/> says (default: where the
+    /// base lives, in its type, so a bfloat16 model on a GPU needs no float32 host copy); W + α/r·B·A is computed in
+    /// float32 one tensor at a time.
+    /// </summary>
+    private static MoeCausalLM MergedCopy(MoeCausalLM baseModel, LoraAdapters adapters, TensorPlacement? placement = null)
     {
-        var copy = baseModel.Copy();
+        var copy = baseModel.Copy(placement ?? new TensorPlacement(baseModel.Device, baseModel.WeightType));
         adapters.MergeInto(copy);
         return copy;
     }

@@ -197,7 +197,9 @@ internal static partial class HuggingFaceCheckpoint
         foreach (var (name, tensor) in state)
         {
             if (name.Contains("rotary_emb", StringComparison.Ordinal)) continue;
-            var value = tensor.detach().cpu();
+            // Left where it lives: the writer moves one tensor at a time to host memory, so saving a model on a GPU
+            // needs host memory for one tensor, not for the model.
+            var value = tensor.detach();
             if (ExpertTensor().Match(name) is { Success: true } m)
             {
                 string prefix = m.Groups["prefix"].Value;
@@ -222,8 +224,8 @@ internal static partial class HuggingFaceCheckpoint
         }
         for (int k = 0; k < model.Config.NumNextnPredictLayers; k++)
         {
-            yield return new($"model.layers.{mtpStart + k}.embed_tokens.weight", state["model.embed_tokens.weight"].detach().cpu());
-            yield return new($"model.layers.{mtpStart + k}.shared_head.head.weight", state["lm_head.weight"].detach().cpu());
+            yield return new($"model.layers.{mtpStart + k}.embed_tokens.weight", state["model.embed_tokens.weight"].detach());
+            yield return new($"model.layers.{mtpStart + k}.shared_head.head.weight", state["lm_head.weight"].detach());
         }
     }
 

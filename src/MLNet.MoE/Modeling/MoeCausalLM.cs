@@ -62,10 +62,14 @@ internal sealed class MoeCausalLM : nn.Module
     /// <summary>The architecture.</summary>
     public MoeModelConfig Config { get; }
 
-    /// <summary>A new model with the same config and a float32 copy of every weight and buffer, on the CPU (what full fine-tuning starts from).</summary>
-    internal MoeCausalLM Copy()
+    /// <summary>
+    /// A new model with the same config and a copy of every weight and buffer: by default float32 on the CPU (what full
+    /// fine-tuning starts from), else as <paramref name="placement"/> says (merging LoRA adapters keeps the base's device
+    /// and type, so a bfloat16 model on a GPU needs no float32 host copy).
+    /// </summary>
+    internal MoeCausalLM Copy(TensorPlacement? placement = null)
     {
-        var copy = ForLoading(Config, TensorPlacement.Cpu);
+        var copy = ForLoading(Config, placement ?? TensorPlacement.Cpu);
         using var noGrad = TorchSharp.torch.no_grad();
         var from = state_dict();
         foreach (var (name, tensor) in copy.state_dict()) tensor.copy_(from[name]);

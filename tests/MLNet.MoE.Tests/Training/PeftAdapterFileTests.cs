@@ -80,6 +80,41 @@ public class PeftAdapterFileTests
     }
 
     [Fact]
+    public void MergingABfloat16BaseKeepsItsTypeAndDeviceAndSavesBfloat16()
+    {
+        string checkpoint = TestPaths.NewTempDirectory();
+        using (var model = new MoeCausalLM(SmallConfig with { VocabSize = MoeTokenizer.ByteLevel().VocabularySize }, seed: 9))
+            HuggingFaceCheckpoint.Save(model, checkpoint, ScalarType.BFloat16);
+        var ml = new MLContext(seed: 1);
+        var baseModel = ml.MoE().LoadHuggingFace(checkpoint, MoeTokenizer.ByteLevel(), promptColumnName: "Text", contextLength: 32, weightType: ModelWeightType.BFloat16);
+        var options = Options(steps: 2);
+        options.Model = null;
+        options.InitialModel = baseModel;
+        options.Lora = new LoraOptions { Rank = 4, Alpha = 8 };
+        options.LearningRate = 1e-2;
+        var tuned = Train(ml, ml.Data.LoadFromEnumerable(Verses(30)), options).LastTransformer;
+
+        var merged = ml.MoE().MergeLoraAdapters(tuned);
+        Assert.Equal(ScalarType.BFloat16, merged.Model.WeightType);
+        Assert.Equal(baseModel.Model.Device.type, merged.Model.Device.type);
+        var baseState = baseModel.Model.state_dict();
+        var mergedState = merged.Model.state_dict();
+        // Each adapted weight is the base's plus α/r·B·A computed in float32, rounded to bfloat16 once.
+        var (gateUpDelta, _) = tuned.Adapters!.For(baseModel.Model.Layers[1].Moe!.Experts)!.MergedDelta();
+        var expectedGateUp = (baseState["model.layers.1.mlp.experts.gate_up_proj"].to(ScalarType.Float32) + gateUpDelta).to(ScalarType.BFloat16);
+        Assert.True(mergedState["model.layers.1.mlp.experts.gate_up_proj"].eq(expectedGateUp).all().item<bool>());
+        // Weights no adapter touches are the base's, bit for bit.
+        Assert.True(mergedState["model.embed_tokens.weight"].eq(baseState["model.embed_tokens.weight"]).all().item<bool>());
+
+        string folder = TestPaths.NewTempDirectory();
+        ml.MoE().SaveHuggingFace(tuned, folder);
+        using (var file = SafeTensorsFile.Open(Path.Combine(folder, "model.safetensors")))
+            Assert.Equal("BF16", file.Tensors["model.layers.1.mlp.experts.0.gate_proj.weight"].DType);
+        var reloaded = ml.MoE().LoadHuggingFace(folder, contextLength: 32, weightType: ModelWeightType.BFloat16);
+        Assert.Equal(Logits(merged), Logits(reloaded));
+    }
+
+    [Fact]
     public void ExportOnnxWritesTheMergedModelThatOnnxRuntimeScoresAlike()
     {
         var (ml, _, tuned) = TrainAdapters();
