@@ -29,12 +29,41 @@ internal static class TestPaths
         return path;
     }
 
-    /// <summary>A new empty temporary folder, unique to the caller.</summary>
+    /// <summary>This test run's temporary folders' parent, deleted when the process exits.</summary>
+    private static readonly Lazy<string> RunTempRoot = new(CreateRunTempRoot);
+
+    /// <summary>A new empty temporary folder, unique to the caller; the run's folders are deleted when the test process exits.</summary>
     public static string NewTempDirectory()
     {
-        string path = Path.Combine(Path.GetTempPath(), "mlnet-moe-tests", Guid.NewGuid().ToString("N"));
+        string path = Path.Combine(RunTempRoot.Value, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(path);
         return path;
+    }
+
+    private static string CreateRunTempRoot()
+    {
+        string parent = Path.Combine(Path.GetTempPath(), "mlnet-moe-tests");
+        string root = Path.Combine(parent, $"run-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
+        // Folders left by runs that were killed (no exit handler ran): older than a day, nobody uses them any more.
+        foreach (string stale in Directory.EnumerateDirectories(parent))
+        {
+            if (stale != root && Directory.GetLastWriteTimeUtc(stale) < DateTime.UtcNow.AddDays(-1)) TryDelete(stale);
+        }
+        return root;
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A file still open or mapped at exit: the folder stays for the next run's sweep of day-old folders.
+        }
     }
 
     private static string FindRepositoryRoot()
