@@ -7,19 +7,25 @@ namespace MLNet.MoE.Tests.Classification;
 /// <summary>The text classifier fine-tunes an imported checkpoint's backbone with LoRA, then merges the adapters.</summary>
 public class LoraClassifierTests
 {
-    [Fact]
-    public void TheBackboneMovesOnlyByTheMergedAdaptersAndTheClassifierSavesAsAnyOther()
+    /// <summary>Two-epoch classifier options that fine-tune a freshly saved checkpoint (its folder returned) with <paramref name="lora"/>.</summary>
+    private static (MLContext Ml, MoeTextClassificationOptions Options, string Checkpoint) LoraOnImportedCheckpoint(LoraOptions lora)
     {
         string checkpoint = TestPaths.NewTempDirectory();
         using (var model = new MoeCausalLM(PipelineTestData.SmallConfig with { VocabSize = MoeTokenizer.ByteLevel().VocabularySize, NumNextnPredictLayers = 0 }, seed: 9))
             HuggingFaceCheckpoint.Save(model, checkpoint);
-        var ml = new MLContext(seed: 1);
         var options = Options(epochs: 2);
         options.Model = null;
         options.HuggingFaceCheckpointDirectory = checkpoint;
         options.Tokenizer = MoeTokenizer.ByteLevel();
-        options.Lora = new LoraOptions { Rank = 4, Alpha = 8 };
+        options.Lora = lora;
         options.LearningRate = 1e-2;
+        return (new MLContext(seed: 1), options, checkpoint);
+    }
+
+    [Fact]
+    public void TheBackboneMovesOnlyByTheMergedAdaptersAndTheClassifierSavesAsAnyOther()
+    {
+        var (ml, options, checkpoint) = LoraOnImportedCheckpoint(new LoraOptions { Rank = 4, Alpha = 8 });
         var data = ml.Data.LoadFromEnumerable(Reviews(48));
         var trained = ClassifierPipeline(ml, options).Fit(data);
         var classifier = Classifier(trained);
@@ -46,16 +52,7 @@ public class LoraClassifierTests
     [Fact]
     public void TrainedRouterAndNormCopiesAreTrainingStateAndMergeIntoTheBackbone()
     {
-        string checkpoint = TestPaths.NewTempDirectory();
-        using (var model = new MoeCausalLM(PipelineTestData.SmallConfig with { VocabSize = MoeTokenizer.ByteLevel().VocabularySize, NumNextnPredictLayers = 0 }, seed: 9))
-            HuggingFaceCheckpoint.Save(model, checkpoint);
-        var ml = new MLContext(seed: 1);
-        var options = Options(epochs: 2);
-        options.Model = null;
-        options.HuggingFaceCheckpointDirectory = checkpoint;
-        options.Tokenizer = MoeTokenizer.ByteLevel();
-        options.Lora = new LoraOptions { Rank = 4, Alpha = 8, TrainRouter = true, TrainNorms = true };
-        options.LearningRate = 1e-2;
+        var (ml, options, checkpoint) = LoraOnImportedCheckpoint(new LoraOptions { Rank = 4, Alpha = 8, TrainRouter = true, TrainNorms = true });
         var classifier = Classifier(ClassifierPipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(Reviews(48))));
         Assert.Null(classifier.Model.Adapters);
 
