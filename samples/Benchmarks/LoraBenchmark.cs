@@ -14,7 +14,7 @@ internal static class LoraBenchmark
 {
     public static object Run(MoeModelConfig config, string name, Device device, int batch, int sequence, int steps, int rank, string targetSet,
         string? checkpoint, string? referenceLogits, int generateTokens, KernelMode kernelMode, ExpertDispatch expertDispatch,
-        ScalarType weightType = ScalarType.BFloat16, bool profile = false)
+        ScalarType weightType = ScalarType.BFloat16, bool profile = false, bool mergedExperts = false)
     {
         var total = Stopwatch.StartNew();
         using var memory = new GpuMemoryMonitor(device);
@@ -52,6 +52,7 @@ internal static class LoraBenchmark
             _ => throw new ArgumentException($"--targets {targetSet}: attention-experts or attention-mlp."),
         };
         using var adapters = LoraAdapters.Create(model, new LoraOptions { Rank = rank, Alpha = 2 * rank, TargetModules = targets }, seed: 0, optionName: "lora");
+        foreach (var expertAdapter in adapters.ExpertAdapters) expertAdapter.AlwaysMerged = mergedExperts;
         long trainable = adapters.Parameters().Sum(p => p.numel());
         var random = new Random(0);
         var stream = new int[batch * (sequence + 1) * (2 * steps + 2)];
@@ -105,6 +106,7 @@ internal static class LoraBenchmark
             peak_host_gib = PeakHostGiB(),
             loss = Math.Round(timed.Loss, 3),
             kernels = settings.Kernels.ToString(),
+            expert_adapters = adapters.ExpertAdapters.FirstOrDefault() is { } first ? (first.RunsUnmergedIn(settings.Kernels) ? "unmerged" : "merged") : "none",
             generation_tokens_per_s = generationTokensPerSecond,
             profile_ms = partTimes,
             logits = logitsCheck,

@@ -90,7 +90,7 @@ switch (args[0])
                     "float32" => ScalarType.Float32,
                     var w => throw new ArgumentException($"--weights {w}: bfloat16 or float32."),
                 },
-                args.Contains("--profile")));
+                args.Contains("--profile"), args.Contains("--merged-experts")));
             return 0;
         }
     case "lora-export":

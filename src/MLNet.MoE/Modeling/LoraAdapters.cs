@@ -72,6 +72,9 @@ internal sealed class LoraAdapters : IDisposable
     /// <summary>Whether any routed-expert stack is adapted.</summary>
     public bool AdaptsExperts => experts.Count > 0;
 
+    /// <summary>The routed-expert stacks' adapters, in no particular order.</summary>
+    public IEnumerable<LoraExpertAdapter> ExpertAdapters => experts.Values;
+
     /// <summary>The full names of the modules whose weight trains in full (routers and norms), in model order.</summary>
     public IEnumerable<string> TrainedModules => trainedOrdered.Select(t => t.Module);
 

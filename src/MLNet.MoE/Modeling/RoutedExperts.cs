@@ -62,6 +62,11 @@ internal sealed class RoutedExperts : nn.Module
         var sortedToken = flatToken.index_select(0, order);
         var sortedWeight = flatWeight.index_select(0, order);
         var load = torch.bincount(flatExpert, minlength: experts);
+        if (adapter != null && adapter.RunsUnmergedIn(kernels))
+        {
+            var unmerged = GroupedGemmWithAdapter(x, sortedToken, sortedWeight, load, adapter, kernels.Fused(KernelOp.GroupedMm)!);
+            return (unmerged.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
+        }
         // The stacked weights in the compute type, with the LoRA adapter's low-rank addition when one is attached.
         var (gateUpWeight, downWeight) = adapter?.Adapted(GateUpProj, DownProj, x.dtype) ?? (GateUpProj.to(x.dtype), DownProj.to(x.dtype));
         if (kernels.Experts == ExpertComputation.GroupedGemm)
@@ -133,6 +138,20 @@ internal sealed class RoutedExperts : nn.Module
         var gathered = x.index_select(0, sortedToken);
         var offsets = load.cumsum(0).to(ScalarType.Int32);
         var expertOut = kernels.GroupedSwiGluExperts(gathered, gateUp, down, offsets);
+        var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
+        return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
+    }
+
+    /// <summary>
+    /// The dropless grouped GEMMs with a LoRA adapter kept apart from the frozen stacked weights: the low-rank terms are
+    /// grouped GEMMs of their own over the same sorted rows (see <see cref="LoraExpertAdapter"/>).
+    /// </summary>
+    private Tensor GroupedGemmWithAdapter(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, LoraExpertAdapter adapter, TorchScriptKernels kernels)
+    {
+        var gathered = x.index_select(0, sortedToken);
+        var offsets = load.cumsum(0).to(ScalarType.Int32);
+        var (gateUpA, gateUpB, downA, downB) = adapter.Factors(x.dtype);
+        var expertOut = kernels.GroupedSwiGluExpertsWithLora(gathered, GateUpProj.to(x.dtype), DownProj.to(x.dtype), offsets, gateUpA, gateUpB, downA, downB, adapter.Scaling);
         var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
         return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
     }

@@ -105,4 +105,12 @@ internal sealed class TorchScriptKernels
     /// </summary>
     public Tensor GroupedSwiGluExperts(Tensor x, Tensor gateUp, Tensor down, Tensor offsets) =>
         (Tensor)Invoke(KernelOp.GroupedMm, "grouped_swiglu_experts", x, gateUp, down, offsets);
+
+    /// <summary>
+    /// <see cref="GroupedSwiGluExperts"/> with LoRA factors beside the frozen weights: gate_up gets
+    /// (x·gateUpAᵀ)·gateUpBᵀ·<paramref name="scaling"/> (A [E, r', H], B [E, 2·I, r']) and down likewise (A [E, r, I],
+    /// B [E, H, r]), all in x's dtype. Gradients reach x and the factors; the weights get none unless they require it.
+    /// </summary>
+    public Tensor GroupedSwiGluExpertsWithLora(Tensor x, Tensor gateUp, Tensor down, Tensor offsets, Tensor gateUpA, Tensor gateUpB, Tensor downA, Tensor downB, double scaling) =>
+        (Tensor)Invoke(KernelOp.GroupedMm, "grouped_swiglu_experts_lora", x, gateUp, down, offsets, gateUpA, gateUpB, downA, downB, scaling);
 }

@@ -95,7 +95,7 @@ internal sealed class KernelSelection
     }
 
     /// <summary>Runs <paramref name="op"/> fused and managed on tiny inputs, forward and backward; throws when the fused one fails or disagrees.</summary>
-    private static void Probe(KernelOp op, TorchScriptKernels kernels, Device device, ScalarType dtype)
+    internal static void Probe(KernelOp op, TorchScriptKernels kernels, Device device, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
         using var grad = torch.enable_grad();
@@ -152,6 +152,17 @@ internal sealed class KernelSelection
                 var exact = new KernelSet(null, Array.Empty<KernelOp>(), ExpertComputation.ExactSegments);
                 Compare(op, dtype, new[] { x, experts.GateUpProj, experts.DownProj }, Random(12, 32).to(dtype),
                     set => experts.Forward(x, indices, weights, training: true, capacityFactor: 1.0, set).Output, fusedSet, managed: exact);
+                // LoRA adapters on the experts run unmerged here (their own grouped GEMMs of rank 8 and 16 columns).
+                using var adapter = new LoraExpertAdapter(4, 32, 16, 8, 0.25, device, generator);
+                using (torch.no_grad())
+                {
+                    adapter.GateUpB.copy_(Random(4, 32, 16) * 0.2);
+                    adapter.DownB.copy_(Random(4, 32, 8) * 0.2);
+                }
+                experts.GateUpProj.requires_grad_(false);
+                experts.DownProj.requires_grad_(false);
+                Compare(op, dtype, new Tensor[] { x, adapter.GateUpA, adapter.GateUpB, adapter.DownA, adapter.DownB }, Random(12, 32).to(dtype),
+                    set => experts.Forward(x, indices, weights, training: true, capacityFactor: 1.0, set, adapter).Output, fusedSet, managed: exact);
                 break;
             }
             default:

@@ -159,6 +159,45 @@ public class KernelPathTests
         Assert.Equal(26L, load.sum().item<long>());
     }
 
+    /// <summary>
+    /// LoRA adapters on the routed experts run unmerged on the grouped-GEMM path (low-rank grouped GEMMs beside the
+    /// frozen weights) and merged on the exact segments: the same outputs and the same gradients of the rows and of all
+    /// four factors, and the frozen stacked weights get no gradient at all. A rank that is not a multiple of 8 merges.
+    /// </summary>
+    [Theory]
+    [InlineData(8, true)]
+    [InlineData(4, false)]
+    public void GroupedGemmRunsExpertAdaptersUnmergedWithTheMergedWeightsResults(int rank, bool unmerged)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (experts, x, indices, weights, upstream) = ExpertCase(13, 36);
+        using var _ = experts;
+        experts.GateUpProj.requires_grad_(false);
+        experts.DownProj.requires_grad_(false);
+        using var generator = new Generator(37);
+        using var adapter = new LoraExpertAdapter(ExpertConfig.NRoutedExperts, ExpertConfig.HiddenSize, ExpertConfig.MoeIntermediateSize, rank, 2.0 / rank, torch.CPU, generator);
+        using (torch.no_grad())
+        {
+            // B starts at zero; random B makes the low-rank term count.
+            adapter.GateUpB.normal_(0, 0.3, generator);
+            adapter.DownB.normal_(0, 0.3, generator);
+        }
+        var leaves = new Tensor[] { x, adapter.GateUpA, adapter.GateUpB, adapter.DownA, adapter.DownB };
+        var exact = new KernelSet(null, Array.Empty<KernelOp>(), ExpertComputation.ExactSegments);
+        var grouped = new KernelSet(TorchScriptKernels.Shared, new[] { KernelOp.GroupedMm }, ExpertComputation.GroupedGemm);
+        Assert.Equal(unmerged, adapter.RunsUnmergedIn(grouped));
+        Assert.False(adapter.RunsUnmergedIn(exact));
+        var merged = Run(() => experts.Forward(x, indices, weights, training: true, capacityFactor: 1.0, exact, adapter).Output, upstream, leaves);
+        var withGroupedGemm = Run(() => experts.Forward(x, indices, weights, training: true, capacityFactor: 1.0, grouped, adapter).Output, upstream, leaves);
+        AssertSameRun(merged, withGroupedGemm);
+        Assert.True(SmallModels.MaxDifference(merged.Output, experts.Forward(x.detach(), indices, weights, training: true, capacityFactor: 1.0, exact).Output) > 1e-3,
+            "the adapter changes the experts' output");
+        var output = experts.Forward(x, indices, weights, training: true, capacityFactor: 1.0, grouped, adapter).Output;
+        output.backward(new[] { upstream });
+        Assert.True(experts.GateUpProj.grad is null && experts.DownProj.grad is null, "the frozen stacked weights get no gradient");
+        Assert.NotNull(adapter.DownA.grad);
+    }
+
     /// <summary>Two identical models, one with every fused kernel: the same loss at every step of the training loop, and the same weights after.</summary>
     [Theory]
     [InlineData(ExpertDispatch.CapacityPadded, false, "base")]

@@ -52,6 +52,24 @@ public class KernelSelectionTests
         Assert.Contains("RmsNorm=Fused, SwiGlu=Fused, LinearCrossEntropy=Fused, AdamW=Fused, Experts=CapacityPadded", line.Message);
     }
 
+    /// <summary>
+    /// The grouped GEMM's start-up probe (experts with and without LoRA adapters on them) is CUDA's in training, but
+    /// the CPU's <c>_grouped_mm</c> runs float32, so the probe itself is checked here: it passes with the built-in
+    /// kernel and refuses a grouped GEMM whose LoRA term is wrong.
+    /// </summary>
+    [Fact]
+    public void TheGroupedGemmProbeChecksTheExpertsWithAndWithoutAdapters()
+    {
+        KernelSelection.Probe(KernelOp.GroupedMm, TorchScriptKernels.Shared, torch.CPU, ScalarType.Float32);
+        string withoutLoraDown = TorchScriptKernelSources.GroupedMm.Replace(
+            "return out + torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), down_b.transpose(1, 2), offs=offsets) * scaling",
+            "return out", StringComparison.Ordinal);
+        Assert.NotEqual(TorchScriptKernelSources.GroupedMm, withoutLoraDown);
+        var wrong = new TorchScriptKernels(new Dictionary<KernelOp, string> { [KernelOp.GroupedMm] = withoutLoraDown });
+        var refused = Assert.Throws<InvalidOperationException>(() => KernelSelection.Probe(KernelOp.GroupedMm, wrong, torch.CPU, ScalarType.Float32));
+        Assert.Contains("GroupedMm", refused.Message);
+    }
+
     [Theory]
     [InlineData(KernelMode.Managed, ExpertDispatch.Auto, ExpertComputation.CapacityPadded)]
     [InlineData(KernelMode.Managed, ExpertDispatch.Dropless, ExpertComputation.ExactSegments)]
