@@ -14,7 +14,7 @@ internal static class LoraBenchmark
 {
     public static object Run(MoeModelConfig config, string name, Device device, int batch, int sequence, int steps, int rank, string targetSet,
         string? checkpoint, string? referenceLogits, int generateTokens, KernelMode kernelMode, ExpertDispatch expertDispatch,
-        ScalarType weightType = ScalarType.BFloat16, bool profile = false, bool mergedExperts = false)
+        ScalarType weightType = ScalarType.BFloat16, bool profile = false, bool mergedExperts = false, int blocksNotRecomputed = 0)
     {
         var total = Stopwatch.StartNew();
         using var memory = new GpuMemoryMonitor(device);
@@ -68,6 +68,7 @@ internal static class LoraBenchmark
             LogEverySteps = steps,
             MultiTokenPredictionWeight = 0,
             RecomputeActivations = true,
+            LastBlocksNotRecomputed = blocksNotRecomputed,
             Kernels = KernelSelection.Select(kernelMode, expertDispatch, device, ScalarType.BFloat16, "Benchmarks").Kernels,
         };
         var reports = new List<LanguageModelProgress>();
@@ -106,6 +107,7 @@ internal static class LoraBenchmark
             peak_host_gib = PeakHostGiB(),
             loss = Math.Round(timed.Loss, 3),
             kernels = settings.Kernels.ToString(),
+            blocks_not_recomputed = blocksNotRecomputed,
             expert_adapters = adapters.ExpertAdapters.FirstOrDefault() is { } first ? (first.RunsUnmergedIn(settings.Kernels) ? "unmerged" : "merged") : "none",
             generation_tokens_per_s = generationTokensPerSecond,
             profile_ms = partTimes,

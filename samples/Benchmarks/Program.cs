@@ -90,7 +90,8 @@ switch (args[0])
                     "float32" => ScalarType.Float32,
                     var w => throw new ArgumentException($"--weights {w}: bfloat16 or float32."),
                 },
-                args.Contains("--profile"), args.Contains("--merged-experts")));
+                args.Contains("--profile"), args.Contains("--merged-experts"),
+                int.Parse(Option("--keep-blocks", "0"), CultureInfo.InvariantCulture)));
             return 0;
         }
     case "lora-export":

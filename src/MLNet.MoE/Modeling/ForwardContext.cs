@@ -43,6 +43,14 @@ internal sealed class ForwardContext : IDisposable
     /// </summary>
     public bool RecomputeActivations { get; init; }
 
+    /// <summary>
+    /// With <see cref="RecomputeActivations"/>, the last this many decoder blocks keep their activations and are not
+    /// recomputed. The backward pass reaches them first and frees their activations before it recomputes any other block,
+    /// so one kept block costs no more peak memory than the recomputation it saves, and each further one costs a block's
+    /// activations. Default 0: every block is recomputed.
+    /// </summary>
+    public int LastBlocksNotRecomputed { get; init; }
+
     private readonly List<Tensor> retained = new();
 
     /// <summary>Keeps <paramref name="tensor"/> alive, outside any dispose scope, until this context is disposed.</summary>

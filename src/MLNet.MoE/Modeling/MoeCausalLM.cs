@@ -327,9 +327,11 @@ internal sealed class MoeCausalLM : nn.Module
             // A recomputed block back-propagates only when its input needs a gradient; with a frozen embedding (LoRA)
             // it would not, and the adapters inside would get none: mark the input as PEFT's enable_input_require_grads does.
             if (recompute && !h.requires_grad) h = h.requires_grad_(true);
-            foreach (var block in Blocks)
+            int firstKept = Blocks.Count - context.LastBlocksNotRecomputed;
+            for (int i = 0; i < Blocks.Count; i++)
             {
-                (h, var layer) = recompute ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
+                var block = Blocks[i];
+                (h, var layer) = recompute && i < firstKept ? RecomputedBlock.Run(block, h, cos, sin, Rope, context) : block.Forward(h, cos, sin, Rope, context);
                 routing = routing.With(layer);
             }
             return (FinalNorm(h, context).MoveToOuterDisposeScope(), routing.MoveToOuterDisposeScope());

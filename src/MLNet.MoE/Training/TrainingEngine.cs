@@ -53,6 +53,7 @@ internal sealed class TrainingEngine : IDisposable
         CapacityFactor = settings.Routing.CapacityFactor,
         BalanceLossWeight = settings.Routing.BalanceLossWeight,
         RecomputeActivations = settings.RecomputeActivations,
+        LastBlocksNotRecomputed = settings.LastBlocksNotRecomputed,
         Kernels = settings.Kernels,
         Adapters = adapters,
     };

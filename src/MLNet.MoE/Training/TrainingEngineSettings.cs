@@ -61,6 +61,9 @@ internal abstract record TrainingEngineSettings
     /// <summary>Recompute each block's activations in the backward pass (less memory, about one more forward pass).</summary>
     public bool RecomputeActivations { get; init; }
 
+    /// <summary>With <see cref="RecomputeActivations"/>, how many of the last decoder blocks keep their activations instead (see <see cref="ForwardContext.LastBlocksNotRecomputed"/>).</summary>
+    public int LastBlocksNotRecomputed { get; init; }
+
     /// <summary>Report every this many steps.</summary>
     public int LogEverySteps { get; init; } = 10;
 

@@ -11,11 +11,12 @@ public class ActivationRecomputationTests
     // capacity small enough to drop assignments, and an MTP module (not recomputed) on top.
     private static MoeModelConfig Config => SmallModels.Base with { NumHiddenLayers = 3, NumNextnPredictLayers = 1 };
 
-    public static TheoryData<string> Precisions => new() { "fp32", "bf16" };
+    /// <summary>Precision, and how many of the last blocks keep their activations (the rest are recomputed).</summary>
+    public static TheoryData<string, int> Cases => new() { { "fp32", 0 }, { "bf16", 0 }, { "fp32", 1 }, { "bf16", 2 } };
 
     [Theory]
-    [MemberData(nameof(Precisions))]
-    public void GradientsLossAndExpertStatisticsEqualThoseOfTheStoredActivations(string precision)
+    [MemberData(nameof(Cases))]
+    public void GradientsLossAndExpertStatisticsEqualThoseOfTheStoredActivations(string precision, int lastBlocksNotRecomputed)
     {
         var computeType = precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
         using var model = SmallModels.RandomModel(Config);
@@ -24,7 +25,7 @@ public class ActivationRecomputationTests
         var targets = SmallModels.RandomIds(Config, 3, 24, seed: 12);
 
         var stored = Step(model, ids, targets, computeType, recompute: false);
-        var recomputed = Step(model, ids, targets, computeType, recompute: true);
+        var recomputed = Step(model, ids, targets, computeType, recompute: true, lastBlocksNotRecomputed);
 
         Assert.Equal(stored.Loss, recomputed.Loss);
         Assert.Equal(stored.Loads.Keys.Order(), recomputed.Loads.Keys.Order());
@@ -77,7 +78,7 @@ public class ActivationRecomputationTests
     }
 
     private static (float Loss, Dictionary<int, long[]> Loads, Dictionary<int, long> Dropped, Dictionary<string, float[]> Gradients) Step(
-        MoeCausalLM model, Tensor ids, Tensor targets, ScalarType computeType, bool recompute)
+        MoeCausalLM model, Tensor ids, Tensor targets, ScalarType computeType, bool recompute, int lastBlocksNotRecomputed = 0)
     {
         foreach (var parameter in model.parameters()) parameter.grad = null;
         using var scope = torch.NewDisposeScope();
@@ -88,6 +89,7 @@ public class ActivationRecomputationTests
             CapacityFactor = 1.0,
             BalanceLossWeight = 1.0,
             RecomputeActivations = recompute,
+            LastBlocksNotRecomputed = lastBlocksNotRecomputed,
         };
         var (total, _, routing) = model.Loss(ids, targets, context, mtpWeight: 0.3);
         total.backward();
