@@ -161,18 +161,22 @@ public class PeftAdapterFileTests
         Assert.Contains("SaveHuggingFace", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void AdaptersThatPeftMadeReproducePeftsLogits()
+    [Theory]
+    [InlineData("peft-lora")]
+    [InlineData("peft-lora-modules-to-save")]
+    public void AdaptersThatPeftMadeReproducePeftsLogits(string fixture)
     {
         // Made by PEFT 0.21.0 on transformers 5.17 (tools/gpu/peft_parity.py): rank 4, α 8, both factors random, on
         // the attention projections and the fused routed experts of data/deepseek-v3-tiny-a; float32 logits recorded.
-        string folder = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "TestData", "peft-lora");
+        // The second also trains the routers and norms in full (PEFT's modules_to_save, with perturbed copies).
+        string folder = Path.Combine(TestPaths.RepositoryRoot, "tests", "MLNet.MoE.Tests", "TestData", fixture);
         using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "expected.json")));
         long[][] ids = expected.RootElement.GetProperty("input_ids").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt64()).ToArray()).ToArray();
         float[] reference = expected.RootElement.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
         using var model = HuggingFaceCheckpoint.Load(TestPaths.HuggingFaceFixture);
         using var adapters = PeftAdapterFiles.Load(model, folder);
         Assert.Contains("model.layers.1.mlp.experts", adapters.AdaptedModules);
+        Assert.Equal(fixture.EndsWith("modules-to-save", StringComparison.Ordinal), adapters.TrainedModules.Contains("model.layers.1.mlp.gate"));
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         using var context = new ForwardContext { Adapters = adapters };
