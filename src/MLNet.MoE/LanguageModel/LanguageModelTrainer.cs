@@ -165,7 +165,7 @@ internal sealed class LanguageModelTrainer : MoeTrainerBase<LanguageModelOptions
         long validationRows = validationWindow == 0 ? 0 : Math.Min(Options.BatchSize, (validationTokens - 2) / Options.ContextLength + 1);
         int bytesPerValue = computeType == ScalarType.BFloat16 ? 2 : 4;
         var estimate = ActivationMemory.ForTraining(config, rows, window, validationRows, validationWindow, bytesPerValue, Options.RecomputeActivations,
-            scoresMaterialized: config.QkHeadDim != config.VHeadDim);
+            Options.LastBlocksNotRecomputed, scoresMaterialized: config.QkHeadDim != config.VHeadDim);
         if (estimate.TotalBytes <= available) return;
         const double GiB = 1L << 30;
         throw new ArgumentOutOfRangeException(nameof(LanguageModelOptions.ContextLength), Options.ContextLength, string.Format(CultureInfo.InvariantCulture,

@@ -20,18 +20,21 @@ internal static class ActivationMemory
     /// windows of <paramref name="validationWindow"/> tokens, <paramref name="validationRows"/> a pass.
     /// </summary>
     public static Estimate ForTraining(MoeModelConfig config, long rows, long window, long validationRows, long validationWindow, int bytesPerValue,
-        bool recompute, bool scoresMaterialized)
+        bool recompute, int lastBlocksNotRecomputed, bool scoresMaterialized)
     {
         int blocks = config.NumHiddenLayers + config.NumNextnPredictLayers;
-        long perToken = 0, widest = 0;
+        int firstKept = config.NumHiddenLayers - Math.Min(lastBlocksNotRecomputed, config.NumHiddenLayers);
+        long perToken = 0, widest = 0, keptBlocks = 0;
         for (int block = 0; block < blocks; block++)
         {
             long values = ValuesPerToken(config, config.IsMoeLayer(block));
             perToken += values;
             widest = Math.Max(widest, values);
+            if (block >= firstKept && block < config.NumHiddenLayers) keptBlocks += values;
         }
-        // Recomputation keeps one hidden state per block and rebuilds one block's activations at a time.
-        double kept = recompute ? (double)config.HiddenSize * blocks + widest : perToken;
+        // Recomputation keeps one hidden state per recomputed block and rebuilds one block's activations at a time
+        // (after the blocks that keep theirs have freed them, so the larger of the two counts).
+        double kept = recompute ? (double)config.HiddenSize * (blocks - (config.NumHiddenLayers - firstKept)) + Math.Max(widest, keptBlocks) : perToken;
         // Logits and their gradient in float32, for the cross-entropy.
         double logits = 2.0 * config.VocabSize * sizeof(float);
         double training = rows * window * (kept * bytesPerValue + logits)

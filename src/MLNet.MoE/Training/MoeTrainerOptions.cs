@@ -161,6 +161,16 @@ public abstract class MoeTrainerOptions
     public bool RecomputeActivations { get; set; }
 
     /// <summary>
+    /// With <see cref="RecomputeActivations"/>, the last this many decoder blocks keep their activations instead of being
+    /// recomputed: less compute for more memory. The backward pass reaches those blocks first and frees their
+    /// activations before it recomputes any other block, so the first kept block costs about no memory beyond what
+    /// recomputing one block needs anyway, and each further one costs one block's activations (at 8 × 2,048 tokens of a
+    /// Moonlight-16B-shaped model, about 2 GiB a block for about 12 ms of a 1.26 s step). Ignored without
+    /// <see cref="RecomputeActivations"/>. Default 0: every block is recomputed.
+    /// </summary>
+    public int LastBlocksNotRecomputed { get; set; }
+
+    /// <summary>
     /// The dtype of activations during training; weights and optimizer state stay float32 (and the classifier's pooled
     /// features and head, and its scoring). <see cref="TrainingPrecision.Auto"/> takes bfloat16 on CUDA and float32 on the
     /// CPU. Default <see cref="TrainingPrecision.Auto"/> for <see cref="LanguageModelOptions"/>,
@@ -223,6 +233,7 @@ public abstract class MoeTrainerOptions
         Check(Enum.IsDefined(ExpertDispatch), nameof(ExpertDispatch), ExpertDispatch, "must be Auto, Dropless or CapacityPadded");
         Check(BiasUpdateRate >= 0 && BiasUpdateRate <= 1, nameof(BiasUpdateRate), BiasUpdateRate, "must be between 0 and 1");
         Check(BalanceLossWeight >= 0 && BalanceLossWeight <= 1, nameof(BalanceLossWeight), BalanceLossWeight, "must be between 0 and 1");
+        Check(LastBlocksNotRecomputed >= 0, nameof(LastBlocksNotRecomputed), LastBlocksNotRecomputed, "must not be negative");
         Check(LogEverySteps >= 1, nameof(LogEverySteps), LogEverySteps, "must be at least 1");
         Check(CheckpointEverySteps >= 0, nameof(CheckpointEverySteps), CheckpointEverySteps, "must not be negative");
         Check(KeepCheckpoints >= 1, nameof(KeepCheckpoints), KeepCheckpoints, "must be at least 1");

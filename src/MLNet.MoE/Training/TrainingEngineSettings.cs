@@ -32,6 +32,7 @@ internal abstract record TrainingEngineSettings
         Seed = seed;
         Routing = options.ToRoutingSettings();
         RecomputeActivations = options.RecomputeActivations;
+        LastBlocksNotRecomputed = options.LastBlocksNotRecomputed;
         LogEverySteps = options.LogEverySteps;
         ComputeType = computeType;
         Kernels = kernels;

@@ -49,12 +49,34 @@ public class ActivationRecomputationTests
         var stream = Enumerable.Range(0, 4000).Select(i => (i * 7 + i / 13) % Config.VocabSize).ToArray();
         var (plain, _) = Train(stream, recompute: false);
         var (recomputed, counts) = Train(stream, recompute: true);
+        var (partly, partlyCounts) = Train(stream, recompute: true, lastBlocksNotRecomputed: 1);
 
         Assert.Equal(plain.Select(p => p.Loss), recomputed.Select(p => p.Loss));
+        Assert.Equal(plain.Select(p => p.Loss), partly.Select(p => p.Loss));
         Assert.True(counts.Skip(1).All(c => c == counts[1]), string.Join(", ", counts));
+        Assert.True(partlyCounts.Skip(1).All(c => c == partlyCounts[1]), string.Join(", ", partlyCounts));
     }
 
-    private static (List<LanguageModelProgress> Reports, List<long> LiveTensors) Train(int[] stream, bool recompute)
+    [Fact]
+    public void BlocksNotRecomputedAreCountedInTheMemoryEstimateAndANegativeCountIsRefused()
+    {
+        var config = SmallModels.Base with { NumHiddenLayers = 6 };
+        double Estimate(bool recompute, int kept) =>
+            ActivationMemory.ForTraining(config, rows: 8, window: 64, validationRows: 0, validationWindow: 0, bytesPerValue: 2, recompute, kept, scoresMaterialized: false).TotalBytes;
+        double[] byKept = Enumerable.Range(0, 7).Select(k => Estimate(true, k)).ToArray();
+        // The first kept block costs no more than recomputing one block; each further one costs a block's activations.
+        Assert.True(byKept[1] <= byKept[0] + 1, $"{byKept[1]} against {byKept[0]}");
+        for (int k = 2; k < byKept.Length; k++) Assert.True(byKept[k] > byKept[k - 1], $"{k} kept blocks: {byKept[k]} against {byKept[k - 1]}");
+        Assert.True(byKept[6] <= Estimate(false, 0), "keeping every block needs no more than not recomputing at all");
+        Assert.Equal(byKept[6], Estimate(true, 60));
+
+        var options = new LanguageModelOptions { LastBlocksNotRecomputed = -1 };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(nameof(LanguageModelOptions.LastBlocksNotRecomputed), error.ParamName);
+        Assert.Contains("LanguageModelOptions.LastBlocksNotRecomputed must not be negative", error.Message, StringComparison.Ordinal);
+    }
+
+    private static (List<LanguageModelProgress> Reports, List<long> LiveTensors) Train(int[] stream, bool recompute, int lastBlocksNotRecomputed = 0)
     {
         using var model = SmallModels.RandomModel(Config);
         var settings = new LanguageModelTrainingSettings
@@ -66,6 +88,7 @@ public class ActivationRecomputationTests
             LogEverySteps = 1,
             Routing = new MoeRoutingSettings { BalanceLossWeight = 0.01, CapacityFactor = 1.0 },
             RecomputeActivations = recompute,
+            LastBlocksNotRecomputed = lastBlocksNotRecomputed,
         };
         var reports = new List<LanguageModelProgress>();
         var counts = new List<long>();
