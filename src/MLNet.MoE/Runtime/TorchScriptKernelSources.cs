@@ -84,7 +84,9 @@ internal static class TorchScriptKernelSources
     /// [E] int32 (cumulative row ends) → [ΣT, H]. Two grouped GEMMs, no padding and no dropped rows. The weights are
     /// passed transposed (a view, no copy), the column-major layout the grouped GEMM reads directly.
     /// <c>grouped_swiglu_experts_lora</c> adds LoRA terms kept apart from the weights: for each projection W with factors
-    /// A [E, r', in] and B [E, out, r'], (x·Aᵀ)·Bᵀ·scaling, two grouped GEMMs of rank r' over the same rows.
+    /// A [E, r', in] and B [E, out, r'], (x·Aᵀ)·(scaling·B)ᵀ, two grouped GEMMs of rank r' over the same rows, added in
+    /// place to the base product (whose backward pass needs only its inputs). The scaling goes on B, a small tensor: on
+    /// the rows it would be two more passes over [ΣT, 2·I] values, forward and backward.
     /// </summary>
     public const string GroupedMm = """
         def grouped_swiglu_experts(x: Tensor, gate_up: Tensor, down: Tensor, offsets: Tensor) -> Tensor:
@@ -95,11 +97,11 @@ internal static class TorchScriptKernelSources
 
         def grouped_swiglu_experts_lora(x: Tensor, gate_up: Tensor, down: Tensor, offsets: Tensor, gate_up_a: Tensor, gate_up_b: Tensor, down_a: Tensor, down_b: Tensor, scaling: float) -> Tensor:
             h = torch._grouped_mm(x, gate_up.transpose(1, 2), offs=offsets)
-            h = h + torch._grouped_mm(torch._grouped_mm(x, gate_up_a.transpose(1, 2), offs=offsets), gate_up_b.transpose(1, 2), offs=offsets) * scaling
+            h.add_(torch._grouped_mm(torch._grouped_mm(x, gate_up_a.transpose(1, 2), offs=offsets), (gate_up_b * scaling).transpose(1, 2), offs=offsets))
             width = h.size(-1) // 2
             a = torch.silu(h.narrow(-1, 0, width)) * h.narrow(-1, width, width)
             out = torch._grouped_mm(a, down.transpose(1, 2), offs=offsets)
-            return out + torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), down_b.transpose(1, 2), offs=offsets) * scaling
+            return out.add_(torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), (down_b * scaling).transpose(1, 2), offs=offsets))
         """;
 
     /// <summary>The source of <paramref name="op"/>.</summary>

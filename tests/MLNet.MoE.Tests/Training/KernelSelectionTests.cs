@@ -62,7 +62,7 @@ public class KernelSelectionTests
     {
         KernelSelection.Probe(KernelOp.GroupedMm, TorchScriptKernels.Shared, torch.CPU, ScalarType.Float32);
         string withoutLoraDown = TorchScriptKernelSources.GroupedMm.Replace(
-            "return out + torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), down_b.transpose(1, 2), offs=offsets) * scaling",
+            "return out.add_(torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), (down_b * scaling).transpose(1, 2), offs=offsets))",
             "return out", StringComparison.Ordinal);
         Assert.NotEqual(TorchScriptKernelSources.GroupedMm, withoutLoraDown);
         var wrong = new TorchScriptKernels(new Dictionary<KernelOp, string> { [KernelOp.GroupedMm] = withoutLoraDown });
