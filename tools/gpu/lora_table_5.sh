@@ -8,11 +8,11 @@ export PYTHONUNBUFFERED=1
 log=$OUT/lora.jsonl
 ours() { timeout "$1" bash .gpu/run.sh "${@:2}" 2>&1 | grep -v '^   at \|^frame' | tee -a $OUT/lora.log | tail -1 | tee -a $log; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $OUT/gpu.txt
-timeout 60 python3 tools/gpu/expert_lora_kernels.py 2>&1 | tail -3 | tee -a $log
 ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3
-ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3 --keep-blocks 4
-ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3 --merged-experts
 timeout 120 python3 tools/gpu/peft_moonlight.py 2048 8 | tail -1 | tee -a $log
+ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3 --keep-blocks 4
+timeout 60 python3 tools/gpu/expert_lora_kernels.py 2>&1 | tail -3 | tee -a $log
+ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3 --merged-experts
 ours 60 lora moonlight --device cuda --batch 1 --seq 2048 --steps 3
-ours 80 lora moonlight --device cuda --batch 4 --seq 2048 --steps 3
 timeout 90 python3 tools/gpu/peft_moonlight.py 2048 1 | tail -1 | tee -a $log
+ours 80 lora moonlight --device cuda --batch 4 --seq 2048 --steps 3
