@@ -54,13 +54,15 @@ public class KernelSelectionTests
 
     /// <summary>
     /// The grouped GEMM's start-up probe (experts with and without LoRA adapters on them) is CUDA's in training, but
-    /// the CPU's <c>_grouped_mm</c> runs float32, so the probe itself is checked here: it passes with the built-in
+    /// the CPU's <c>_grouped_mm</c> runs float32 and bfloat16, so the probe itself is checked here: it passes with the built-in
     /// kernel and refuses a grouped GEMM whose LoRA term is wrong.
     /// </summary>
     [Fact]
     public void TheGroupedGemmProbeChecksTheExpertsWithAndWithoutAdapters()
     {
         KernelSelection.Probe(KernelOp.GroupedMm, TorchScriptKernels.Shared, torch.CPU, ScalarType.Float32);
+        // bfloat16, as CUDA runs it: every row stride of the low-rank terms a multiple of 16 bytes.
+        KernelSelection.Probe(KernelOp.GroupedMm, TorchScriptKernels.Shared, torch.CPU, ScalarType.BFloat16);
         string withoutLoraDown = TorchScriptKernelSources.GroupedMm.Replace(
             "return out.add_(torch._grouped_mm(torch._grouped_mm(a, down_a.transpose(1, 2), offs=offsets), (down_b * scaling).transpose(1, 2), offs=offsets))",
             "return out", StringComparison.Ordinal);
