@@ -4,10 +4,7 @@
 # transformers + PEFT and for this library on the same targets (PEFT's effective targets: attention + routed experts),
 # then this library with attention + dense/shared MLPs instead of the experts.
 # Every result line is appended to $OUT/lora.jsonl; the .NET runs' last lines (errors included) to $OUT/lora.log.
-set -uo pipefail
-export PYTHONUNBUFFERED=1
-log=$OUT/lora.jsonl
-ours() { timeout "$1" bash .gpu/run.sh "${@:2}" 2>&1 | grep -v '^   at \|^frame' | tee -a $OUT/lora.log | tail -1 | tee -a $log; }
+source tools/gpu/lora_rows.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $OUT/gpu.txt
 mkdir -p /tmp/ours
 timeout 60 bash .gpu/run.sh lora-export /tmp/ours 2>&1 | tail -2

@@ -4,10 +4,7 @@
 # batch 8 × 2,048 on the Moonlight shape, transformers + PEFT in the same call, the last 4 blocks not recomputed;
 # then PEFT's modules_to_save parity.
 # Every result line is appended to $OUT/lora.jsonl; the .NET runs' last lines (errors included) to $OUT/lora.log.
-set -uo pipefail
-export PYTHONUNBUFFERED=1
-log=$OUT/lora.jsonl
-ours() { timeout "$1" bash .gpu/run.sh "${@:2}" 2>&1 | grep -v '^   at \|^frame' | tee -a $OUT/lora.log | tail -1 | tee -a $log; }
+source tools/gpu/lora_rows.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $OUT/gpu.txt
 ours 60 lora tiny --device cuda --batch 2 --seq 256 --steps 2
 ours 150 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3

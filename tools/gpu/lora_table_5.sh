@@ -3,10 +3,7 @@
 # adapters run merged, unmerged and unmerged with the scaling folded into B (tools/gpu/expert_lora_kernels.py), then
 # this library at batch 8 (all blocks recomputed, the last 4 not, expert adapters merged), 1 and 4, and PEFT at batch 8 and 1, all on
 # the same card.
-set -uo pipefail
-export PYTHONUNBUFFERED=1
-log=$OUT/lora.jsonl
-ours() { timeout "$1" bash .gpu/run.sh "${@:2}" 2>&1 | grep -v '^   at \|^frame' | tee -a $OUT/lora.log | tail -1 | tee -a $log; }
+source tools/gpu/lora_rows.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $OUT/gpu.txt
 ours 90 lora moonlight --device cuda --batch 8 --seq 2048 --steps 3
 timeout 120 python3 tools/gpu/peft_moonlight.py 2048 8 | tail -1 | tee -a $log

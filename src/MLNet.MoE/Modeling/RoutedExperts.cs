@@ -62,16 +62,14 @@ internal sealed class RoutedExperts : nn.Module
         var sortedToken = flatToken.index_select(0, order);
         var sortedWeight = flatWeight.index_select(0, order);
         var load = torch.bincount(flatExpert, minlength: experts);
-        if (adapter != null && adapter.RunsUnmergedIn(kernels))
-        {
-            var unmerged = GroupedGemmWithAdapter(x, sortedToken, sortedWeight, load, adapter, kernels.Fused(KernelOp.GroupedMm)!);
-            return (unmerged.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
-        }
-        // The stacked weights in the compute type, with the LoRA adapter's low-rank addition when one is attached.
-        var (gateUpWeight, downWeight) = adapter?.Adapted(GateUpProj, DownProj, x.dtype) ?? (GateUpProj.to(x.dtype), DownProj.to(x.dtype));
+        // The stacked weights in the compute type, with the LoRA adapter's low-rank addition merged in when one is
+        // attached, unless the grouped GEMM runs it unmerged (only that path can).
+        var unmergedAdapter = adapter != null && adapter.RunsUnmergedIn(kernels) ? adapter : null;
+        var mergedAdapter = unmergedAdapter is null ? adapter : null;
+        var (gateUpWeight, downWeight) = mergedAdapter?.Adapted(GateUpProj, DownProj, x.dtype) ?? (GateUpProj.to(x.dtype), DownProj.to(x.dtype));
         if (kernels.Experts == ExpertComputation.GroupedGemm)
         {
-            var grouped = GroupedGemm(x, sortedToken, sortedWeight, load, gateUpWeight, downWeight, kernels.Fused(KernelOp.GroupedMm)!);
+            var grouped = GroupedGemm(x, sortedToken, sortedWeight, load, gateUpWeight, downWeight, kernels.Fused(KernelOp.GroupedMm)!, unmergedAdapter);
             return (grouped.MoveToOuterDisposeScope(), load.MoveToOuterDisposeScope(), torch.zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device).MoveToOuterDisposeScope());
         }
         bool exact = training ? kernels.Experts == ExpertComputation.ExactSegments : device.type == DeviceType.CPU;
@@ -131,27 +129,23 @@ internal sealed class RoutedExperts : nn.Module
     /// <summary>
     /// Dropless experts on CUDA: the sorted assignments [N·K, H] go through two grouped GEMMs whose groups are the
     /// experts' contiguous segments, given by the cumulative loads on the device, so nothing is padded, nothing dropped
-    /// and nothing read on the host.
+    /// and nothing read on the host. With <paramref name="unmergedAdapter"/>, its low-rank terms are grouped GEMMs of
+    /// their own beside the frozen weights (see <see cref="LoraExpertAdapter"/>).
     /// </summary>
-    private static Tensor GroupedGemm(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, Tensor gateUp, Tensor down, TorchScriptKernels kernels)
+    private static Tensor GroupedGemm(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, Tensor gateUp, Tensor down, TorchScriptKernels kernels, LoraExpertAdapter? unmergedAdapter)
     {
         var gathered = x.index_select(0, sortedToken);
         var offsets = load.cumsum(0).to(ScalarType.Int32);
-        var expertOut = kernels.GroupedSwiGluExperts(gathered, gateUp, down, offsets);
-        var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
-        return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
-    }
-
-    /// <summary>
-    /// The dropless grouped GEMMs with a LoRA adapter kept apart from the frozen stacked weights: the low-rank terms are
-    /// grouped GEMMs of their own over the same sorted rows (see <see cref="LoraExpertAdapter"/>).
-    /// </summary>
-    private Tensor GroupedGemmWithAdapter(Tensor x, Tensor sortedToken, Tensor sortedWeight, Tensor load, LoraExpertAdapter adapter, TorchScriptKernels kernels)
-    {
-        var gathered = x.index_select(0, sortedToken);
-        var offsets = load.cumsum(0).to(ScalarType.Int32);
-        var (gateUpA, gateUpB, downA, downB) = adapter.Factors(x.dtype);
-        var expertOut = kernels.GroupedSwiGluExpertsWithLora(gathered, GateUpProj.to(x.dtype), DownProj.to(x.dtype), offsets, gateUpA, gateUpB, downA, downB, adapter.Scaling);
+        Tensor expertOut;
+        if (unmergedAdapter is null)
+        {
+            expertOut = kernels.GroupedSwiGluExperts(gathered, gateUp, down, offsets);
+        }
+        else
+        {
+            var (gateUpA, gateUpB, downA, downB) = unmergedAdapter.Factors(x.dtype);
+            expertOut = kernels.GroupedSwiGluExpertsWithLora(gathered, gateUp, down, offsets, gateUpA, gateUpB, downA, downB, unmergedAdapter.Scaling);
+        }
         var perAssignment = expertOut * sortedWeight.to(x.dtype).unsqueeze(1);
         return torch.zeros(x.shape[0], x.shape[1], dtype: x.dtype, device: x.device).index_add_(0, sortedToken, perAssignment, 1.0);
     }

@@ -23,7 +23,8 @@ internal static class ActivationMemory
         bool recompute, int lastBlocksNotRecomputed, bool scoresMaterialized)
     {
         int blocks = config.NumHiddenLayers + config.NumNextnPredictLayers;
-        int firstKept = config.NumHiddenLayers - Math.Min(lastBlocksNotRecomputed, config.NumHiddenLayers);
+        int keptCount = Math.Min(lastBlocksNotRecomputed, config.NumHiddenLayers);
+        int firstKept = config.NumHiddenLayers - keptCount;
         long perToken = 0, widest = 0, keptBlocks = 0;
         for (int block = 0; block < blocks; block++)
         {
@@ -34,7 +35,7 @@ internal static class ActivationMemory
         }
         // Recomputation keeps one hidden state per recomputed block and rebuilds one block's activations at a time
         // (after the blocks that keep theirs have freed them, so the larger of the two counts).
-        double kept = recompute ? (double)config.HiddenSize * (blocks - (config.NumHiddenLayers - firstKept)) + Math.Max(widest, keptBlocks) : perToken;
+        double kept = recompute ? (double)config.HiddenSize * (blocks - keptCount) + Math.Max(widest, keptBlocks) : perToken;
         // Logits and their gradient in float32, for the cross-entropy.
         double logits = 2.0 * config.VocabSize * sizeof(float);
         double training = rows * window * (kept * bytesPerValue + logits)
